@@ -1,0 +1,1 @@
+"""Spark adapters: the technologies behind the core's ports."""

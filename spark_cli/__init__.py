@@ -1,0 +1,1 @@
+"""Spark's command line, `spark`."""

@@ -1,0 +1,1 @@
+"""Spark's REST API on Litestar."""
