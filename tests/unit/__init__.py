@@ -1,0 +1,1 @@
+"""Unit tests: the core with fakes."""
