@@ -1,0 +1,182 @@
+"""``HiveSource``: the ``WorkflowSource`` port over Automagik Hive (an Agno AgentOS server)."""
+
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from spark_adapters.http_session import SourceHttp
+from spark_core.errors import (
+    RemoteNotFoundError,
+    RemoteRunError,
+    SourceError,
+    SourceUnavailableError,
+)
+from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
+
+# -- wire types (Hive's JSON; unknown fields are ignored) -------------------------------------
+
+
+class _Health(msgspec.Struct):
+    status: str | None = None
+
+
+class _Item(msgspec.Struct):
+    """An agent, team or workflow in a listing; which id field is set varies by version."""
+
+    id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class _RunResponse(msgspec.Struct):
+    content: Any = None
+    status: str | None = None
+
+
+_HEALTH = msgspec.json.Decoder(_Health)
+_INFO = msgspec.json.Decoder(dict[str, Any] | list[Any] | str)
+_LISTING = msgspec.json.Decoder(list[dict[str, Any]])
+
+# flow type -> the collection path that lists and runs it
+_COLLECTIONS: dict[str, str] = {
+    FlowType.HIVE_AGENT.value: "agents",
+    FlowType.HIVE_TEAM.value: "teams",
+    FlowType.HIVE_WORKFLOW.value: "workflows",
+}
+_USER_ID = "spark"
+
+
+class HiveSource:
+    """An Automagik Hive server: agents, teams and workflows listed and run over AgentOS."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        source: Source,
+        api_key: str | None,
+        *,
+        request_timeout: float = 10.0,
+    ) -> None:
+        # AgentOS wants the bearer header; older Hive servers read x-api-key.
+        headers = {"Authorization": f"Bearer {api_key}", "x-api-key": api_key} if api_key else {}
+        self._http = SourceHttp(
+            session,
+            base_url=source.url,
+            label=f"Automagik Hive at {source.url}",
+            headers=headers,
+            secrets=[api_key],
+            verify_tls=source.verify_tls,
+            request_timeout=request_timeout,
+        )
+
+    async def check(self) -> dict[str, Any]:
+        """Health, then server info, then an authenticated listing; returns the version info."""
+        await self._check_health()
+        info: dict[str, Any] = {}
+        try:
+            root = self._http.decode(await self._http.get("/"), _INFO)
+        except SourceError:
+            root = None  # the info route is a nicety; health already answered
+        if isinstance(root, dict):
+            info.update(root)
+        # Health routes are public; a listing is what tells whether the key is accepted.
+        self._http.ensure_ok(await self._http.get("/agents"))
+        return {**info, "source_type": SourceType.HIVE.value}
+
+    async def list_flows(self) -> list[RemoteFlow]:
+        """Every agent, team and workflow the server offers."""
+        flows: list[RemoteFlow] = []
+        for flow_type, collection in _COLLECTIONS.items():
+            flows.extend(await self._list(flow_type, collection))
+        return flows
+
+    async def get_flow(self, remote_id: str) -> RemoteFlow:
+        """The agent, team or workflow with this id; ``RemoteNotFoundError`` if none has it."""
+        for flow in await self.list_flows():
+            if flow.remote_id == remote_id:
+                return flow
+        raise RemoteNotFoundError(
+            f"{self._http.label} has no agent, team or workflow {remote_id!r}", status=404
+        )
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Run an agent, team or workflow once (not streamed); the answer is its ``content``."""
+        collection = _COLLECTIONS.get(request.flow_type)
+        if collection is None:
+            raise RemoteRunError(
+                f"{self._http.label} cannot run a flow of type {request.flow_type!r}"
+            )
+        # AgentOS reads runs as form fields; a JSON body is a 422. Without stream=false, teams
+        # and workflows answer with a stream.
+        form = {
+            "message": request.input_value,
+            "stream": "false",
+            "session_id": request.session_id,
+            "user_id": _USER_ID,
+        }
+        response = await self._http.request(
+            "POST",
+            f"/{collection}/{request.remote_flow_id}/runs",
+            form=form,
+            run_timeout=request.timeout,
+        )
+        raw = self._http.decode_any(response)
+        parsed = self._http.convert(response, raw, _RunResponse)
+        text = _text(parsed.content)
+        if parsed.status is not None and parsed.status.upper() == "ERROR":
+            raise RemoteRunError(
+                self._http.scrub(
+                    f"{self._http.label} reported the run failed: {(text or 'no detail')[:200]}"
+                ),
+                status=response.status,
+            )
+        return RunResult(output_text=text, raw=raw)
+
+    async def _check_health(self) -> None:
+        # Hive's own route first, then the AgentOS one; a transport failure ends it at once.
+        answers: list[str] = []
+        for path, healthy in (("/api/v1/health", "success"), ("/health", "ok")):
+            response = await self._http.get(path)
+            if response.ok:
+                try:
+                    if self._http.decode(response, _HEALTH).status == healthy:
+                        return
+                except SourceError:
+                    pass
+            answers.append(f"{path} {response.status}: {self._http.excerpt(response)}")
+        raise SourceUnavailableError(
+            f"{self._http.label} is not healthy ({'; '.join(answers)})"
+        )
+
+    async def _list(self, flow_type: str, collection: str) -> list[RemoteFlow]:
+        response = await self._http.get(f"/{collection}")
+        if response.status == 404 and flow_type != FlowType.HIVE_AGENT.value:
+            return []  # servers older than AgentOS have agents only
+        items = self._http.decode(response, _LISTING)
+        flows = []
+        for item in items:
+            wire = self._http.convert(response, item, _Item)
+            remote_id = wire.id or wire.agent_id or wire.team_id or wire.workflow_id
+            if not remote_id:
+                continue
+            flows.append(
+                RemoteFlow(
+                    remote_id=remote_id,
+                    name=wire.name or remote_id,
+                    flow_type=flow_type,
+                    description=wire.description,
+                    data=item,
+                )
+            )
+        return flows
+
+
+def _text(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    # Structured output (a model's response schema) is kept whole, as JSON text.
+    return msgspec.json.encode(content).decode()

@@ -1,0 +1,253 @@
+"""``LangflowSource``: the ``WorkflowSource`` port over LangFlow's REST API (1.x)."""
+
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from spark_adapters.http_session import HttpResponse, SourceHttp
+from spark_core.errors import SourceError, SourceUnavailableError
+from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
+
+# -- wire types (LangFlow's JSON; unknown fields are ignored) ---------------------------------
+
+
+class _Health(msgspec.Struct):
+    status: str | None = None
+
+
+class _Node(msgspec.Struct):
+    id: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class _Graph(msgspec.Struct):
+    nodes: list[_Node] | None = None
+
+
+class _Flow(msgspec.Struct):
+    id: str
+    name: str = ""
+    description: str | None = None
+    data: dict[str, Any] | None = None
+    folder_id: str | None = None
+    icon: str | None = None
+    icon_bg_color: str | None = None
+    tags: list[str] | None = None
+    is_component: bool | None = None
+
+
+class _FlowPage(msgspec.Struct):
+    items: list[_Flow]
+
+
+class _Folder(msgspec.Struct):
+    id: str
+    name: str = ""
+
+
+class _ResultData(msgspec.Struct):
+    results: Any = None
+    messages: Any = None
+    artifacts: Any = None
+    component_id: str | None = None
+
+
+class _RunOutput(msgspec.Struct):
+    outputs: list[_ResultData | None] | None = None
+
+
+class _RunResponse(msgspec.Struct):
+    outputs: list[_RunOutput | None] | None = None
+
+
+_HEALTH = msgspec.json.Decoder(_Health)
+_VERSION = msgspec.json.Decoder(dict[str, Any])
+_FLOWS = msgspec.json.Decoder(list[_Flow] | _FlowPage)
+_FLOW = msgspec.json.Decoder(_Flow)
+_FOLDERS = msgspec.json.Decoder(list[_Folder] | dict[str, Any])
+
+_FLOWS_PATH = "/api/v1/flows/"  # LangFlow 404s without the trailing slash
+
+
+class LangflowSource:
+    """A LangFlow server: flows listed, fetched and run through its ``/api/v1`` routes."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        source: Source,
+        api_key: str | None,
+        *,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self._http = SourceHttp(
+            session,
+            base_url=source.url,
+            label=f"LangFlow at {source.url}",
+            headers={"x-api-key": api_key} if api_key else {},
+            secrets=[api_key],
+            verify_tls=source.verify_tls,
+            request_timeout=request_timeout,
+        )
+
+    async def check(self) -> dict[str, Any]:
+        """Health, then version, then an authenticated listing; returns the version info."""
+        health = await self._http.get("/health")
+        if not health.ok:
+            raise self._unhealthy(health)
+        if self._http.decode(health, _HEALTH).status != "ok":
+            raise self._unhealthy(health)
+        version = self._http.decode(await self._http.get("/api/v1/version"), _VERSION)
+        # The version route is public; only a listing tells whether the key is accepted.
+        listing = await self._http.get(
+            _FLOWS_PATH, params={"header_flows": "true", "get_all": "true"}
+        )
+        self._http.ensure_ok(listing)
+        return {**version, "source_type": SourceType.LANGFLOW.value}
+
+    async def list_flows(self) -> list[RemoteFlow]:
+        """Every flow the key's owner can see, without components, with folder names."""
+        response = await self._http.get(_FLOWS_PATH, params={"get_all": "true"})
+        decoded = self._http.decode(response, _FLOWS)
+        flows = decoded.items if isinstance(decoded, _FlowPage) else decoded
+        folders = await self._folder_names()
+        return [
+            self._remote_flow(flow, folders.get(flow.folder_id or ""))
+            for flow in flows
+            if not flow.is_component
+        ]
+
+    async def get_flow(self, remote_id: str) -> RemoteFlow:
+        """One flow with its graph; ``RemoteNotFoundError`` if LangFlow does not know it."""
+        flow = self._http.decode(await self._http.get(f"{_FLOWS_PATH}{remote_id}"), _FLOW)
+        folders = await self._folder_names() if flow.folder_id else {}
+        return self._remote_flow(flow, folders.get(flow.folder_id or ""))
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Run a flow once (not streamed) and extract the first chat message it answered."""
+        body: dict[str, Any] = {
+            "input_value": request.input_value,
+            "input_type": "chat",
+            "output_type": "chat",
+            "session_id": request.session_id,
+        }
+        if request.tweaks is not None:
+            body["tweaks"] = request.tweaks
+        response = await self._http.request(
+            "POST",
+            f"/api/v1/run/{request.remote_flow_id}",
+            params={"stream": "false"},
+            json_body=body,
+            run_timeout=request.timeout,
+        )
+        raw = self._http.decode_any(response)
+        parsed = self._http.convert(response, raw, _RunResponse)
+        return RunResult(output_text=_answer(parsed, request.output_component), raw=raw)
+
+    async def _folder_names(self) -> dict[str, str]:
+        # Projects replaced folders in LangFlow 1.5; older servers only have /folders/.
+        for path in ("/api/v1/projects/", "/api/v1/folders/"):
+            try:
+                decoded = self._http.decode(await self._http.get(path), _FOLDERS)
+            except SourceError:
+                continue
+            if isinstance(decoded, list):
+                return {folder.id: folder.name for folder in decoded}
+        return {}
+
+    def _unhealthy(self, response: HttpResponse) -> SourceUnavailableError:
+        return SourceUnavailableError(
+            f"{self._http.label} is not healthy ({response.status}: "
+            f"{self._http.excerpt(response)})",
+            status=response.status,
+        )
+
+    @staticmethod
+    def _remote_flow(flow: _Flow, folder_name: str | None) -> RemoteFlow:
+        input_component, output_component = _chat_components(flow.data)
+        return RemoteFlow(
+            remote_id=flow.id,
+            name=flow.name,
+            flow_type=FlowType.LANGFLOW.value,
+            description=flow.description,
+            data=flow.data,
+            folder_id=flow.folder_id,
+            folder_name=folder_name,
+            icon=flow.icon,
+            icon_bg_color=flow.icon_bg_color,
+            tags=list(flow.tags or []),
+            is_component=bool(flow.is_component),
+            input_component=input_component,
+            output_component=output_component,
+        )
+
+
+def _chat_components(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """The ids of a flow graph's first ``ChatInput`` and ``ChatOutput`` nodes."""
+    if not data:
+        return None, None
+    try:
+        graph = msgspec.convert(data, _Graph)
+    except msgspec.ValidationError:
+        return None, None
+    found: dict[str, str] = {}
+    for node in graph.nodes or []:
+        node_type = (node.data or {}).get("type")
+        node_id = node.id or (node.data or {}).get("id")
+        if not isinstance(node_id, str):
+            continue
+        for kind in ("ChatInput", "ChatOutput"):
+            if kind not in found and (node_type == kind or node_id.startswith(f"{kind}-")):
+                found[kind] = node_id
+    return found.get("ChatInput"), found.get("ChatOutput")
+
+
+def _answer(response: _RunResponse, output_component: str | None) -> str | None:
+    """The first message text, searched in ``results``, then ``messages``, then artifacts.
+
+    Outputs of the requested output component, when given, are searched first.
+    """
+    results = [
+        result
+        for run_output in response.outputs or []
+        if run_output is not None
+        for result in run_output.outputs or []
+        if result is not None
+    ]
+    if output_component:
+        results.sort(key=lambda result: result.component_id != output_component)
+    for extract in (_from_results, _from_messages, _from_artifacts):
+        for result in results:
+            text = extract(result)
+            if text is not None:
+                return text
+    return None
+
+
+def _from_results(result: _ResultData) -> str | None:
+    message = result.results.get("message") if isinstance(result.results, dict) else None
+    if isinstance(message, dict):
+        return _text(message.get("text"))
+    return _text(message)
+
+
+def _from_messages(result: _ResultData) -> str | None:
+    if not isinstance(result.messages, list):
+        return None
+    for message in result.messages:
+        if isinstance(message, dict):
+            text = _text(message.get("message"))
+            if text is not None:
+                return text
+    return None
+
+
+def _from_artifacts(result: _ResultData) -> str | None:
+    if not isinstance(result.artifacts, dict):
+        return None
+    return _text(result.artifacts.get("message"))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
