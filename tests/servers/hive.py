@@ -1,0 +1,162 @@
+"""``FakeHive``: a loopback server answering like Automagik Hive 0.2.0 (Agno AgentOS 2.0).
+
+Real-server traits kept on purpose: health routes and ``/`` are public; with auth on, other
+routes want ``Authorization: Bearer <key>`` (``x-api-key`` alone is 401 "Authorization header
+required", a wrong bearer 401 "Invalid authentication token"); runs take a form body (JSON is
+422); teams and workflows stream unless ``stream=false``; a failed run is a plain-text 500;
+agents have no top-level ``description``.
+"""
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tests.servers.base import FakeServer
+
+AGENTS = [
+    {"id": "echo-agent", "name": "Echo Agent"},
+    {"id": "upper-agent", "name": "Upper Agent"},
+    {"id": "slow-agent", "name": "Slow Agent"},
+    {"id": "fail-agent", "name": "Fail Agent"},
+]
+TEAMS = [{"id": "echo-team", "name": "Echo Team", "description": "Echo and Upper, together",
+          "mode": "coordinate", "members": [{"id": "echo-agent"}, {"id": "upper-agent"}]}]
+WORKFLOWS = [{"id": "echo-workflow", "name": "Echo Workflow",
+              "description": "Echo, then shout", "steps": [{"name": "echo"}, {"name": "shout"}]}]
+_KINDS: dict[str, tuple[str, list[dict[str, Any]]]] = {"agents": ("Agent", AGENTS), "teams": ("Team", TEAMS),
+                                                      "workflows": ("Workflow", WORKFLOWS)}
+
+
+def _agent_item(agent: dict[str, Any]) -> dict[str, Any]:
+    return {**agent, "db_id": "hive-db",
+            "model": {"name": "OfflineModel", "model": "offline", "provider": "Offline"},
+            "tools": None, "sessions": {"session_table": "agno_sessions"}}
+
+
+class FakeHive(FakeServer):
+    """Automagik Hive on loopback. ``slow_seconds`` is slow-agent's delay (the peer: 2)."""
+
+    def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__(api_key=api_key)
+        self.slow_seconds = 2.0
+
+    def build_app(self) -> web.Application:
+        """AgentOS routes: no ``/api/v1`` prefix except Hive's own health route."""
+        app = web.Application()
+        app.router.add_get("/api/v1/health", self._hive_health)
+        app.router.add_get("/health", self._os_health)
+        app.router.add_get("/", self._info)
+        for kind in _KINDS:
+            app.router.add_get(f"/{kind}", self._list)
+            app.router.add_post(f"/{kind}/{{item_id}}/runs", self._run)
+        return app
+
+    def _refuse(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None:
+            return None  # auth off: any key, or none, is accepted
+        header = request.headers.get("Authorization")
+        if not header:
+            return web.json_response({"detail": "Authorization header required"}, status=401)
+        if header != f"Bearer {self.api_key}":
+            return web.json_response({"detail": "Invalid authentication token"}, status=401)
+        return None
+
+    async def _hive_health(self, request: web.Request) -> web.Response:
+        if not self.healthy:
+            return web.json_response({"status": "error", "message": "Database unreachable"},
+                                     status=503)
+        return web.json_response({
+            "status": "success", "service": "Automagik Hive Multi-Agent System",
+            "router": "health", "path": "/health", "utc": "2025-01-01T00:00:00+00:00",
+            "message": "System operational"})
+
+    async def _os_health(self, request: web.Request) -> web.Response:
+        if not self.healthy:
+            return web.Response(text="Internal Server Error", status=500)
+        return web.json_response({"status": "ok"})
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return web.json_response({"name": "Automagik Hive", "version": "0.2.0",
+                                  "os_id": "automagik-hive", "description": "Hive AgentOS"})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        if refusal := self._refuse(request):
+            return refusal
+        if self.garbage:
+            return self.garbage_response()
+        kind = request.path.strip("/")
+        items = _KINDS[kind][1]
+        return web.json_response([_agent_item(a) for a in items] if kind == "agents" else items)
+
+    # One early return per way the real server answers a run; splitting would hide the order.
+    async def _run(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911
+        if refusal := self._refuse(request):
+            return refusal
+        kind = request.path.split("/")[1]
+        item_id = request.match_info["item_id"]
+        label, items = _KINDS[kind]
+        if request.content_type not in ("application/x-www-form-urlencoded",
+                                        "multipart/form-data"):
+            return web.json_response({"detail": [{"type": "missing", "loc": ["body", "message"],
+                                                  "msg": "Field required", "input": None}]},
+                                     status=422)
+        form = dict(await request.post())
+        self.runs.append({"kind": kind, "id": item_id, "form": form,
+                          "content_type": request.content_type,
+                          "headers": dict(request.headers)})
+        if not any(item["id"] == item_id for item in items):
+            return web.json_response({"detail": f"{label} not found"}, status=404)
+        if "message" not in form:
+            return web.json_response({"detail": [{"type": "missing", "loc": ["body", "message"],
+                                                  "msg": "Field required", "input": None}]},
+                                     status=422)
+        await self.before_run()
+        if self.fail_with is not None:
+            return self._failure(self.fail_with)
+        if self.garbage:
+            return self.garbage_response()
+        if self.huge:
+            return await self.huge_response(request)
+        message = str(form["message"])
+        session_id = str(form.get("session_id") or uuid.uuid4())
+        if item_id == "fail-agent":
+            return self._failure(500)
+        if kind != "agents" and form.get("stream", "true") != "false":
+            return web.Response(text='event: RunStarted\ndata: {"event": "RunStarted"}\n\n',
+                                content_type="text/event-stream")
+        if item_id == "slow-agent":
+            await asyncio.sleep(self.slow_seconds)
+        return web.json_response(self._answer(kind, item_id, message, session_id, form))
+
+    @staticmethod
+    def _failure(status: int) -> web.Response:
+        if status == 500:
+            return web.Response(text="Internal Server Error", status=500)
+        return web.json_response({"detail": f"failed with {status}"}, status=status)
+
+    @staticmethod
+    def _answer(kind: str, item_id: str, message: str, session_id: str,
+                form: dict[str, Any]) -> dict[str, Any]:
+        common = {"run_id": str(uuid.uuid4()), "session_id": session_id,
+                  "user_id": form.get("user_id"), "content_type": "str", "status": "COMPLETED",
+                  "created_at": int(time.time()), "metrics": {"duration": 0.001}}
+        if kind == "agents":
+            content = message.upper() if item_id == "upper-agent" else (
+                f"slow: {message}" if item_id == "slow-agent" else f"echo: {message}")
+            return {**common, "agent_id": item_id, "agent_name": item_id, "content": content,
+                    "model": "offline", "model_provider": "Offline",
+                    "messages": [{"role": "user", "content": message},
+                                 {"role": "assistant", "content": content}]}
+        if kind == "teams":
+            return {**common, "team_id": item_id, "team_name": "Echo Team",
+                    "content": f"team: echo: {message} | {message.upper()}",
+                    "member_responses": []}
+        echoed = f"echo: {message}"
+        return {**common, "workflow_id": item_id, "workflow_name": "Echo Workflow",
+                "content": echoed.upper(),
+                "step_results": [{"step_name": "echo", "content": echoed, "success": True},
+                                 {"step_name": "shout", "content": echoed.upper(),
+                                  "success": True}]}
