@@ -1,0 +1,56 @@
+"""Encryption of source API keys at rest (Fernet: AES-128-CBC with HMAC-SHA256)."""
+
+import base64
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from spark_core.errors import SparkError
+
+
+class FernetSecretBox:
+    """The ``SecretBox`` port on Fernet, keyed from configuration or a generated key file."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    @classmethod
+    def from_passphrase(cls, passphrase: str) -> "FernetSecretBox":
+        """A box keyed by ``SPARK_ENCRYPTION_KEY``: a Fernet key as is, any other text hashed."""
+        raw = passphrase.strip().encode()
+        try:
+            Fernet(raw)
+        except ValueError:
+            raw = base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
+        return cls(raw)
+
+    @classmethod
+    def from_key_file(cls, path: Path) -> "FernetSecretBox":
+        """A box keyed by ``path``, generating a new key there (mode 0600) on first use."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+            except FileExistsError:
+                pass  # another process generated it first; use theirs
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(Fernet.generate_key())
+        return cls(path.read_bytes().strip())
+
+    def seal(self, plaintext: str) -> str:
+        """Encrypt ``plaintext`` into a printable token."""
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, token: str) -> str:
+        """Decrypt a token made by ``seal`` with the same key."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SparkError(
+                "A stored source key cannot be decrypted: SPARK_ENCRYPTION_KEY or the key file "
+                "changed since it was stored; re-enter the source's API key"
+            ) from exc

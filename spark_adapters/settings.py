@@ -1,0 +1,138 @@
+"""Configuration: built-in defaults, then `.env` in the working directory, then the environment,
+then command-line flags (later wins). Nothing here reads the environment at import time."""
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from spark_core.errors import ValidationError
+
+API_KEY_ALIASES = ("SPARK_API_KEY", "AUTOMAGIK_SPARK_API_KEY")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything Spark can be configured with; see the README's configuration table."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8883
+    api_keys: tuple[str, ...] = ()
+    data_dir: Path = Path(".spark")
+    database_url: str | None = None
+    encryption_key: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    http_timeout: float = 300.0
+    workers: int = 16
+    log_level: str = "INFO"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file the store lives in."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'spark.db'}"
+        if not url.startswith("sqlite:///"):
+            scheme = url.split(":", 1)[0]
+            raise ValidationError(
+                f"Unsupported SPARK_DATABASE_URL scheme '{scheme}': "
+                "this version of Spark stores its data in SQLite (sqlite:///path/to/spark.db)"
+            )
+        return Path(url.removeprefix("sqlite:///"))
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Where a generated encryption key is kept when none is configured."""
+        return self.data_dir / "secret.key"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file of KEY=VALUE lines (comments, blank lines, `export` and quotes
+    allowed). A missing file is empty."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def load_settings(
+    *,
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = Path(".env"),
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, `.env`, the environment and explicit overrides.
+
+    ``overrides`` are Settings field names (from CLI flags); ``None`` values are ignored.
+    """
+    merged: dict[str, str] = {}
+    if dotenv is not None:
+        merged.update(read_dotenv(dotenv))
+    merged.update(os.environ if environ is None else environ)
+
+    fields: dict[str, Any] = {}
+    simple = {
+        "API_HOST": "api_host",
+        "API_PORT": "api_port",
+        "SPARK_DATA_DIR": "data_dir",
+        "SPARK_DATABASE_URL": "database_url",
+        "SPARK_ENCRYPTION_KEY": "encryption_key",
+        "SPARK_HTTP_TIMEOUT": "http_timeout",
+        "SPARK_WORKERS": "workers",
+        "SPARK_LOG_LEVEL": "log_level",
+    }
+    for variable, field in simple.items():
+        if merged.get(variable):
+            fields[field] = merged[variable]
+    for variable in API_KEY_ALIASES:
+        if merged.get(variable):
+            fields["api_keys"] = _split(merged[variable])
+            break
+    if merged.get("SPARK_CORS_ORIGINS"):
+        fields["cors_origins"] = _split(merged["SPARK_CORS_ORIGINS"])
+    fields.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        settings = msgspec.convert(fields, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"Invalid configuration: {exc}") from exc
+    if settings.workers < 1:
+        raise ValidationError("Invalid configuration: SPARK_WORKERS must be at least 1")
+    if settings.http_timeout <= 0:
+        raise ValidationError("Invalid configuration: SPARK_HTTP_TIMEOUT must be positive")
+    return settings
+
+
+def generate_api_key() -> str:
+    """A new secure API key: 32 random bytes, URL-safe text."""
+    return secrets.token_urlsafe(32)
+
+
+def write_dotenv_value(path: Path, key: str, value: str) -> None:
+    """Set ``key`` in a `.env` file (creating it with mode 0600), keeping its other lines."""
+    lines: list[str] = []
+    if path.exists():
+        lines = [
+            line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip().removeprefix("export ").partition("=")[0].strip() != key
+        ]
+    lines.append(f"{key}={value}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    path.chmod(stat.S_IRUSR | stat.S_IWUSR)

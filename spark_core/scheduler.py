@@ -1,0 +1,158 @@
+"""The scheduler: fires due schedules from their persisted ``next_run_at``.
+
+It sleeps until the earliest ``next_run_at`` (or a schedule change), asks the store for the
+schedules due now through an index, and for each one creates its tasks and advances
+``next_run_at`` in one compare-and-set transaction. Two schedulers on one store may both see a
+schedule due; only one wins the compare-and-set, so no (schedule, time) ever fires twice. The cost
+of a wake-up is proportional to the schedules due, not to all schedules.
+
+Catch-up (times missed while Spark was down or busy): ``latest`` fires once for all of them,
+``none`` fires only a run that is less than ``MISFIRE_GRACE`` late, ``all`` fires once per missed
+time (at most ``MAX_CATCHUP``). Overlap (the previous run of the schedule still pending or
+running): ``skip`` creates nothing, ``buffer_one`` queues at most one pending run, ``allow``
+creates every run; under ``skip`` and ``buffer_one`` a catch-up creates at most one run.
+"""
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+import msgspec
+
+from spark_core.errors import SparkError
+from spark_core.models import CatchupPolicy, OverlapPolicy, Schedule, ScheduleStatus
+from spark_core.ports import Clock, Store
+from spark_core.services.schedules import ScheduleService, scheduled_task
+from spark_core.signals import TaskSignals
+
+logger = logging.getLogger(__name__)
+
+MAX_CATCHUP = 100
+MISFIRE_GRACE = timedelta(seconds=60)
+BATCH = 500
+
+
+class Scheduler:
+    """Fires due schedules until stopped; one per process is enough, several are safe."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        schedules: ScheduleService,
+        clock: Clock,
+        signals: TaskSignals,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._schedules = schedules
+        self._clock = clock
+        self._signals = signals
+        self._idle_seconds = idle_seconds
+        self._loop: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``stop``."""
+        return self._loop is not None and not self._loop.done()
+
+    async def start(self) -> None:
+        """Fire schedules in the background until ``stop``."""
+        if not self.running:
+            self._loop = asyncio.create_task(self._run(), name="spark-scheduler")
+
+    async def stop(self) -> None:
+        """Stop firing (tasks already created stay queued for the worker)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+            self._loop = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive one bad pass (e.g. a locked database)
+                logger.exception("Scheduler pass failed; trying again shortly")
+            await self._sleep_until_due()
+
+    async def _sleep_until_due(self) -> None:
+        """Sleep until the earliest due time, a schedule change, or ``idle_seconds``: the
+        short idle wake notices schedules another process (the CLI) added to the store."""
+        now = self._clock.now()
+        next_due = self._store.next_due_at()
+        delay = self._idle_seconds
+        if next_due is not None:
+            delay = min(delay, max(0.0, (next_due - now).total_seconds()))
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        changed = asyncio.ensure_future(self._signals.wait_for_schedule_change(delay + 1))
+        try:
+            await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            changed.cancel()
+
+    def tick(self) -> int:
+        """Fire every schedule due now; returns how many tasks were created."""
+        created = 0
+        while True:
+            now = self._clock.now()
+            due = self._store.due_schedules(now, limit=BATCH)
+            for schedule in due:
+                try:
+                    created += self.fire(schedule, now)
+                except SparkError as exc:
+                    logger.error("Schedule %s cannot fire and is paused: %s", schedule.id, exc)
+                    self._pause(schedule, now)
+            if created:
+                self._signals.work_added()
+            if len(due) < BATCH:
+                return created
+
+    def fire(self, schedule: Schedule, now: datetime) -> int:
+        """Fire one due schedule at ``now``; returns the number of tasks created (0 if another
+        scheduler fired it first, or its policies held the runs back)."""
+        due_at = schedule.next_run_at
+        if due_at is None:
+            return 0
+        spec = self._schedules.spec(schedule)
+        missed = [due_at, *spec.fire_times(due_at, now, limit=MAX_CATCHUP)]
+        fire_times = self._catch_up(schedule, missed, now)
+        fire_times = self._overlap(schedule, fire_times)
+        tasks = [scheduled_task(schedule, scheduled_for=at, now=now) for at in fire_times]
+        following = spec.next_after(max(now, missed[-1]))
+        advanced = msgspec.structs.replace(
+            schedule,
+            next_run_at=following,
+            last_run_at=missed[-1],
+            status=ScheduleStatus.ACTIVE if following is not None else ScheduleStatus.COMPLETED,
+            updated_at=now,
+        )
+        won = self._store.fire_schedule(advanced, expected_next_run_at=due_at, tasks=tasks)
+        return len(tasks) if won else 0
+
+    @staticmethod
+    def _catch_up(schedule: Schedule, missed: list[datetime], now: datetime) -> list[datetime]:
+        if schedule.catchup_policy == CatchupPolicy.ALL:
+            return missed[-MAX_CATCHUP:]
+        latest = missed[-1]
+        if schedule.catchup_policy == CatchupPolicy.NONE and now - latest > MISFIRE_GRACE:
+            return []
+        return [latest]
+
+    def _overlap(self, schedule: Schedule, fire_times: list[datetime]) -> list[datetime]:
+        if schedule.overlap_policy == OverlapPolicy.ALLOW or not fire_times:
+            return fire_times
+        pending, running = self._store.count_active_tasks(schedule.id)
+        if schedule.overlap_policy == OverlapPolicy.SKIP:
+            return fire_times[-1:] if pending + running == 0 else []
+        return fire_times[-1:] if pending == 0 else []  # buffer_one
+
+    def _pause(self, schedule: Schedule, now: datetime) -> None:
+        paused = msgspec.structs.replace(schedule, status=ScheduleStatus.PAUSED, updated_at=now)
+        if schedule.next_run_at is not None:
+            self._store.fire_schedule(paused, expected_next_run_at=schedule.next_run_at, tasks=[])
+

@@ -1,0 +1,1 @@
+"""Use cases: the operations Spark offers, over the ports."""

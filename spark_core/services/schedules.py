@@ -1,0 +1,228 @@
+"""Use cases for schedules: when workflows run by themselves."""
+
+from datetime import datetime
+
+import msgspec
+
+from spark_core.errors import InvalidScheduleError, InvalidStateError
+from spark_core.models import (
+    CatchupPolicy,
+    OverlapPolicy,
+    Page,
+    Schedule,
+    ScheduleId,
+    ScheduleStatus,
+    ScheduleType,
+    Task,
+    TaskId,
+    new_id,
+)
+from spark_core.ports import Clock, ScheduleFilter, Store
+from spark_core.schedule_spec import ScheduleSpec, parse_schedule, preview
+from spark_core.services.tasks import MAX_RETRIES_LIMIT
+from spark_core.services.workflows import WorkflowService
+from spark_core.signals import TaskSignals
+
+MAX_PREVIEW = 100
+
+
+class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a schedule is made of; what create and full replace take."""
+
+    workflow_id: str
+    schedule_type: ScheduleType
+    schedule_expr: str
+    input_value: str = ""
+    timezone: str = "UTC"
+    overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
+    catchup_policy: CatchupPolicy = CatchupPolicy.LATEST
+    max_retries: int = 3
+    timeout: float | None = None
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
+
+
+class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial update of a schedule; unset fields stay as they are."""
+
+    workflow_id: str | msgspec.UnsetType = msgspec.UNSET
+    schedule_type: ScheduleType | msgspec.UnsetType = msgspec.UNSET
+    schedule_expr: str | msgspec.UnsetType = msgspec.UNSET
+    input_value: str | msgspec.UnsetType = msgspec.UNSET
+    timezone: str | msgspec.UnsetType = msgspec.UNSET
+    overlap_policy: OverlapPolicy | msgspec.UnsetType = msgspec.UNSET
+    catchup_policy: CatchupPolicy | msgspec.UnsetType = msgspec.UNSET
+    max_retries: int | msgspec.UnsetType = msgspec.UNSET
+    timeout: float | None | msgspec.UnsetType = msgspec.UNSET
+    status: ScheduleStatus | msgspec.UnsetType = msgspec.UNSET
+
+
+class ScheduleService:
+    """Creates, changes, pauses, resumes, previews and fires schedules."""
+
+    def __init__(
+        self, *, store: Store, workflows: WorkflowService, clock: Clock, signals: TaskSignals
+    ) -> None:
+        self._store = store
+        self._workflows = workflows
+        self._clock = clock
+        self._signals = signals
+
+    def spec(self, schedule: Schedule) -> ScheduleSpec:
+        """The parsed expression of a stored schedule."""
+        return parse_schedule(
+            schedule.schedule_type,
+            schedule.schedule_expr,
+            timezone=schedule.timezone,
+            start_at=schedule.start_at,
+            now=schedule.start_at,
+        )
+
+    def create(self, fields: ScheduleFields) -> Schedule:
+        """Validate and store a schedule; its first fire time is computed now."""
+        workflow = self._workflows.get(fields.workflow_id)
+        now = self._clock.now()
+        schedule = Schedule(
+            id=ScheduleId(new_id()),
+            workflow_id=workflow.id,
+            schedule_type=fields.schedule_type,
+            schedule_expr=fields.schedule_expr.strip(),
+            input_value=fields.input_value,
+            timezone=fields.timezone,
+            status=fields.status,
+            overlap_policy=fields.overlap_policy,
+            catchup_policy=fields.catchup_policy,
+            max_retries=fields.max_retries,
+            timeout=fields.timeout,
+            start_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        stored = self._store.add_schedule(self._planned(schedule, now))
+        self._signals.schedules_changed()
+        return stored
+
+    def list(
+        self, filters: ScheduleFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> Page[Schedule]:
+        """Schedules, oldest first."""
+        return self._store.list_schedules(filters or ScheduleFilter(), limit=limit, offset=offset)
+
+    def get(self, schedule_id: ScheduleId) -> Schedule:
+        """One schedule by id."""
+        return self._store.get_schedule(schedule_id)
+
+    def update(self, schedule_id: ScheduleId, changes: ScheduleChanges) -> Schedule:
+        """Apply a partial update. A new expression, type or timezone restarts the schedule's
+        clock from now; other changes keep its next fire time."""
+        return self._apply(schedule_id, changes, restart=False)
+
+    def replace(self, schedule_id: ScheduleId, fields: ScheduleFields) -> Schedule:
+        """Replace every field of a schedule (as at creation); its clock restarts from now."""
+        changes = ScheduleChanges(**msgspec.structs.asdict(fields))
+        return self._apply(schedule_id, changes, restart=True)
+
+    def _apply(self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool) -> Schedule:
+        current = self._store.get_schedule(schedule_id)
+        values = {
+            name: value
+            for name, value in msgspec.structs.asdict(changes).items()
+            if value is not msgspec.UNSET
+        }
+        if "workflow_id" in values:
+            values["workflow_id"] = self._workflows.get(values["workflow_id"]).id
+        if isinstance(values.get("schedule_expr"), str):
+            values["schedule_expr"] = values["schedule_expr"].strip()
+        now = self._clock.now()
+        updated = msgspec.structs.replace(current, **values, updated_at=now)
+        timing = ("schedule_type", "schedule_expr", "timezone")
+        retimed = restart or any(getattr(updated, name) != getattr(current, name) for name in timing)
+        resumed = (
+            updated.status == ScheduleStatus.ACTIVE and current.status != ScheduleStatus.ACTIVE
+        )
+        if retimed:
+            updated = msgspec.structs.replace(updated, start_at=now)
+        if retimed or resumed:
+            updated = self._planned(updated, now)
+        else:
+            _check_options(updated)
+        stored = self._store.update_schedule(updated)
+        self._signals.schedules_changed()
+        return stored
+
+    def delete(self, schedule_id: ScheduleId) -> None:
+        """Remove a schedule; the tasks it created stay as history."""
+        self._store.delete_schedule(schedule_id)
+        self._signals.schedules_changed()
+
+    def enable(self, schedule_id: ScheduleId) -> Schedule:
+        """Resume a paused schedule from now: missed times while paused are not replayed."""
+        current = self._store.get_schedule(schedule_id)
+        if current.status == ScheduleStatus.COMPLETED:
+            raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be resumed")
+        return self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.ACTIVE))
+
+    def disable(self, schedule_id: ScheduleId) -> Schedule:
+        """Pause a schedule."""
+        current = self._store.get_schedule(schedule_id)
+        if current.status == ScheduleStatus.COMPLETED:
+            raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be paused")
+        return self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED))
+
+    def fire_now(self, schedule_id: ScheduleId) -> Task:
+        """Queue a run with the schedule's input now, without changing its timing."""
+        schedule = self._store.get_schedule(schedule_id)
+        now = self._clock.now()
+        task = scheduled_task(schedule, scheduled_for=now, now=now)
+        stored = self._store.add_task(task)
+        self._signals.work_added()
+        return stored
+
+    def next_runs(self, schedule_id: ScheduleId, count: int = 5) -> list[datetime]:
+        """The next ``count`` fire times from now (nothing for a paused or completed one)."""
+        if not 1 <= count <= MAX_PREVIEW:
+            raise InvalidScheduleError(
+                f"count must be between 1 and {MAX_PREVIEW}",
+                errors=[("count", f"must be between 1 and {MAX_PREVIEW}")],
+            )
+        schedule = self._store.get_schedule(schedule_id)
+        if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
+            return []
+        spec = self.spec(schedule)
+        first = schedule.next_run_at
+        rest = preview(spec, after=first, count=count - 1) if count > 1 else []
+        return [first, *rest]
+
+    def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
+        """Validate a schedule and set its next fire time from ``now``."""
+        _check_options(schedule)
+        spec = self.spec(schedule)
+        if schedule.status != ScheduleStatus.ACTIVE:
+            return schedule
+        return msgspec.structs.replace(schedule, next_run_at=spec.first_fire(now))
+
+
+def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime) -> Task:
+    """A pending task for one fire of ``schedule``."""
+    return Task(
+        id=TaskId(new_id()),
+        workflow_id=schedule.workflow_id,
+        schedule_id=schedule.id,
+        input_data=schedule.input_value,
+        max_retries=schedule.max_retries,
+        timeout=schedule.timeout,
+        scheduled_for=scheduled_for,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _check_options(schedule: Schedule) -> None:
+    if not 0 <= schedule.max_retries <= MAX_RETRIES_LIMIT:
+        raise InvalidScheduleError(
+            f"max_retries must be between 0 and {MAX_RETRIES_LIMIT}",
+            errors=[("max_retries", f"must be between 0 and {MAX_RETRIES_LIMIT}")],
+        )
+    if schedule.timeout is not None and schedule.timeout <= 0:
+        raise InvalidScheduleError(
+            "timeout must be a positive number of seconds", errors=[("timeout", "must be positive")]
+        )

@@ -1,0 +1,207 @@
+"""Use cases for sources: the servers where workflows live."""
+
+import msgspec
+
+from spark_core.errors import (
+    ConflictError,
+    SourceError,
+    UnknownSourceTypeError,
+    ValidationError,
+)
+from spark_core.models import (
+    Page,
+    Source,
+    SourceDeletion,
+    SourceId,
+    SourceStatus,
+    SourceType,
+    new_id,
+)
+from spark_core.ports import Clock, SecretBox, SourceConnector, SourceFilter, Store, WorkflowSource
+from spark_core.urls import normalise_url
+
+SOURCE_TYPE_ALIASES = {"hive": SourceType.HIVE.value}
+
+
+class SourceChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial update of a source; unset fields stay as they are."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    source_type: str | msgspec.UnsetType = msgspec.UNSET
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    api_key: str | None | msgspec.UnsetType = msgspec.UNSET
+    status: SourceStatus | msgspec.UnsetType = msgspec.UNSET
+    verify_tls: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class SourceService:
+    """Adds, lists, changes, checks and removes sources, validating each against its server."""
+
+    def __init__(
+        self, *, store: Store, connector: SourceConnector, secrets: SecretBox, clock: Clock
+    ) -> None:
+        self._store = store
+        self._connector = connector
+        self._secrets = secrets
+        self._clock = clock
+
+    def normalise_type(self, source_type: str) -> str:
+        """The canonical name of a source type (``hive`` → ``automagik-hive``), if supported."""
+        canonical = SOURCE_TYPE_ALIASES.get(source_type.strip().lower(), source_type.strip().lower())
+        supported = list(self._connector.source_types())
+        if canonical not in supported:
+            raise UnknownSourceTypeError(
+                f"Unknown source type '{source_type}'; expected one of: {', '.join(supported)}",
+                errors=[("source_type", f"must be one of: {', '.join(supported)}")],
+            )
+        return canonical
+
+    async def add(
+        self,
+        *,
+        name: str,
+        source_type: str,
+        url: str,
+        api_key: str | None = None,
+        verify_tls: bool = True,
+    ) -> Source:
+        """Validate a new source against its server (health, version, key) and store it."""
+        name = _required_name(name)
+        canonical_type = self.normalise_type(source_type)
+        normalised = normalise_url(url)
+        if self._store.find_source_by_url(normalised) is not None:
+            raise ConflictError(f"A source with URL {normalised} already exists")
+        now = self._clock.now()
+        source = Source(
+            id=SourceId(new_id()),
+            name=name,
+            source_type=canonical_type,
+            url=normalised,
+            verify_tls=verify_tls,
+            created_at=now,
+            updated_at=now,
+        )
+        version_info = await self._validate(source, api_key)
+        source = msgspec.structs.replace(source, version_info=version_info)
+        sealed = self._secrets.seal(api_key) if api_key else None
+        return self._store.add_source(source, sealed_key=sealed)
+
+    def list(
+        self, filters: SourceFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> Page[Source]:
+        """Sources, oldest first, optionally filtered by status and type."""
+        filters = filters or SourceFilter()
+        if filters.source_type is not None:
+            canonical = SOURCE_TYPE_ALIASES.get(filters.source_type, filters.source_type)
+            filters = msgspec.structs.replace(filters, source_type=canonical)
+        return self._store.list_sources(filters, limit=limit, offset=offset)
+
+    def get(self, source_id: SourceId) -> Source:
+        """One source by id."""
+        return self._store.get_source(source_id)
+
+    async def update(self, source_id: SourceId, changes: SourceChanges) -> Source:
+        """Apply a partial update; a new URL, type or key is validated against the server."""
+        current = self._store.get_source(source_id)
+        updated = current
+        if not isinstance(changes.name, msgspec.UnsetType):
+            updated = msgspec.structs.replace(updated, name=_required_name(changes.name))
+        if not isinstance(changes.source_type, msgspec.UnsetType):
+            updated = msgspec.structs.replace(
+                updated, source_type=self.normalise_type(changes.source_type)
+            )
+        if not isinstance(changes.url, msgspec.UnsetType):
+            normalised = normalise_url(changes.url)
+            other = self._store.find_source_by_url(normalised)
+            if other is not None and other.id != source_id:
+                raise ConflictError(f"A source with URL {normalised} already exists")
+            updated = msgspec.structs.replace(updated, url=normalised)
+        if not isinstance(changes.verify_tls, msgspec.UnsetType):
+            updated = msgspec.structs.replace(updated, verify_tls=changes.verify_tls)
+        if not isinstance(changes.status, msgspec.UnsetType):
+            updated = msgspec.structs.replace(updated, status=changes.status)
+
+        api_key: str | None
+        if isinstance(changes.api_key, msgspec.UnsetType):
+            rekeyed, api_key = False, self._open_key(source_id)
+        else:
+            rekeyed, api_key = True, changes.api_key or None
+        reconnect = rekeyed or (updated.url, updated.source_type, updated.verify_tls) != (
+            current.url, current.source_type, current.verify_tls
+        )
+        if reconnect:
+            version_info = await self._validate(updated, api_key)
+            updated = msgspec.structs.replace(
+                updated, version_info=version_info, status=SourceStatus.ACTIVE
+            )
+        updated = msgspec.structs.replace(updated, updated_at=self._clock.now())
+        sealed = self._secrets.seal(api_key) if rekeyed and api_key else None
+        return self._store.update_source(updated, sealed_key=sealed, replace_key=rekeyed)
+
+    async def replace(
+        self,
+        source_id: SourceId,
+        *,
+        name: str,
+        source_type: str,
+        url: str,
+        api_key: str | None = None,
+        verify_tls: bool = True,
+    ) -> Source:
+        """Replace every field of a source (as at creation), validating it again."""
+        changes = SourceChanges(
+            name=name, source_type=source_type, url=url, api_key=api_key, verify_tls=verify_tls,
+            status=SourceStatus.ACTIVE,
+        )
+        return await self.update(source_id, changes)
+
+    def delete(self, source_id: SourceId) -> SourceDeletion:
+        """Remove a source with its workflows, their schedules and their tasks."""
+        return self._store.delete_source(source_id)
+
+    async def check(self, source_id: SourceId) -> Source:
+        """Re-validate a source now; records ``status`` and ``version_info``.
+
+        A failed check marks the source ``inactive`` and then raises the reason.
+        """
+        source = self._store.get_source(source_id)
+        try:
+            version_info = await self.connect(source).check()
+        except SourceError:
+            inactive = msgspec.structs.replace(
+                source, status=SourceStatus.INACTIVE, updated_at=self._clock.now()
+            )
+            self._store.update_source(inactive)
+            raise
+        checked = msgspec.structs.replace(
+            source,
+            status=SourceStatus.ACTIVE,
+            version_info=version_info,
+            updated_at=self._clock.now(),
+        )
+        return self._store.update_source(checked)
+
+    def connect(self, source: Source) -> WorkflowSource:
+        """A client for ``source`` with its API key opened."""
+        return self._connector.connect(source, self._open_key(source.id))
+
+    def _open_key(self, source_id: SourceId) -> str | None:
+        sealed = self._store.get_source_key(source_id)
+        return self._secrets.open(sealed) if sealed else None
+
+    async def _validate(self, source: Source, api_key: str | None) -> dict[str, object]:
+        client = self._connector.connect(source, api_key)
+        try:
+            return await client.check()
+        except SourceError as exc:
+            raise ValidationError(
+                f"Source validation failed for {source.url}: {exc.message}",
+                errors=[("url", exc.message)],
+            ) from exc
+
+
+def _required_name(name: str) -> str:
+    stripped = name.strip()
+    if not stripped:
+        raise ValidationError("Source name must not be empty", errors=[("name", "must not be empty")])
+    return stripped

@@ -1,0 +1,77 @@
+"""In-process signals between the services, the worker and the scheduler.
+
+The store is the truth; these only make a process react at once instead of at its next poll.
+Every waiter also polls the store, so a run finished by another process is still seen.
+"""
+
+import asyncio
+from collections.abc import Callable
+
+from spark_core.models import Task, TaskId
+
+
+class TaskSignals:
+    """Wakes the worker when work arrives and wakes waiters when a task finishes."""
+
+    def __init__(self) -> None:
+        self._work = asyncio.Event()
+        self._schedules = asyncio.Event()
+        self._watchers: dict[TaskId, list[asyncio.Future[Task]]] = {}
+        self._cancel_listeners: list[Callable[[TaskId], None]] = []
+
+    # -- work for the worker -------------------------------------------------------------------
+    def work_added(self) -> None:
+        """A task became runnable in this process."""
+        self._work.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when work is added or after ``timeout`` seconds, whichever is first."""
+        try:
+            await asyncio.wait_for(self._work.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._work.clear()
+
+    # -- schedule changes for the scheduler ----------------------------------------------------
+    def schedules_changed(self) -> None:
+        """A schedule was added, changed or removed: the scheduler should look again."""
+        self._schedules.set()
+
+    async def wait_for_schedule_change(self, timeout: float) -> None:
+        """Return when a schedule changes or after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._schedules.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._schedules.clear()
+
+    # -- finished tasks ------------------------------------------------------------------------
+    def watch(self, task_id: TaskId) -> "asyncio.Future[Task]":
+        """A future resolved with the task when this process sees it finish."""
+        future: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(task_id, []).append(future)
+        return future
+
+    def unwatch(self, task_id: TaskId, future: "asyncio.Future[Task]") -> None:
+        """Stop watching (the waiter gave up or got its answer)."""
+        futures = self._watchers.get(task_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._watchers.pop(task_id, None)
+
+    def task_finished(self, task: Task) -> None:
+        """Tell every watcher of ``task`` that it reached a final state."""
+        for future in self._watchers.pop(task.id, []):
+            if not future.done():
+                future.set_result(task)
+
+    # -- cancellation --------------------------------------------------------------------------
+    def on_cancel(self, listener: Callable[[TaskId], None]) -> None:
+        """Register a listener (the worker) for cancellation requests."""
+        self._cancel_listeners.append(listener)
+
+    def cancel_requested(self, task_id: TaskId) -> None:
+        """A task was cancelled in the store; whoever runs it here should stop."""
+        for listener in list(self._cancel_listeners):
+            listener(task_id)
