@@ -1,0 +1,163 @@
+"""Versioned schema migrations; the applied version lives in ``PRAGMA user_version``.
+
+Each migration is a function that takes the database to the next version. ``migrate`` applies
+the missing ones in order inside one ``BEGIN IMMEDIATE`` transaction, so an older database is
+upgraded in place and two processes opening the same file never migrate it twice. Never edit a
+released migration: append a new one.
+"""
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from spark_adapters.sqlite.connection import translate_errors
+
+
+def _base_schema(db: sqlite_utils.Database) -> None:
+    """Version 1: the four tables and the indexes behind every list filter and hot path."""
+    db.executescript("""
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            source_type TEXT NOT NULL,
+            url TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            version_info TEXT NOT NULL DEFAULT '{}',
+            verify_tls INTEGER NOT NULL DEFAULT 1,
+            sealed_key TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_sources_status ON sources (status);
+        CREATE INDEX idx_sources_source_type ON sources (source_type);
+        CREATE INDEX idx_sources_created_at ON sources (created_at, id);
+
+        CREATE TABLE workflows (
+            id TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            remote_flow_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            flow_type TEXT NOT NULL,
+            description TEXT,
+            input_component TEXT,
+            output_component TEXT,
+            data TEXT,
+            folder_id TEXT,
+            folder_name TEXT,
+            icon TEXT,
+            icon_bg_color TEXT,
+            liked INTEGER NOT NULL DEFAULT 0,
+            tags TEXT NOT NULL DEFAULT '[]',
+            flow_version INTEGER NOT NULL DEFAULT 1,
+            is_component INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source_id, remote_flow_id)
+        );
+        CREATE INDEX idx_workflows_source_id ON workflows (source_id);
+        CREATE INDEX idx_workflows_flow_type ON workflows (flow_type);
+        CREATE INDEX idx_workflows_name ON workflows (name, id);
+        CREATE INDEX idx_workflows_source ON workflows (source);
+
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+            schedule_type TEXT NOT NULL,
+            schedule_expr TEXT NOT NULL,
+            input_value TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            status TEXT NOT NULL,
+            next_run_at TEXT,
+            last_run_at TEXT,
+            overlap_policy TEXT NOT NULL,
+            catchup_policy TEXT NOT NULL,
+            max_retries INTEGER NOT NULL,
+            timeout REAL,
+            start_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_schedules_status_next_run_at ON schedules (status, next_run_at);
+        CREATE INDEX idx_schedules_workflow_id ON schedules (workflow_id);
+        CREATE INDEX idx_schedules_created_at ON schedules (created_at, id);
+
+        -- schedule_id is deliberately not a foreign key: a run's history outlives its schedule.
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+            schedule_id TEXT,
+            status TEXT NOT NULL,
+            input_data TEXT NOT NULL DEFAULT '',
+            output_data TEXT,
+            output_raw TEXT,
+            error TEXT,
+            tries INTEGER NOT NULL DEFAULT 0,
+            max_retries INTEGER NOT NULL,
+            next_retry_at TEXT,
+            scheduled_for TEXT,
+            timeout REAL,
+            session_id TEXT,
+            tweaks TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_tasks_workflow_id_created_at ON tasks (workflow_id, created_at, id);
+        CREATE INDEX idx_tasks_workflow_id_status ON tasks (workflow_id, status);
+        CREATE INDEX idx_tasks_schedule_id_status ON tasks (schedule_id, status);
+        CREATE INDEX idx_tasks_status_next_retry_at ON tasks (status, next_retry_at);
+        CREATE INDEX idx_tasks_status_created_at ON tasks (status, created_at, id);
+        CREATE INDEX idx_tasks_created_at ON tasks (created_at, id);
+    """)
+
+
+def _task_leases(db: sqlite_utils.Database) -> None:
+    """Version 2: worker leases on tasks, and lookup of workflows by remote id."""
+    db.execute("ALTER TABLE tasks ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN lease_expires_at TEXT")
+    db.execute("CREATE INDEX idx_tasks_lease_owner ON tasks (lease_owner)")
+    db.execute("CREATE INDEX idx_tasks_status_lease_expires_at "
+               "ON tasks (status, lease_expires_at)")
+    db.execute("CREATE INDEX idx_workflows_remote_flow_id "
+               "ON workflows (remote_flow_id, created_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_base_schema, _task_leases)
+"""Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The schema version a database is at (0 for a new, empty file)."""
+    with translate_errors():
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, *, target: int = LATEST_VERSION) -> int:
+    """Apply the migrations a database lacks, up to ``target``; return the version reached.
+
+    ``db`` must be in driver autocommit mode (``isolation_level=None``), as the store opens it.
+    """
+    if not 0 <= target <= LATEST_VERSION:
+        raise ValueError(f"Unknown schema version {target}; this code knows 0-{LATEST_VERSION}")
+    with translate_errors():
+        if schema_version(db) >= target:  # the common case: no write lock needed
+            return schema_version(db)
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again under the write lock: another process may have just migrated.
+            current = schema_version(db)
+            for version in range(current + 1, target + 1):
+                MIGRATIONS[version - 1](db)
+            if target > current:
+                db.conn.execute(f"PRAGMA user_version = {int(target)}")
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        return max(current, target)
+
