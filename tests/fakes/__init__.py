@@ -1,0 +1,1 @@
+"""Hand-written in-memory fakes of Spark's ports, for tests."""
