@@ -10,7 +10,13 @@ import socket
 from tests.servers.hive import FakeHive
 from tests.servers.langflow import FakeLangflow
 
-__all__ = ["FakeHive", "FakeLangflow", "unused_port"]
+__all__ = ["HIVE_KEY", "LANGFLOW_KEY", "FakeHive", "FakeLangflow", "unused_port"]
+
+LANGFLOW_KEY = "sk-langflow-fixture-key-9f8e7d6c5b4a"
+"""The key the ``langflow_server`` fixture's fake accepts."""
+
+HIVE_KEY = "hive_fixture_key_0123456789abcdefghijklmnop"
+"""The bearer token the ``hive_server`` fixture's fake accepts."""
 
 
 def unused_port() -> int:

@@ -85,3 +85,31 @@ class FakeServer:
         except (ConnectionError, RuntimeError):
             pass  # the client hung up once it had read enough, as it should
         return response
+
+
+class CannedServer(FakeServer):
+    """Answers every request with one fixed response; for shapes the fakes never produce.
+
+    ``echo_header``: a request header whose value is appended to the body, to imitate a server
+    that repeats credentials back.
+    """
+
+    def __init__(self, body: bytes | str, *, status: int = 200,
+                 content_type: str = "application/json", echo_header: str | None = None) -> None:
+        super().__init__()
+        self.body = body.encode() if isinstance(body, str) else body
+        self.status = status
+        self.content_type = content_type
+        self.echo_header = echo_header
+
+    def build_app(self) -> web.Application:
+        """One catch-all route."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+        return app
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        body = self.body
+        if self.echo_header:
+            body += request.headers.get(self.echo_header, "").encode()
+        return web.Response(body=body, status=self.status, content_type=self.content_type)

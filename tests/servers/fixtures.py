@@ -8,11 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.servers.hive import FakeHive
-from tests.servers.langflow import FakeLangflow
-
-LANGFLOW_KEY = "sk-langflow-fixture-key-9f8e7d6c5b4a"
-HIVE_KEY = "hive_fixture_key_0123456789abcdefghijklmnop"
+from tests.servers import HIVE_KEY, LANGFLOW_KEY, FakeHive, FakeLangflow
 
 
 @pytest.fixture

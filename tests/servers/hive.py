@@ -26,8 +26,8 @@ TEAMS = [{"id": "echo-team", "name": "Echo Team", "description": "Echo and Upper
           "mode": "coordinate", "members": [{"id": "echo-agent"}, {"id": "upper-agent"}]}]
 WORKFLOWS = [{"id": "echo-workflow", "name": "Echo Workflow",
               "description": "Echo, then shout", "steps": [{"name": "echo"}, {"name": "shout"}]}]
-_KINDS: dict[str, tuple[str, list[dict[str, Any]]]] = {"agents": ("Agent", AGENTS), "teams": ("Team", TEAMS),
-                                                      "workflows": ("Workflow", WORKFLOWS)}
+_KINDS: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "agents": ("Agent", AGENTS), "teams": ("Team", TEAMS), "workflows": ("Workflow", WORKFLOWS)}
 
 
 def _agent_item(agent: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ class FakeLangflow(FakeServer):
     def __init__(self, *, api_key: str | None = None) -> None:
         super().__init__(api_key=api_key)
         self.flows = seed_flows()
-        self.projects = list(PROJECTS)
+        self.projects: list[dict[str, Any]] | None = list(PROJECTS)  # None: route missing
         self.slow_seconds = 3.0
         self.paginated = False
 
@@ -160,6 +160,8 @@ class FakeLangflow(FakeServer):
     async def _projects(self, request: web.Request) -> web.Response:
         if refusal := self._refuse(request, run=False):
             return refusal
+        if self.projects is None:
+            return web.json_response({"detail": "Not Found"}, status=404)
         return web.json_response(self.projects)
 
     async def _folders(self, request: web.Request) -> web.Response:

@@ -1,0 +1,1 @@
+"""Adapter tests: real adapters against real local things."""
