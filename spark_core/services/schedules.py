@@ -1,5 +1,6 @@
 """Use cases for schedules: when workflows run by themselves."""
 
+import builtins
 from datetime import datetime
 
 import msgspec
@@ -177,7 +178,7 @@ class ScheduleService:
         self._signals.work_added()
         return stored
 
-    def next_runs(self, schedule_id: ScheduleId, count: int = 5) -> list[datetime]:
+    def next_runs(self, schedule_id: ScheduleId, count: int = 5) -> builtins.list[datetime]:
         """The next ``count`` fire times from now (nothing for a paused or completed one)."""
         if not 1 <= count <= MAX_PREVIEW:
             raise InvalidScheduleError(

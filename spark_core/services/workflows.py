@@ -1,5 +1,6 @@
 """Use cases for workflows: the remote catalogue and the local, synced one."""
 
+import builtins
 import asyncio
 import logging
 
@@ -146,7 +147,7 @@ class WorkflowService:
         """Remove a workflow with its schedules and tasks."""
         return self._store.delete_workflow(self.get(id_or_remote_id).id)
 
-    def _active_sources(self) -> list[Source]:
+    def _active_sources(self) -> builtins.list[Source]:
         page = self._store.list_sources(
             SourceFilter(status=SourceStatus.ACTIVE), limit=MAX_SOURCES_SCANNED, offset=0
         )
