@@ -1,11 +1,18 @@
 """``LangflowSource`` against a loopback LangFlow fake."""
 
 import json
+import ssl
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
+import msgspec
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from spark_adapters.langflow import LangflowSource
 from spark_core.errors import (
@@ -27,10 +34,30 @@ pytest_plugins = ["tests.servers.fixtures"]
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def langflow_source(url: str) -> Source:
+def langflow_source(url: str, *, verify_tls: bool = True) -> Source:
     """A LangFlow source record pointing at ``url``."""
     return Source(id=SourceId("src-1"), name="lf", source_type="langflow", url=url,
-                  created_at=NOW, updated_at=NOW)
+                  verify_tls=verify_tls, created_at=NOW, updated_at=NOW)
+
+
+def self_signed_context(directory: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW).not_valid_after(datetime.now(UTC) + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 def run_request(flow_id: str = ECHO_ID, text: str = "hello", **changes: object) -> RunRequest:
@@ -334,6 +361,29 @@ async def test_run_answer_prefers_the_requested_output_component(
     assert (await source.run(run_request())).output_text == "from A"
     result = await source.run(run_request(output_component="ChatOutput-B"))
     assert result.output_text == "from B"
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+async def test_tls_is_verified_unless_the_source_opts_out(
+    http_session: aiohttp.ClientSession, tmp_path: Path,
+) -> None:
+    """A self-signed server fails verification (not transient); ``verify_tls=False`` runs."""
+    body = {"outputs": [{"outputs": [{"results": {"message": {"text": "over tls"}}}]}]}
+    server = CannedServer(msgspec.json.encode(body))
+    await server.start(ssl_context=self_signed_context(tmp_path))
+    try:
+        assert server.url.startswith("https://")
+        verified = LangflowSource(http_session, langflow_source(server.url), LANGFLOW_KEY)
+        with pytest.raises(SourceUnavailableError, match="TLS") as caught:
+            await verified.run(run_request())
+        assert not caught.value.transient
+        trusting = LangflowSource(http_session, langflow_source(server.url, verify_tls=False),
+                                  LANGFLOW_KEY)
+        assert (await trusting.run(run_request())).output_text == "over tls"
+    finally:
+        await server.stop()
 
 
 # -- secrets ----------------------------------------------------------------------------------

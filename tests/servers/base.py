@@ -1,6 +1,7 @@
 """What both fakes share: binding to an ephemeral loopback port, and the test knobs."""
 
 import asyncio
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -34,16 +35,19 @@ class FakeServer:
         """The application; each fake adds its routes."""
         raise NotImplementedError
 
-    async def start(self) -> str:
-        """Bind an ephemeral port on 127.0.0.1, serve, and return the base URL."""
+    async def start(self, *, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Bind an ephemeral port on 127.0.0.1, serve, and return the base URL.
+
+        With ``ssl_context`` the server speaks HTTPS.
+        """
         app = self.build_app()
         app.middlewares.append(self._record)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
         return self.url
 
     async def stop(self) -> None:
