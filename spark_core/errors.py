@@ -30,6 +30,10 @@ class InvalidStateError(SparkError):
     """Raised when an operation does not fit the current state (cancelling a finished task)."""
 
 
+class SourceValidationError(ValidationError):
+    """Raised when a new or re-keyed source fails its check against the server."""
+
+
 class UnknownSourceTypeError(ValidationError):
     """Raised when no adapter is registered for a source type."""
 

@@ -5,6 +5,7 @@ import msgspec
 from spark_core.errors import (
     ConflictError,
     SourceError,
+    SourceValidationError,
     UnknownSourceTypeError,
     ValidationError,
 )
@@ -194,7 +195,7 @@ class SourceService:
         try:
             return await client.check()
         except SourceError as exc:
-            raise ValidationError(
+            raise SourceValidationError(
                 f"Source validation failed for {source.url}: {exc.message}",
                 errors=[("url", exc.message)],
             ) from exc
