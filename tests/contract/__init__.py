@@ -1,0 +1,1 @@
+"""Contract suites: one set of tests run against each port's fake and its real adapter."""
