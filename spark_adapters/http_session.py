@@ -118,6 +118,7 @@ class SourceHttp:
                 timeout=timeout,
                 ssl=self._ssl,
                 allow_redirects=False,
+                raise_for_status=False,  # statuses are translated below, whatever the session says
             ) as response:
                 body = await self._read_capped(response, method, path)
                 return HttpResponse(

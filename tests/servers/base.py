@@ -42,7 +42,8 @@ class FakeServer:
         """
         app = self.build_app()
         app.middlewares.append(self._record)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Short grace on stop: a test that timed out leaves a sleeping run behind.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
