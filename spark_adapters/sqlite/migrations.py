@@ -78,7 +78,7 @@ def _base_schema(db: sqlite_utils.Database) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
-        CREATE INDEX idx_schedules_status_next_run_at ON schedules (status, next_run_at);
+        CREATE INDEX idx_schedules_status_next_run_at ON schedules (status, next_run_at, id);
         CREATE INDEX idx_schedules_workflow_id ON schedules (workflow_id);
         CREATE INDEX idx_schedules_created_at ON schedules (created_at, id);
 
