@@ -9,7 +9,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from spark_adapters.sqlite.connection import Connection, open_database, scalar
+from spark_adapters.sqlite.connection import (
+    Connection,
+    open_database,
+    scalar,
+    translate_errors,
+)
 from spark_adapters.sqlite.migrations import LATEST_VERSION
 from spark_adapters.sqlite.migrations import migrate as migrate_database
 from spark_adapters.sqlite.migrations import schema_version as read_schema_version
@@ -33,7 +38,11 @@ class SqliteStore(SourceTable, WorkflowTable, ScheduleTable, TaskTable, Store):
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
-        self._connection = Connection(open_database(path))
+        try:
+            with translate_errors():
+                self._connection = Connection(open_database(path))
+        except OSError as exc:
+            raise SparkError(f"Cannot open the database at {path} ({exc.strerror})") from exc
         try:
             self.migrate()
         except BaseException:

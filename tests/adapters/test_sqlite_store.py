@@ -120,6 +120,15 @@ def test_sqlite_errors_never_escape_as_sqlite_exceptions(store: SqliteStore) -> 
     assert not store.is_healthy()
 
 
+def test_a_path_that_cannot_hold_a_database_is_a_spark_error(tmp_path: Path) -> None:
+    """Opening a directory, or a file under a regular file, fails with ``SparkError``."""
+    with pytest.raises(SparkError):
+        SqliteStore(tmp_path)
+    (tmp_path / "plain").write_text("not a directory")
+    with pytest.raises(SparkError):
+        SqliteStore(tmp_path / "plain" / "spark.db")
+
+
 def run_in_threads(count: int, work: Callable[[int], None]) -> None:
     """Run ``work(index)`` in ``count`` threads and re-raise the first failure."""
     errors: list[BaseException] = []
