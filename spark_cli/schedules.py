@@ -1,0 +1,342 @@
+"""``spark schedule …``: when workflows run by themselves (cron, interval, one-time)."""
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from spark_cli.output import Column, note, page_json, print_fields, print_json, print_page
+from spark_cli.state import CliState, pass_state
+from spark_cli.tasks import execute, wait_option
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from spark_core.facade import Spark
+    from spark_core.models import Schedule
+
+TYPES = ["cron", "interval", "one-time"]
+OVERLAP = ["skip", "allow", "buffer_one"]
+CATCHUP = ["latest", "none", "all"]
+
+COLUMNS: list[Column] = [
+    ("ID", lambda s: s.id),
+    ("WORKFLOW", lambda s: s.workflow_id),
+    ("TYPE", lambda s: s.schedule_type),
+    ("EXPRESSION", lambda s: s.schedule_expr),
+    ("TZ", lambda s: s.timezone),
+    ("STATUS", lambda s: s.status),
+    ("NEXT RUN", lambda s: s.next_run_at),
+]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (API field names).")
+EXPRESSION_HELP = (
+    "cron: 5 fields, 6 with leading seconds, or @hourly/@daily/@weekly/@monthly/@yearly; "
+    "interval: 30s, 5m, 2h, 1d, 1w or 1h30m; one-time: an ISO-8601 datetime or now."
+)
+
+
+def timing_options(command: Any) -> Any:
+    """The options create and update share (none required here; add makes two of them so)."""
+    options = [
+        click.option("--input", "input_value", help="The input text each run gets."),
+        click.option("--timezone", metavar="IANA", help="Where cron times are read [UTC]."),
+        click.option("--overlap", type=click.Choice(OVERLAP),
+                     help="While the previous run is unfinished [skip]."),
+        click.option("--catchup", type=click.Choice(CATCHUP),
+                     help="Fire times missed while down or paused [latest]."),
+        click.option("--max-retries", type=click.IntRange(0, 10), help="Per run [3]."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                     help="How long one remote attempt may take."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def show_schedule(schedule: "Schedule", *, as_json: bool) -> None:
+    """Print one schedule."""
+    if as_json:
+        print_json(schedule)
+    else:
+        print_fields({name: getattr(schedule, name) for name in schedule.__struct_fields__})
+
+
+@click.group()
+def schedule() -> None:
+    """Make workflows run by themselves: on a cron expression, every interval, or once.
+
+    A running `spark serve` or `spark worker` fires them; these commands only change the store.
+
+    \b
+    Example: spark schedule add 8d2e…-… --type cron --expr "0 9 * * 1-5" --timezone Europe/Paris
+    """
+
+
+@schedule.command()
+@click.argument("workflow_id")
+@click.option("--type", "schedule_type", type=click.Choice(TYPES), required=True,
+              help="How the expression is read.")
+@click.option("--expr", "schedule_expr", required=True, help=EXPRESSION_HELP)
+@timing_options
+@click.option("--paused", is_flag=True, help="Create it paused.")
+@json_option
+@pass_state
+def add(
+    state: CliState, *,
+    workflow_id: str,
+    schedule_type: str,
+    schedule_expr: str,
+    input_value: str | None,
+    timezone: str | None,
+    overlap: str | None,
+    catchup: str | None,
+    max_retries: int | None,
+    timeout: float | None,
+    paused: bool,
+    as_json: bool,
+) -> None:
+    """Schedule a workflow (by local or remote id) and print the new schedule's id.
+
+    \b
+    Example: spark schedule add 8d2e…-… --type interval --expr 1h30m --input "daily digest"
+    """
+    import msgspec
+
+    from spark_core.services.schedules import ScheduleFields
+
+    given = {
+        "workflow_id": workflow_id, "schedule_type": schedule_type,
+        "schedule_expr": schedule_expr, "status": "paused" if paused else "active",
+        "input_value": input_value, "timezone": timezone, "overlap_policy": overlap,
+        "catchup_policy": catchup, "max_retries": max_retries, "timeout": timeout,
+    }
+    fields = msgspec.convert(
+        {name: value for name, value in given.items() if value is not None}, ScheduleFields
+    )
+
+    async def operation(spark: "Spark") -> "Schedule":
+        return spark.schedules.create(fields)
+
+    created = state.run(operation)
+    if as_json:
+        print_json(created)
+    else:
+        click.echo(created.id)
+        note(f"Next run: {created.next_run_at or '-'}")
+
+
+@schedule.command("list")
+@click.option("--workflow", "workflow_id", metavar="ID", help="Only this workflow's schedules.")
+@click.option("--status", type=click.Choice(["active", "paused", "completed"]),
+              help="Only schedules in this status.")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@json_option
+@pass_state
+def list_schedules(
+    state: CliState, *, workflow_id: str | None, status: str | None, limit: int, offset: int,
+    as_json: bool,
+) -> None:
+    """List schedules, oldest first.
+
+    \b
+    Example: spark schedule list --status active --json
+    """
+    from spark_core.models import ScheduleStatus, WorkflowId
+    from spark_core.ports import ScheduleFilter
+
+    filters = ScheduleFilter(
+        workflow_id=WorkflowId(workflow_id) if workflow_id else None,
+        status=ScheduleStatus(status) if status else None,
+    )
+
+    async def operation(spark: "Spark") -> Any:
+        return spark.schedules.list(filters, limit=limit, offset=offset)
+
+    page = state.run(operation)
+    if as_json:
+        print_json(page_json(page))
+    else:
+        print_page(page, COLUMNS, "schedule")
+
+
+@schedule.command()
+@click.argument("schedule_id")
+@json_option
+@pass_state
+def show(state: CliState, *, schedule_id: str, as_json: bool) -> None:
+    """Show one schedule.
+
+    \b
+    Example: spark schedule show 5a1f…-…
+    """
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> "Schedule":
+        return spark.schedules.get(ScheduleId(schedule_id))
+
+    show_schedule(state.run(operation), as_json=as_json)
+
+
+@schedule.command()
+@click.argument("schedule_id")
+@click.option("--workflow", "workflow_id", metavar="ID", help="Run another workflow.")
+@click.option("--type", "schedule_type", type=click.Choice(TYPES), help="A new kind.")
+@click.option("--expr", "schedule_expr", help=EXPRESSION_HELP)
+@timing_options
+@json_option
+@pass_state
+def update(
+    state: CliState, *,
+    schedule_id: str,
+    workflow_id: str | None,
+    schedule_type: str | None,
+    schedule_expr: str | None,
+    input_value: str | None,
+    timezone: str | None,
+    overlap: str | None,
+    catchup: str | None,
+    max_retries: int | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Change a schedule. A new type, expression or timezone restarts its clock from now;
+    other changes keep its next run.
+
+    \b
+    Example: spark schedule update 5a1f…-… --expr "30 8 * * *" --timezone America/New_York
+    """
+    import msgspec
+
+    from spark_core.models import ScheduleId
+    from spark_core.services.schedules import ScheduleChanges
+
+    given = {
+        "workflow_id": workflow_id, "schedule_type": schedule_type,
+        "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
+        "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
+        "timeout": timeout,
+    }
+    changes = msgspec.convert(
+        {name: value for name, value in given.items() if value is not None}, ScheduleChanges
+    )
+
+    async def operation(spark: "Spark") -> "Schedule":
+        return spark.schedules.update(ScheduleId(schedule_id), changes)
+
+    updated = state.run(operation)
+    if as_json:
+        print_json(updated)
+    else:
+        show_schedule(updated, as_json=False)
+
+
+@schedule.command()
+@click.argument("schedule_id")
+@json_option
+@pass_state
+def pause(state: CliState, *, schedule_id: str, as_json: bool) -> None:
+    """Pause a schedule: it fires no more until resumed.
+
+    \b
+    Example: spark schedule pause 5a1f…-…
+    """
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> "Schedule":
+        return spark.schedules.disable(ScheduleId(schedule_id))
+
+    paused = state.run(operation)
+    if as_json:
+        print_json(paused)
+    else:
+        click.echo(f"Schedule {paused.id} is {paused.status}")
+
+
+@schedule.command()
+@click.argument("schedule_id")
+@json_option
+@pass_state
+def resume(state: CliState, *, schedule_id: str, as_json: bool) -> None:
+    """Resume a paused schedule from now (times missed while paused are not replayed).
+
+    \b
+    Example: spark schedule resume 5a1f…-…
+    """
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> "Schedule":
+        return spark.schedules.enable(ScheduleId(schedule_id))
+
+    resumed = state.run(operation)
+    if as_json:
+        print_json(resumed)
+    else:
+        click.echo(f"Schedule {resumed.id} is {resumed.status}; next run {resumed.next_run_at}")
+
+
+@schedule.command("run")
+@click.argument("schedule_id")
+@wait_option
+@json_option
+@pass_state
+def run_now(state: CliState, *, schedule_id: str, wait: bool, as_json: bool) -> None:
+    """Fire a schedule now with its input, without changing its timing. Like `spark workflow
+    run`, it waits for the answer (exit status 1 if the run fails) unless --no-wait.
+
+    \b
+    Example: spark schedule run 5a1f…-… --json
+    """
+    from spark_core.models import ScheduleId
+
+    execute(
+        state,
+        lambda spark: spark.schedules.fire_now(ScheduleId(schedule_id)),
+        wait=wait,
+        label=f"Running schedule {schedule_id}",
+        as_json=as_json,
+    )
+
+
+@schedule.command("next")
+@click.argument("schedule_id")
+@click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
+@json_option
+@pass_state
+def next_runs(state: CliState, *, schedule_id: str, count: int, as_json: bool) -> None:
+    """Show the next fire times (none for a paused or completed schedule).
+
+    \b
+    Example: spark schedule next 5a1f…-… --count 10
+    """
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> "list[datetime]":
+        return spark.schedules.next_runs(ScheduleId(schedule_id), count)
+
+    times = state.run(operation)
+    if as_json:
+        print_json({"schedule_id": schedule_id, "next_runs": times})
+    elif not times:
+        note("No upcoming runs (the schedule is paused or completed).")
+    else:
+        for moment in times:
+            click.echo(moment.isoformat())
+
+
+@schedule.command()
+@click.argument("schedule_id")
+@pass_state
+def remove(state: CliState, *, schedule_id: str) -> None:
+    """Remove a schedule; the tasks it created stay as history.
+
+    \b
+    Example: spark schedule remove 5a1f…-…
+    """
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> None:
+        spark.schedules.delete(ScheduleId(schedule_id))
+
+    state.run(operation)
+    click.echo(f"Removed schedule {schedule_id}")

@@ -1,0 +1,114 @@
+"""``spark serve`` and ``spark worker``: the long-running processes."""
+
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+import click
+
+from spark_cli.output import note
+from spark_cli.state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from spark_adapters.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def configure_logging(settings: "Settings") -> None:
+    """Log at SPARK_LOG_LEVEL to stderr."""
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+
+
+def ensure_api_key(settings: "Settings") -> "Settings":
+    """``settings`` with an API key: when none is configured, generate one, store it in
+    ``.env`` (mode 0600) and print it once on stderr. The server never runs open."""
+    import msgspec
+
+    from spark_adapters.settings import generate_api_key
+    from spark_cli.keys import API_KEY_VARIABLE, DOTENV, store_api_key
+
+    if settings.api_keys:
+        return settings
+    key = generate_api_key()
+    store_api_key(key)
+    note(
+        f"No API key was configured. Generated one and wrote it to {DOTENV.resolve()} "
+        f"(mode 0600); clients send it as X-API-Key. It is shown only this once:\n"
+        f"  {API_KEY_VARIABLE}={key}"
+    )
+    return msgspec.structs.replace(settings, api_keys=(key,))
+
+
+@click.command()
+@click.option("--host", help="Address to bind [env: API_HOST; default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port [env: API_PORT; default: 8883].")
+@pass_state
+def serve(state: CliState, *, host: str | None, port: int | None) -> None:
+    """Run the REST API, the scheduler and the worker in one process until SIGTERM or Ctrl-C,
+    then finish runs in flight and stop cleanly.
+
+    Without a configured API key (SPARK_API_KEY), a new one is generated, written to ./.env
+    (mode 0600) and printed once on stderr.
+
+    \b
+    Example: spark serve --host 0.0.0.0 --port 8883
+    """
+    import uvicorn
+
+    from spark_adapters.container import build_container
+    from spark_http.app import create_app
+
+    state.overrides.update(api_host=host, api_port=port)
+    settings = ensure_api_key(state.settings())
+    configure_logging(settings)
+    app = create_app(build_container(settings), run_background=True)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM (the app lifespan stops the worker and
+    # scheduler), then re-raises the signal it caught; a no-op handler makes that planned stop
+    # exit 0 instead of looking like a crash.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, lambda *_: None)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
+
+
+@click.command()
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              metavar="SECONDS", help="On stop, how long runs in flight may take to finish.")
+@pass_state
+def worker(state: CliState, *, grace: float) -> None:
+    """Fire schedules and run queued tasks, without the HTTP API, until SIGTERM or Ctrl-C.
+    Several workers (and servers) may share one store; no schedule fires twice.
+
+    \b
+    Example: SPARK_WORKERS=32 spark worker --grace 30
+    """
+    settings = state.settings()
+    configure_logging(settings)
+    log = logging.getLogger("spark_cli.worker")
+
+    import asyncio
+
+    async def main() -> None:
+        from spark_adapters.container import build_container, open_spark
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for stop_signal in STOP_SIGNALS:
+            loop.add_signal_handler(stop_signal, stop.set)
+        async with open_spark(build_container(settings)) as spark:
+            await spark.start()
+            log.info("Worker started on %s (%d concurrent runs)", settings.database_path,
+                     settings.workers)
+            await stop.wait()
+            log.info("Stopping: letting runs in flight finish for up to %ss", grace)
+            await spark.stop(grace=grace)
+        log.info("Worker stopped")
+
+    asyncio.run(main())

@@ -1,0 +1,238 @@
+"""``spark task …``: runs and their history; and how every command that starts a run waits."""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from spark_cli.output import (
+    Column,
+    note,
+    page_json,
+    print_fields,
+    print_json,
+    print_page,
+    progress,
+    to_builtins,
+)
+from spark_cli.state import CliState, CommandFailed, pass_state
+
+if TYPE_CHECKING:
+    from spark_core.facade import Spark
+    from spark_core.models import Task
+
+STOP_GRACE_SECONDS = 5.0
+STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
+
+COLUMNS: list[Column] = [
+    ("ID", lambda t: t.id),
+    ("WORKFLOW", lambda t: t.workflow_id),
+    ("STATUS", lambda t: t.status),
+    ("TRIES", lambda t: t.tries),
+    ("CREATED", lambda t: t.created_at),
+    ("FINISHED", lambda t: t.finished_at),
+    ("INPUT", lambda t: t.input_data),
+]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (API field names).")
+wait_option = click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Run now in this process and wait for the answer, or only queue the task for a "
+    "running `spark serve` or `spark worker`.",
+)
+
+
+def list_item(task: "Task") -> dict[str, Any]:
+    """A task as list endpoints show it: without the source's raw response."""
+    fields: dict[str, Any] = to_builtins(task)
+    fields.pop("output_raw", None)
+    return fields
+
+
+def show_task(task: "Task", *, as_json: bool) -> None:
+    """Print one task in full (the raw response only in JSON)."""
+    if as_json:
+        print_json(task)
+        return
+    fields = {name: getattr(task, name) for name in task.__struct_fields__}
+    fields.pop("output_raw")
+    print_fields(fields)
+
+
+def execute(
+    state: CliState,
+    create: "Callable[[Spark], Task]",
+    *,
+    wait: bool,
+    label: str,
+    as_json: bool,
+) -> None:
+    """Create a task with ``create`` and, with ``wait``, run it in this process and print it.
+
+    The worker runs in this process only until the task is final. Exit status 1 when the task
+    failed or was cancelled (its error on stderr); Ctrl-C cancels it.
+    """
+
+    import asyncio
+
+    async def operation(spark: "Spark") -> "Task":
+        task = create(spark)
+        if not wait:
+            return task
+        await spark.worker.start()
+        try:
+            async with progress(label):
+                try:
+                    return await spark.tasks.wait(task.id)
+                except asyncio.CancelledError:  # Ctrl-C: do not leave the run behind
+                    spark.tasks.cancel(task.id)
+                    raise
+        finally:
+            await spark.worker.stop(STOP_GRACE_SECONDS)
+
+    task = state.run(operation)
+    if as_json:
+        print_json(task)
+    elif not wait:
+        click.echo(task.id)
+        note("Queued; a running `spark serve` or `spark worker` will run it.")
+    elif task.output_data is not None:
+        click.echo(task.output_data)
+    if wait and task.status != "completed":
+        reason = f": {task.error}" if task.error else ""
+        raise CommandFailed(f"Task {task.id} {task.status}{reason}")
+    if wait and not as_json:
+        note(f"Task {task.id} completed")
+
+
+@click.group()
+def task() -> None:
+    """Inspect, retry, cancel and remove tasks: one task per run of a workflow.
+
+    \b
+    Example: spark task list --status failed
+    """
+
+
+@task.command("list")
+@click.option("--workflow", "workflow_id", metavar="ID", help="Only runs of this workflow.")
+@click.option("--schedule", "schedule_id", metavar="ID", help="Only runs fired by this schedule.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only tasks in this status.")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@json_option
+@pass_state
+def list_tasks(
+    state: CliState, *,
+    workflow_id: str | None,
+    schedule_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List tasks, newest first.
+
+    \b
+    Example: spark task list --workflow 8d2e…-… --limit 10 --json
+    """
+    from spark_core.models import ScheduleId, TaskStatus, WorkflowId
+    from spark_core.ports import TaskFilter
+
+    filters = TaskFilter(
+        workflow_id=WorkflowId(workflow_id) if workflow_id else None,
+        schedule_id=ScheduleId(schedule_id) if schedule_id else None,
+        status=TaskStatus(status) if status else None,
+    )
+
+    async def operation(spark: "Spark") -> Any:
+        return spark.tasks.list(filters, limit=limit, offset=offset)
+
+    page = state.run(operation)
+    if as_json:
+        print_json(page_json(page, list_item))
+    else:
+        print_page(page, COLUMNS, "task")
+
+
+@task.command()
+@click.argument("task_id")
+@json_option
+@pass_state
+def show(state: CliState, *, task_id: str, as_json: bool) -> None:
+    """Show one task: input, answer, error, tries and timing (JSON adds the raw response).
+
+    \b
+    Example: spark task show 0b9a…-… --json
+    """
+    from spark_core.models import TaskId
+
+    async def operation(spark: "Spark") -> "Task":
+        return spark.tasks.get(TaskId(task_id))
+
+    show_task(state.run(operation), as_json=as_json)
+
+
+@task.command()
+@click.argument("task_id")
+@wait_option
+@json_option
+@pass_state
+def retry(state: CliState, *, task_id: str, wait: bool, as_json: bool) -> None:
+    """Run a finished task again with the same input, as a new task. Like `spark workflow
+    run`, it waits for the answer (exit status 1 if the new run fails) unless --no-wait.
+
+    \b
+    Example: spark task retry 0b9a…-… --no-wait
+    """
+    from spark_core.models import TaskId
+
+    execute(
+        state,
+        lambda spark: spark.tasks.retry(TaskId(task_id)),
+        wait=wait,
+        label=f"Retrying task {task_id}",
+        as_json=as_json,
+    )
+
+
+@task.command()
+@click.argument("task_id")
+@json_option
+@pass_state
+def cancel(state: CliState, *, task_id: str, as_json: bool) -> None:
+    """Cancel a pending or running task (a running remote call is abandoned).
+
+    \b
+    Example: spark task cancel 0b9a…-…
+    """
+    from spark_core.models import TaskId
+
+    async def operation(spark: "Spark") -> "Task":
+        return spark.tasks.cancel(TaskId(task_id))
+
+    cancelled = state.run(operation)
+    if as_json:
+        print_json(cancelled)
+    else:
+        click.echo(f"Task {cancelled.id} is {cancelled.status}")
+
+
+@task.command()
+@click.argument("task_id")
+@pass_state
+def remove(state: CliState, *, task_id: str) -> None:
+    """Remove a task from the history (a task still running is cancelled first).
+
+    \b
+    Example: spark task remove 0b9a…-…
+    """
+    from spark_core.models import TaskId
+
+    async def operation(spark: "Spark") -> "Task":
+        return spark.tasks.delete(TaskId(task_id))
+
+    removed = state.run(operation)
+    click.echo(f"Removed task {removed.id}")
