@@ -22,18 +22,22 @@ AGENTS = [
     {"id": "slow-agent", "name": "Slow Agent"},
     {"id": "fail-agent", "name": "Fail Agent"},
 ]
-TEAMS = [{"id": "echo-team", "name": "Echo Team", "description": "Echo and Upper, together",
-          "mode": "coordinate", "members": [{"id": "echo-agent"}, {"id": "upper-agent"}]}]
+# As a real Hive 0.2.0 lists them: teams, like agents, have no top-level description.
+TEAMS = [{"id": "echo-team", "name": "Echo Team", "db_id": "team-echo-team",
+          "model": {"name": "OfflineModel", "model": "offline-team", "provider": "Offline"},
+          "members": [{"id": "echo-agent"}, {"id": "upper-agent"}]}]
 WORKFLOWS = [{"id": "echo-workflow", "name": "Echo Workflow",
-              "description": "Echo, then shout", "steps": [{"name": "echo"}, {"name": "shout"}]}]
+              "description": "Offline test workflow: step 1 echoes (agent), "
+                             "step 2 upper-cases (function)"}]
 _KINDS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "agents": ("Agent", AGENTS), "teams": ("Team", TEAMS), "workflows": ("Workflow", WORKFLOWS)}
 
 
 def _agent_item(agent: dict[str, Any]) -> dict[str, Any]:
-    return {**agent, "db_id": "hive-db",
+    return {**agent, "db_id": f"agent-{agent['id']}",
             "model": {"name": "OfflineModel", "model": "offline", "provider": "Offline"},
-            "tools": None, "sessions": {"session_table": "agno_sessions"}}
+            "sessions": {"session_table": "hive_sessions"}, "metadata": None,
+            "system_message": {"markdown": False}}
 
 
 class FakeHive(FakeServer):
@@ -79,8 +83,9 @@ class FakeHive(FakeServer):
         return web.json_response({"status": "ok"})
 
     async def _info(self, request: web.Request) -> web.Response:
-        return web.json_response({"name": "Automagik Hive", "version": "0.2.0",
-                                  "os_id": "automagik-hive", "description": "Hive AgentOS"})
+        return web.json_response({
+            "name": "AgentOS API", "os_id": "automagik_hive", "version": "0.2.0",
+            "description": "Production-ready multi-agent system with dynamic agent loading"})
 
     async def _list(self, request: web.Request) -> web.Response:
         if refusal := self._refuse(request):
@@ -152,7 +157,9 @@ class FakeHive(FakeServer):
                                  {"role": "assistant", "content": content}]}
         if kind == "teams":
             return {**common, "team_id": item_id, "team_name": "Echo Team",
-                    "content": f"team: echo: {message} | {message.upper()}",
+                    # The real offline team's wording, member labels and all.
+                    "content": f"team: Agent Upper Agent: echo: {message}"
+                               f"Agent Upper Agent: {message.upper()}",
                     "member_responses": []}
         echoed = f"echo: {message}"
         return {**common, "workflow_id": item_id, "workflow_name": "Echo Workflow",
