@@ -316,7 +316,7 @@ def next_runs(state: CliState, *, schedule_id: str, count: int, as_json: bool) -
 
     times = state.run(operation)
     if as_json:
-        print_json({"schedule_id": schedule_id, "next_runs": times})
+        print_json({"schedule_id": schedule_id, "count": len(times), "next_runs": times})
     elif not times:
         note("No upcoming runs (the schedule is paused or completed).")
     else:

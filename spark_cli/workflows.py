@@ -70,14 +70,44 @@ def summary_json(summary: "WorkflowSummary") -> dict[str, Any]:
 
 
 def remote_json(listing: "RemoteListing", *, simplified: bool = True) -> dict[str, Any]:
-    """A remote flow as the API lists it: the flow's fields (``id`` is the remote id) and the
-    source it lives on; ``data`` only when not simplified."""
-    fields: dict[str, Any] = to_builtins(listing.flow)
-    fields["id"] = fields.pop("remote_id")
-    if simplified:
-        fields.pop("data", None)
-    fields.update(source_id=listing.source.id, source_url=listing.source.url)
-    return {"id": fields.pop("id"), **fields}
+    """A remote flow as ``GET /api/v1/workflows/remote`` answers it: ``id`` is the remote id,
+    with the source it lives on and its graph's components; ``data`` only when not simplified."""
+    flow, source = listing.flow, listing.source
+    return {
+        "id": flow.remote_id,
+        "name": flow.name,
+        "description": flow.description,
+        "flow_type": flow.flow_type,
+        "source_id": source.id,
+        "source_url": source.url,
+        "origin": {"instance": source.name, "source_url": source.url},
+        "folder_id": flow.folder_id,
+        "folder_name": flow.folder_name,
+        "is_component": flow.is_component,
+        "input_component": flow.input_component,
+        "output_component": flow.output_component,
+        "components": _components(flow.data),
+        "data": None if simplified else flow.data,
+    }
+
+
+def _components(data: dict[str, Any] | None) -> list[dict[str, Any]]:
+    nodes = (data or {}).get("nodes")
+    if not isinstance(nodes, list):
+        return []
+    components = []
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        inner = node.get("data")
+        if not isinstance(inner, dict):
+            inner = {}
+        components.append({
+            "id": node.get("id"),
+            "name": inner.get("name") or inner.get("type"),
+            "description": str(inner.get("description") or ""),
+        })
+    return components
 
 
 def show_workflow(workflow: "Workflow", *, as_json: bool) -> None:
