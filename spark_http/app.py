@@ -1,0 +1,102 @@
+"""``create_app``: the Litestar application over a Spark container.
+
+The lifespan opens the container's resources (the shared HTTP session, the store), builds the
+``Spark`` facade and, unless told not to, starts the worker and scheduler in the server's event
+loop; on shutdown it stops them with a grace period and closes everything. Handlers receive the
+services through a few small providers reading ``app.state``; nothing else is global.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from spark_adapters.container import Container, open_spark
+from spark_adapters.settings import Settings
+from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
+from spark_http.dependencies import DEPENDENCIES
+from spark_http.errors import exception_handlers
+from spark_http.routes import CONTROLLERS
+from spark_http.routes.health import DOCS_URL, package_version
+from spark_http.schemas import SparkResponse
+
+SHUTDOWN_GRACE = 10.0
+
+
+@get("/api/v1/openapi.json", include_in_schema=False, sync_to_thread=False)
+def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI document (also served under the docs path)."""
+    return request.app.openapi_schema.to_schema()
+
+
+def openapi_config() -> OpenAPIConfig:
+    """Docs at ``/api/v1/docs`` and the ``X-API-Key`` security scheme."""
+    return OpenAPIConfig(
+        title="Spark",
+        version=package_version(),
+        description=(
+            "Spark gives AI workflows a sense of time: sync LangFlow and Automagik Hive flows, "
+            "run them on demand and on schedules, and record every run. Send your key in the "
+            f"`{API_KEY_HEADER}` header."
+        ),
+        path=DOCS_URL,
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+        components=Components(
+            security_schemes={
+                SECURITY_SCHEME: SecurityScheme(
+                    type="apiKey",
+                    name=API_KEY_HEADER,
+                    security_scheme_in="header",
+                    description="One of the keys configured in SPARK_API_KEY",
+                )
+            }
+        ),
+    )
+
+
+def create_app(
+    container: Container,
+    *,
+    run_background: bool = True,
+    shutdown_grace: float = SHUTDOWN_GRACE,
+) -> Litestar:
+    """The REST API over ``container``.
+
+    With ``run_background`` the worker and scheduler run in the server's event loop for its
+    lifetime; without it another process (``spark worker``) or the embedding program runs them.
+    Raises ``ValueError`` when no API key is configured: the server never runs open.
+    """
+    settings: Settings = container.settings()
+    auth = ApiKeyAuth(settings.api_keys)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_spark(container) as spark:
+            app.state.spark = spark
+            if run_background:
+                await spark.start()
+            try:
+                yield
+            finally:
+                if run_background:
+                    await spark.stop(grace=shutdown_grace)
+
+    return Litestar(
+        route_handlers=[*CONTROLLERS, openapi_document],
+        dependencies=DEPENDENCIES,
+        middleware=[ApiKeyMiddleware(auth)],
+        exception_handlers=exception_handlers(),
+        lifespan=[lifespan],
+        state=State({"auth": auth, "run_background": run_background}),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)),
+        openapi_config=openapi_config(),
+        response_class=SparkResponse,
+        logging_config=None,
+        debug=False,
+    )

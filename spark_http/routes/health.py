@@ -1,0 +1,60 @@
+"""Health and service information: ``/health``, ``/api/v1/health`` and ``/``."""
+
+import importlib.metadata
+from datetime import UTC, datetime
+
+from litestar import Controller, get
+from litestar.datastructures import State
+
+from spark_http.auth import SECURITY_SCHEME
+from spark_http.dependencies import SparkFacade
+from spark_http.schemas import HealthOut, ServiceInfo
+
+DOCS_URL = "/api/v1/docs"
+
+
+def package_version() -> str:
+    """The installed version of Spark."""
+    try:
+        return importlib.metadata.version("spark")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+class HealthController(Controller):
+    """Liveness for load balancers and monitors; no key needed."""
+
+    path = "/"
+    tags = ["health"]
+
+    @get(["/health", "/api/v1/health"])
+    async def health(self, spark: SparkFacade, state: State) -> HealthOut:
+        """``healthy`` when the database answers and the scheduler and worker run (if this
+        server runs them); ``degraded`` otherwise. Answers in milliseconds."""
+        services = spark.health()
+        background = bool(state.get("run_background", True))
+        parts_running = services["scheduler"] == "running" and services["worker"] == "running"
+        healthy = services["database"] == "ok" and (parts_running or not background)
+        return HealthOut(
+            status="healthy" if healthy else "degraded",
+            version=package_version(),
+            services=services,
+        )
+
+
+class InfoController(Controller):
+    """What this server is."""
+
+    path = "/"
+    tags = ["health"]
+    security = [{SECURITY_SCHEME: []}]
+
+    @get("/")
+    async def info(self) -> ServiceInfo:
+        """The service name, version, server time and where the docs are."""
+        return ServiceInfo(
+            name="Spark",
+            version=package_version(),
+            server_time=datetime.now(UTC),
+            docs_url=DOCS_URL,
+        )

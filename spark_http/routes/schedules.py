@@ -1,0 +1,124 @@
+"""``/api/v1/schedules``: when workflows run by themselves."""
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, delete, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Task, WorkflowId
+from spark_core.ports import ScheduleFilter
+from spark_core.services.schedules import (
+    MAX_PREVIEW,
+    ScheduleChanges,
+    ScheduleFields,
+)
+from spark_http.auth import SECURITY_SCHEME
+from spark_http.dependencies import Page, Schedules
+from spark_http.schemas import NextRuns, PageOut, ScheduleDeleted, page_out
+
+_REQUIRED = ("workflow_id", "schedule_type", "schedule_expr")
+
+
+class ScheduleController(Controller):
+    """Create, list, read, change, pause, resume, fire, preview and delete schedules."""
+
+    path = "/api/v1/schedules"
+    tags = ["schedules"]
+    security = [{SECURITY_SCHEME: []}]
+
+    @post(["", "/"], status_code=HTTP_201_CREATED)
+    async def create_schedule(
+        self, schedules: Schedules, data: JSONBody[ScheduleFields]
+    ) -> Schedule:
+        """Create a schedule. ``schedule_type`` is ``cron`` (5 or 6 fields, ``@daily``…),
+        ``interval`` (``30s``, ``5m``, ``1h30m``…) or ``one-time`` (ISO-8601 or ``now``);
+        an expression the scheduler cannot execute is a 400 with the reason."""
+        return schedules.create(data)
+
+    @get(["", "/"])
+    async def list_schedules(
+        self,
+        schedules: Schedules,
+        pagination: Page,
+        workflow_id: FromQuery[str | None] = None,
+        status: FromQuery[ScheduleStatus | None] = None,
+    ) -> PageOut[Schedule]:
+        """List schedules, oldest first; filter by ``workflow_id`` and ``status``."""
+        filters = ScheduleFilter(
+            workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status
+        )
+        return page_out(
+            schedules.list(filters, limit=pagination.limit, offset=pagination.offset),
+            _same,
+        )
+
+    @get("/{schedule_id:str}")
+    async def get_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
+        """Read one schedule."""
+        return schedules.get(ScheduleId(schedule_id))
+
+    @patch("/{schedule_id:str}")
+    async def update_schedule(
+        self, schedules: Schedules, schedule_id: FromPath[str], data: JSONBody[ScheduleChanges]
+    ) -> Schedule:
+        """Change some fields of a schedule. A new expression, type or timezone restarts its
+        clock from now; other changes keep its next fire time."""
+        return schedules.update(ScheduleId(schedule_id), data)
+
+    @put("/{schedule_id:str}")
+    async def replace_schedule(
+        self, schedules: Schedules, schedule_id: FromPath[str], data: JSONBody[ScheduleChanges]
+    ) -> Schedule:
+        """Replace a schedule: with ``workflow_id``, ``schedule_type`` and ``schedule_expr``
+        all given, every field is set as at creation (the others back to their defaults) and the
+        clock restarts. A body naming only some fields, as older clients send, changes just
+        those."""
+        given = {
+            name: value
+            for name, value in msgspec.structs.asdict(data).items()
+            if value is not msgspec.UNSET
+        }
+        if all(name in given for name in _REQUIRED):
+            fields = msgspec.convert(given, ScheduleFields)
+            return schedules.replace(ScheduleId(schedule_id), fields)
+        return schedules.update(ScheduleId(schedule_id), data)
+
+    @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
+    async def delete_schedule(
+        self, schedules: Schedules, schedule_id: str
+    ) -> ScheduleDeleted:
+        """Delete a schedule; the tasks it created stay as history."""
+        schedules.delete(ScheduleId(schedule_id))
+        return ScheduleDeleted(deleted=True, id=schedule_id, tasks_kept=True)
+
+    @post("/{schedule_id:str}/enable", status_code=HTTP_200_OK)
+    async def enable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
+        """Resume a paused schedule from now (times missed while paused are not replayed)."""
+        return schedules.enable(ScheduleId(schedule_id))
+
+    @post("/{schedule_id:str}/disable", status_code=HTTP_200_OK)
+    async def disable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
+        """Pause a schedule."""
+        return schedules.disable(ScheduleId(schedule_id))
+
+    @post("/{schedule_id:str}/run", status_code=HTTP_201_CREATED)
+    async def run_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Task:
+        """Fire the schedule now: queue a task with its input, leaving its timing unchanged."""
+        return schedules.fire_now(ScheduleId(schedule_id))
+
+    @get("/{schedule_id:str}/next")
+    async def next_runs(
+        self,
+        schedules: Schedules,
+        schedule_id: FromPath[str],
+        count: Annotated[int, QueryParameter(ge=1, le=MAX_PREVIEW)] = 5,
+    ) -> NextRuns:
+        """The next ``count`` fire times (default 5, at most 100); none when paused."""
+        times = schedules.next_runs(ScheduleId(schedule_id), count)
+        return NextRuns(schedule_id=schedule_id, count=len(times), next_runs=times)
+
+
+def _same(schedule: Schedule) -> Schedule:
+    return schedule

@@ -1,0 +1,73 @@
+"""``/api/v1/tasks``: every execution, queued, running or finished."""
+
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from spark_core.models import ScheduleId, Task, TaskId, TaskStatus, WorkflowId
+from spark_core.ports import TaskFilter
+from spark_http.auth import SECURITY_SCHEME
+from spark_http.dependencies import Page, Tasks
+from spark_http.schemas import PageOut, TaskDeleted, TaskIn, TaskListItem, page_out
+
+
+class TaskController(Controller):
+    """Queue, list, read, cancel, retry and delete tasks."""
+
+    path = "/api/v1/tasks"
+    tags = ["tasks"]
+    security = [{SECURITY_SCHEME: []}]
+
+    @get(["", "/"])
+    async def list_tasks(
+        self,
+        tasks: Tasks,
+        pagination: Page,
+        workflow_id: FromQuery[str | None] = None,
+        schedule_id: FromQuery[str | None] = None,
+        status: FromQuery[TaskStatus | None] = None,
+    ) -> PageOut[TaskListItem]:
+        """List tasks, newest first; filter by ``workflow_id``, ``schedule_id`` and ``status``.
+        List items leave out ``output_raw``; read one task for it."""
+        filters = TaskFilter(
+            workflow_id=WorkflowId(workflow_id) if workflow_id else None,
+            schedule_id=ScheduleId(schedule_id) if schedule_id else None,
+            status=status,
+        )
+        page = tasks.list(filters, limit=pagination.limit, offset=pagination.offset)
+        return page_out(page, TaskListItem.of)
+
+    @post(["", "/"], status_code=HTTP_201_CREATED)
+    async def create_task(self, tasks: Tasks, data: JSONBody[TaskIn]) -> Task:
+        """Queue a run of a workflow (local or remote id); the answer is the pending task."""
+        return tasks.create(
+            data.workflow_id,
+            input_data=data.input_data,
+            max_retries=data.max_retries,
+            timeout=data.timeout,
+            session_id=data.session_id,
+            tweaks=data.tweaks,
+        )
+
+    @get("/{task_id:str}")
+    async def get_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
+        """Read one task, with ``output_raw`` (the source's full response)."""
+        return tasks.get(TaskId(task_id))
+
+    @delete("/{task_id:str}", status_code=HTTP_200_OK)
+    async def delete_task(self, tasks: Tasks, task_id: FromPath[str]) -> TaskDeleted:
+        """Delete a task; a pending or running one is cancelled first (``cancelled`` says so)."""
+        before = tasks.get(TaskId(task_id))
+        tasks.delete(TaskId(task_id))
+        return TaskDeleted(deleted=True, id=task_id, cancelled=not before.status.is_final)
+
+    @post("/{task_id:str}/retry", status_code=HTTP_201_CREATED)
+    async def retry_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
+        """Run a finished task again with the same input, as a new pending task."""
+        return tasks.retry(TaskId(task_id))
+
+    @post("/{task_id:str}/cancel", status_code=HTTP_200_OK)
+    async def cancel_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
+        """Cancel a pending or running task (a running remote call is abandoned); a finished
+        task cannot be cancelled (400)."""
+        return tasks.cancel(TaskId(task_id))
