@@ -1,0 +1,137 @@
+"""`spark serve` and `spark worker` as real processes, stopped with SIGTERM."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from spark_adapters.settings import read_dotenv
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+API_KEY = "cli-serve-test-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str, key: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _wait_healthy(process: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stderr.read() if process.stderr else ""
+            pytest.fail(f"spark serve exited early:\n{output}")
+        try:
+            if _get(f"{base}/health") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("spark serve did not answer /health in time")
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("spark did not stop within the timeout after SIGTERM")
+    return process.returncode, stderr
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    clean = {name: value for name, value in os.environ.items()
+             if not name.startswith(("SPARK_", "API_", "AUTOMAGIK_"))}
+    return {**clean, "SPARK_LOG_LEVEL": "WARNING", **extra}
+
+
+@pytest.fixture
+def serve(workdir: Path) -> tuple[list[str], int]:
+    """The command line of `spark serve` on a free port with a temporary data dir."""
+    port = _free_port()
+    return ([sys.executable, "-m", "spark_cli", "--data-dir", str(workdir / "data"), "serve",
+             "--port", str(port)], port)
+
+
+def test_serve_answers_with_the_key_and_stops_on_sigterm(
+    serve: tuple[list[str], int], workdir: Path
+) -> None:
+    """With SPARK_API_KEY set, the server answers authenticated requests and SIGTERM stops it
+    cleanly with exit status 0."""
+    command, port = serve
+    process = subprocess.Popen(command, cwd=workdir, env=_environment(SPARK_API_KEY=API_KEY),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, base)
+        assert _get(f"{base}/api/v1/sources", API_KEY) == 200
+        assert _get(f"{base}/api/v1/sources") == 401
+    finally:
+        started = time.monotonic()
+        code, stderr = _stop(process)
+    assert code == 0, stderr
+    assert time.monotonic() - started < 5
+    assert API_KEY not in stderr
+    assert not (workdir / ".env").exists()
+
+
+def test_serve_without_a_key_generates_one_and_prints_it_once(
+    serve: tuple[list[str], int], workdir: Path
+) -> None:
+    """With no key configured, the server generates one, writes it to `.env` (0600), prints it
+    once on stderr, and requests with it succeed."""
+    command, port = serve
+    process = subprocess.Popen(command, cwd=workdir, env=_environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, base)
+        key = read_dotenv(workdir / ".env")["SPARK_API_KEY"]
+        assert (workdir / ".env").stat().st_mode & 0o777 == 0o600
+        assert _get(f"{base}/api/v1/sources", key) == 200
+        assert _get(f"{base}/api/v1/sources", "not-the-key") == 401
+    finally:
+        code, stderr = _stop(process)
+    assert code == 0, stderr
+    assert re.search(rf"SPARK_API_KEY={re.escape(key)}", stderr)
+    assert stderr.count(key) == 1
+
+
+def test_worker_runs_until_sigterm(workdir: Path) -> None:
+    """`spark worker` runs without HTTP until SIGTERM, then stops with exit status 0."""
+    command = [sys.executable, "-m", "spark_cli", "--data-dir", str(workdir / "data"), "worker",
+               "--grace", "1"]
+    process = subprocess.Popen(command, cwd=workdir, env=_environment(SPARK_LOG_LEVEL="INFO"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not (workdir / "data" / "spark.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    code, stderr = _stop(process)
+    assert code == 0, stderr
+    assert "Worker stopped" in stderr
