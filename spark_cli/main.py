@@ -9,23 +9,26 @@ Exit status: 0 on success, 1 when an operation failed, 2 on bad usage or an inva
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from spark_cli.state import CliState, CommandFailed, InvalidValue
 
+if TYPE_CHECKING:
+    from spark_core.errors import SparkError
 
-def click_error(exc: Exception) -> click.ClickException:
-    """The one mapping from Spark's errors to what the CLI prints and its exit status."""
-    from spark_core.errors import SourceValidationError, SparkError, ValidationError
+
+def click_error(exc: "SparkError") -> click.ClickException:
+    """The one mapping from Spark's errors to what the CLI prints and its exit status: a value
+    Spark's rules refuse is bad usage (2); anything else that failed, including a source that
+    does not answer or refuses its key, is a failed operation (1)."""
+    from spark_core.errors import SourceValidationError, ValidationError
 
     if isinstance(exc, ValidationError) and not isinstance(exc, SourceValidationError):
         details = "".join(f"\n  {field}: {message}" for field, message in exc.errors)
         return InvalidValue(exc.message + details)
-    if isinstance(exc, SparkError):
-        return CommandFailed(exc.message)
-    raise exc
+    return CommandFailed(exc.message)
 
 
 class SparkGroup(click.Group):

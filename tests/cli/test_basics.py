@@ -1,12 +1,18 @@
 """`spark api-key`, `spark version` and `spark db`."""
 
+import asyncio
+import io
 import json
 import re
 import stat
+import sys
 from pathlib import Path
+
+import pytest
 
 from spark_adapters.settings import read_dotenv
 from spark_adapters.sqlite import LATEST_VERSION
+from spark_cli.output import progress
 from tests.cli.conftest import Spark
 
 URL_SAFE_KEY = re.compile(r"[A-Za-z0-9_-]{43,}")
@@ -68,3 +74,24 @@ def test_dotenv_in_the_working_directory_is_read(spark: Spark, workdir: Path) ->
     (workdir / ".env").write_text(f"SPARK_DATABASE_URL=sqlite:///{workdir / 'from-env.db'}\n")
     assert spark("db", "migrate").exit_code == 0
     assert (workdir / "from-env.db").exists()
+
+
+def test_progress_is_shown_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress appears on stderr when it is a terminal, and not at all otherwise."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    async def slow() -> None:
+        async with progress("Running flow"):
+            await asyncio.sleep(0.3)
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    asyncio.run(slow())
+    assert "Running flow (0s)" in terminal.getvalue()
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    asyncio.run(slow())
+    assert piped.getvalue() == ""
