@@ -123,7 +123,7 @@ def _validation_errors(exc: HTTPException) -> list[dict[str, str]]:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "is invalid"))
-        field = str(item.get("key") or _field_of(message, str(item.get("source") or "body")))
+        field = _field_of(message, "") or str(item.get("key") or item.get("source") or "body")
         errors.append({"field": field, "message": _message_of(message)})
     if not errors:
         errors.append({"field": "body", "message": exc.detail})

@@ -87,7 +87,7 @@ class ScheduleController(Controller):
 
     @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
     async def delete_schedule(
-        self, schedules: Schedules, schedule_id: str
+        self, schedules: Schedules, schedule_id: FromPath[str]
     ) -> ScheduleDeleted:
         """Delete a schedule; the tasks it created stay as history."""
         schedules.delete(ScheduleId(schedule_id))

@@ -4,6 +4,8 @@ The container is built from ``Settings`` with a temporary data dir (a real SQLit
 LangFlow and Hive adapters talk to the loopback fakes of ``tests.servers``.
 """
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from spark_adapters.container import Container, build_container
 from spark_adapters.settings import Settings
@@ -50,19 +51,59 @@ def app(container: Container) -> Litestar:
     return create_app(container, shutdown_grace=0.5)
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[Litestar]:
+    """Run the app's ASGI lifespan in a task of this event loop, as a server would.
+
+    Litestar's ``AsyncTestClient`` runs the lifespan in a portal thread with another loop,
+    where the worker could not reach the loopback fakes running in this one; and
+    ``app.lifespan()`` holds a task group that a fixture's teardown would exit from another task.
+    """
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    server = asyncio.create_task(app(scope, inbox.get, outbox.put))  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        yield app
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        stopped = await outbox.get()
+        await server
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
+
+
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """A client with a valid key, its app's lifespan entered."""
-    async with AsyncTestClient(app=app, timeout=30) as test_client:
-        test_client.headers.update(AUTH)
+async def running_app(app: Litestar) -> AsyncIterator[Litestar]:
+    """The app with its lifespan entered in the test's own event loop."""
+    async with lifespan(app):
+        yield app
+
+
+def http_client(app: Litestar, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in-process."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers=headers,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+async def client(running_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """A client sending a valid key."""
+    async with http_client(running_app, AUTH) as test_client:
         yield test_client
 
 
 @pytest.fixture
-async def anonymous(app: Litestar, client: AsyncTestClient[Litestar]) -> AsyncTestClient[Litestar]:
-    """A client sending no key, to the app ``client`` started."""
-    # Not entered: ``client`` already runs the app's lifespan, which may run only once.
-    return AsyncTestClient(app=app, timeout=30)
+async def anonymous(running_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """A client sending no key."""
+    async with http_client(running_app) as test_client:
+        yield test_client
 
 
 async def add_source(
@@ -91,3 +132,16 @@ async def sync_flow(client: httpx.AsyncClient, flow_id: str, source_id: str) -> 
     assert response.status_code == 200, response.text
     workflow: dict[str, Any] = response.json()
     return workflow
+
+
+async def wait_for_task(
+    client: httpx.AsyncClient, task_id: str, *, within: float = 15.0
+) -> dict[str, Any]:
+    """Poll a task until it is final (completed, failed or cancelled)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        task: dict[str, Any] = (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        if task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        assert asyncio.get_running_loop().time() < deadline, f"task still {task['status']}"
+        await asyncio.sleep(0.05)

@@ -1,15 +1,14 @@
 """The API key guards everything under /api/v1 and GET /, and nothing else."""
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from spark_adapters.container import build_container
 from spark_adapters.settings import Settings
 from spark_http.app import create_app
 from tests.http.conftest import SECOND_KEY
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def test_missing_key_is_401_with_detail_and_challenge(anonymous: Client) -> None:
