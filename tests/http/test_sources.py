@@ -1,0 +1,143 @@
+"""Sources through the API: validated on create, never showing their key."""
+
+from typing import Any
+
+import httpx
+
+from spark_adapters.settings import Settings
+from tests.http.conftest import add_source, sync_flow
+from tests.servers import FakeHive, FakeLangflow, unused_port
+from tests.servers.langflow import ECHO_ID
+
+
+async def test_add_langflow_source_validates_and_answers_201(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """A reachable LangFlow with a good key is stored active with its version info."""
+    source = await add_source(client, langflow_server)
+    assert source["source_type"] == "langflow"
+    assert source["status"] == "active"
+    assert source["version_info"]["version"] == "1.13.0"
+    assert source["url"] == langflow_server.url
+    assert source["created_at"].endswith("+00:00")
+
+
+async def test_add_hive_source_with_alias(client: httpx.AsyncClient, hive_server: FakeHive) -> None:
+    """``hive`` is accepted as an alias and stored as ``automagik-hive``."""
+    source = await add_source(client, hive_server)
+    assert source["source_type"] == "automagik-hive"
+
+
+async def test_wrong_key_or_unreachable_server_is_400(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """A refused key or a dead server is a 400 with the reason, and nothing is stored."""
+    refused = await client.post("/api/v1/sources", json={
+        "name": "bad", "source_type": "langflow", "url": langflow_server.url, "api_key": "wrong"})
+    assert refused.status_code == 400
+    dead = await client.post("/api/v1/sources", json={
+        "name": "dead", "source_type": "langflow", "url": f"http://127.0.0.1:{unused_port()}"})
+    assert dead.status_code == 400
+    assert "127.0.0.1" in dead.json()["detail"]
+    assert (await client.get("/api/v1/sources")).json()["total"] == 0
+
+
+async def test_source_key_never_appears_in_responses_or_the_database(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow, settings: Settings
+) -> None:
+    """The key is absent from every answer and sealed in the SQLite file."""
+    key = langflow_server.api_key
+    assert key
+    source = await add_source(client, langflow_server)
+    answers = [
+        await client.get("/api/v1/sources"),
+        await client.get(f"/api/v1/sources/{source['id']}"),
+        await client.patch(f"/api/v1/sources/{source['id']}", json={"name": "renamed"}),
+        await client.post(f"/api/v1/sources/{source['id']}/check"),
+        await client.post("/api/v1/sources", json={
+            "name": "dup", "source_type": "langflow", "url": langflow_server.url,
+            "api_key": key}),
+        await client.post("/api/v1/sources", json={
+            "name": "x", "source_type": "langflow", "url": langflow_server.url + "/x",
+            "api_key": key}),
+    ]
+    for answer in answers:
+        assert key not in answer.text
+        assert "api_key" not in answer.json() or answer.status_code >= 400
+    stored = b"".join(path.read_bytes() for path in settings.data_dir.glob("spark.db*"))
+    assert stored
+    assert key.encode() not in stored
+
+
+async def test_list_filters_and_pagination_envelope(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow, hive_server: FakeHive
+) -> None:
+    """Lists are paginated envelopes and filter by type; both path forms answer."""
+    await add_source(client, langflow_server)
+    await add_source(client, hive_server)
+    page = (await client.get("/api/v1/sources/", params={"limit": 1})).json()
+    assert set(page) == {"items", "total", "limit", "offset", "has_more"}
+    assert (page["total"], page["limit"], page["offset"], page["has_more"]) == (2, 1, 0, True)
+    last = (await client.get("/api/v1/sources", params={"limit": 1, "offset": 1})).json()
+    assert last["has_more"] is False
+    hives = (await client.get("/api/v1/sources", params={"source_type": "hive"})).json()
+    assert [s["source_type"] for s in hives["items"]] == ["automagik-hive"]
+    inactive = (await client.get("/api/v1/sources", params={"status": "inactive"})).json()
+    assert inactive["total"] == 0
+
+
+async def test_patch_changes_only_given_fields(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """PATCH renames without touching the rest."""
+    source = await add_source(client, langflow_server)
+    patched = await client.patch(f"/api/v1/sources/{source['id']}", json={"name": "Renamed"})
+    assert patched.status_code == 200
+    assert patched.json()["name"] == "Renamed"
+    assert patched.json()["url"] == source["url"]
+
+
+async def test_put_replaces_and_partial_put_updates(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """A full PUT replaces the source (revalidated); a partial one, as older clients send,
+    changes just the given fields."""
+    source = await add_source(client, langflow_server)
+    full = await client.put(f"/api/v1/sources/{source['id']}", json={
+        "name": "Replaced", "source_type": "langflow", "url": langflow_server.url,
+        "api_key": langflow_server.api_key})
+    assert full.status_code == 200, full.text
+    assert full.json()["name"] == "Replaced"
+    partial = await client.put(f"/api/v1/sources/{source['id']}", json={"name": "Partial"})
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["name"] == "Partial"
+    checked = await client.post(f"/api/v1/sources/{source['id']}/check")
+    assert checked.status_code == 200, "the key survived the partial PUT"
+
+
+async def test_check_failure_marks_inactive_and_is_400(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """A failed check answers 400 with the reason and leaves the source inactive."""
+    source = await add_source(client, langflow_server)
+    langflow_server.healthy = False
+    response = await client.post(f"/api/v1/sources/{source['id']}/check")
+    assert response.status_code == 400
+    stored = (await client.get(f"/api/v1/sources/{source['id']}")).json()
+    assert stored["status"] == "inactive"
+
+
+async def test_delete_states_what_was_removed(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """DELETE answers with counts of the workflows, schedules and tasks removed with it."""
+    source = await add_source(client, langflow_server)
+    await sync_flow(client, ECHO_ID, source["id"])
+    response = await client.delete(f"/api/v1/sources/{source['id']}")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    assert body["deleted"] is True
+    assert body["id"] == source["id"]
+    assert body["workflows_deleted"] == 1
+    assert {"schedules_deleted", "tasks_deleted"} <= set(body)
+    assert (await client.get(f"/api/v1/sources/{source['id']}")).status_code == 404
