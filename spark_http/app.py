@@ -46,6 +46,7 @@ def openapi_config() -> OpenAPIConfig:
             f"`{API_KEY_HEADER}` header."
         ),
         path=DOCS_URL,
+        use_handler_docstrings=True,
         render_plugins=[SwaggerRenderPlugin(path="/")],
         components=Components(
             security_schemes={

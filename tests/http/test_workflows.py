@@ -64,7 +64,8 @@ async def test_catalogue_lists_run_statistics_and_reads_by_either_id(
     assert {item["latest_run"] for item in listing["items"]} == {"NEW"}
     await client.post(f"/api/v1/workflows/{echo['id']}/run", json="hi")
     await client.post(f"/api/v1/workflows/{fail['id']}/run", json={"max_retries": 0})
-    items = {item["name"]: item for item in (await client.get("/api/v1/workflows/")).json()["items"]}
+    listed = (await client.get("/api/v1/workflows/")).json()["items"]
+    items = {item["name"]: item for item in listed}
     assert (items["spark-echo"]["latest_run"], items["spark-echo"]["task_count"]) == (
         "COMPLETED", 1)
     assert items["spark-fail"]["failed_task_count"] == 1
@@ -156,7 +157,9 @@ async def test_server_stays_responsive_during_a_slow_run(
     slow = asyncio.create_task(
         client.post(f"/api/v1/workflows/{workflow['id']}/run", json="slowly")
     )
-    while not langflow_server.runs:
+    for _ in range(500):  # until the fake has the run in hand
+        if langflow_server.runs:
+            break
         await asyncio.sleep(0.01)
     loop = asyncio.get_running_loop()
     started = loop.time()
