@@ -3,6 +3,7 @@
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar
 
 from tests.http.conftest import add_source
@@ -106,12 +107,15 @@ class _Exploding:
 
 
 async def test_unexpected_error_is_500_without_internals(
-    running_app: Litestar, client: Client
+    running_app: Litestar, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A bug answers 500 with a request id and no internals."""
+    """A bug answers 500 with a request id and no internals; the log has both."""
     running_app.state.spark.sources = _Exploding()
     response = await client.get("/api/v1/sources")
     body = _is_error(response, 500)
     assert body["detail"] == "Internal server error"
     assert body["request_id"]
     assert "secret internal detail" not in response.text
+    logged = [r for r in caplog.records if body["request_id"] in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None

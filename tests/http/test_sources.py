@@ -1,8 +1,10 @@
 """Sources through the API: validated on create, never showing their key."""
 
+import logging
 from typing import Any
 
 import httpx
+import pytest
 
 from spark_adapters.settings import Settings
 from tests.http.conftest import add_source, sync_flow
@@ -42,10 +44,14 @@ async def test_wrong_key_or_unreachable_server_is_400(
     assert (await client.get("/api/v1/sources")).json()["total"] == 0
 
 
-async def test_source_key_never_appears_in_responses_or_the_database(
-    client: httpx.AsyncClient, langflow_server: FakeLangflow, settings: Settings
+async def test_source_key_never_appears_in_responses_logs_or_the_database(
+    client: httpx.AsyncClient,
+    langflow_server: FakeLangflow,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The key is absent from every answer and sealed in the SQLite file."""
+    """The key is absent from every answer and log line, and sealed in the SQLite file."""
+    caplog.set_level(logging.DEBUG)
     key = langflow_server.api_key
     assert key
     source = await add_source(client, langflow_server)
@@ -67,6 +73,7 @@ async def test_source_key_never_appears_in_responses_or_the_database(
     stored = b"".join(path.read_bytes() for path in settings.data_dir.glob("spark.db*"))
     assert stored
     assert key.encode() not in stored
+    assert key not in caplog.text
 
 
 async def test_list_filters_and_pagination_envelope(
