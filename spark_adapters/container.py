@@ -7,6 +7,7 @@ awaitables: entrypoints call ``await container.init_resources()`` and then
 """
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -106,11 +107,17 @@ def build_container(settings: Settings) -> Container:
 @contextlib.asynccontextmanager
 async def open_spark(container: Container) -> AsyncIterator[Spark]:
     """Open the container's resources, yield the facade, and close everything after."""
-    await container.init_resources()
+    await _settled(container.init_resources())
     try:
-        spark: Spark = await container.spark()
+        spark = await _settled(container.spark())
+        assert isinstance(spark, Spark)
         yield spark
     finally:
-        await container.shutdown_resources()
-        store = container.store()
-        store.close()
+        await _settled(container.shutdown_resources())
+        container.store().close()
+
+
+async def _settled(value: object) -> object:
+    """Await ``value`` if the container handed back an awaitable (it does when a provider
+    depends on the async session, and not when a test has overridden that dependency)."""
+    return await value if inspect.isawaitable(value) else value

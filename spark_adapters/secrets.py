@@ -33,7 +33,8 @@ class FernetSecretBox:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                fd = os.open(path, flags, stat.S_IRUSR | stat.S_IWUSR)
             except FileExistsError:
                 pass  # another process generated it first; use theirs
             else:

@@ -107,6 +107,8 @@ def load_settings(
     if merged.get("SPARK_CORS_ORIGINS"):
         fields["cors_origins"] = _split(merged["SPARK_CORS_ORIGINS"])
     fields.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    if "data_dir" in fields:
+        fields["data_dir"] = Path(fields["data_dir"])
     try:
         settings = msgspec.convert(fields, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The errors Spark raises. Entrypoints map each class to a status code or exit code in one place."""
+"""The errors Spark raises; each entrypoint maps them to status or exit codes in one place."""
 
 
 class SparkError(Exception):

@@ -1,4 +1,4 @@
-"""The ``Spark`` facade: every use case behind one object, for the entrypoints and for library use."""
+"""The ``Spark`` facade: every use case behind one object, for entrypoints and library use."""
 
 from spark_core.ports import Store
 from spark_core.scheduler import Scheduler

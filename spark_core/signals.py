@@ -5,6 +5,7 @@ Every waiter also polls the store, so a run finished by another process is still
 """
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from spark_core.models import Task, TaskId
@@ -26,10 +27,8 @@ class TaskSignals:
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when work is added or after ``timeout`` seconds, whichever is first."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
         self._work.clear()
 
     # -- schedule changes for the scheduler ----------------------------------------------------
@@ -39,10 +38,8 @@ class TaskSignals:
 
     async def wait_for_schedule_change(self, timeout: float) -> None:
         """Return when a schedule changes or after ``timeout`` seconds."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._schedules.wait(), timeout)
-        except TimeoutError:
-            pass
         self._schedules.clear()
 
     # -- finished tasks ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def delay(self, tries: int, rng: random.Random) -> float:
         """Seconds to wait before the next attempt after ``tries`` attempts (full jitter on the
         upper half, so retries of many tasks spread out but never come back at once)."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, tries - 1))
+        ceiling: float = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, tries - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -53,7 +53,7 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True):
     overlap_policy: OverlapPolicy | msgspec.UnsetType = msgspec.UNSET
     catchup_policy: CatchupPolicy | msgspec.UnsetType = msgspec.UNSET
     max_retries: int | msgspec.UnsetType = msgspec.UNSET
-    timeout: float | None | msgspec.UnsetType = msgspec.UNSET
+    timeout: float | msgspec.UnsetType | None = msgspec.UNSET
     status: ScheduleStatus | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -122,7 +122,9 @@ class ScheduleService:
         changes = ScheduleChanges(**msgspec.structs.asdict(fields))
         return self._apply(schedule_id, changes, restart=True)
 
-    def _apply(self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool) -> Schedule:
+    def _apply(
+        self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool
+    ) -> Schedule:
         current = self._store.get_schedule(schedule_id)
         values = {
             name: value
@@ -136,7 +138,9 @@ class ScheduleService:
         now = self._clock.now()
         updated = msgspec.structs.replace(current, **values, updated_at=now)
         timing = ("schedule_type", "schedule_expr", "timezone")
-        retimed = restart or any(getattr(updated, name) != getattr(current, name) for name in timing)
+        retimed = restart or any(
+            getattr(updated, name) != getattr(current, name) for name in timing
+        )
         resumed = (
             updated.status == ScheduleStatus.ACTIVE and current.status != ScheduleStatus.ACTIVE
         )

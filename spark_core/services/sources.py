@@ -30,7 +30,7 @@ class SourceChanges(msgspec.Struct, frozen=True, kw_only=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     source_type: str | msgspec.UnsetType = msgspec.UNSET
     url: str | msgspec.UnsetType = msgspec.UNSET
-    api_key: str | None | msgspec.UnsetType = msgspec.UNSET
+    api_key: str | msgspec.UnsetType | None = msgspec.UNSET
     status: SourceStatus | msgspec.UnsetType = msgspec.UNSET
     verify_tls: bool | msgspec.UnsetType = msgspec.UNSET
 
@@ -48,7 +48,8 @@ class SourceService:
 
     def normalise_type(self, source_type: str) -> str:
         """The canonical name of a source type (``hive`` → ``automagik-hive``), if supported."""
-        canonical = SOURCE_TYPE_ALIASES.get(source_type.strip().lower(), source_type.strip().lower())
+        lowered = source_type.strip().lower()
+        canonical = SOURCE_TYPE_ALIASES.get(lowered, lowered)
         supported = list(self._connector.source_types())
         if canonical not in supported:
             raise UnknownSourceTypeError(
@@ -204,5 +205,7 @@ class SourceService:
 def _required_name(name: str) -> str:
     stripped = name.strip()
     if not stripped:
-        raise ValidationError("Source name must not be empty", errors=[("name", "must not be empty")])
+        raise ValidationError(
+            "Source name must not be empty", errors=[("name", "must not be empty")]
+        )
     return stripped

@@ -1,7 +1,7 @@
 """Use cases for workflows: the remote catalogue and the local, synced one."""
 
-import builtins
 import asyncio
+import builtins
 import logging
 
 import msgspec

@@ -47,7 +47,7 @@ async def test_a_wrong_key_is_rejected_when_the_source_is_added(world: World) ->
 
 async def test_an_unreachable_server_is_rejected_when_the_source_is_added(world: World) -> None:
     """A server nobody answers at fails creation, naming the URL."""
-    with pytest.raises(ValidationError, match="http://nowhere.test"):
+    with pytest.raises(ValidationError, match=r"http://nowhere\.test"):
         await world.spark.sources.add(name="x", source_type="langflow", url="http://nowhere.test")
 
 
