@@ -180,13 +180,19 @@ class IntervalSpec(ScheduleSpec):
         """The first fire time strictly after ``after``, computed without iterating."""
         elapsed = _utc(after, "after") - self.start_at
         steps = max(1, elapsed // self.every + 1)
-        return self.start_at + steps * self.every
+        try:
+            return self.start_at + steps * self.every
+        except OverflowError:  # beyond year 9999: the calendar has no more fire times
+            return None
 
     def _iter_after(self, after: datetime) -> Iterator[datetime]:
         instant = self.next_after(after)
         while instant is not None:
             yield instant
-            instant += self.every
+            try:
+                instant += self.every
+            except OverflowError:
+                return
 
 
 class OneTimeSpec(ScheduleSpec):
@@ -235,11 +241,7 @@ def parse_schedule(
     if kind is ScheduleType.CRON:
         return CronSpec(_cron_fields(expr), zone)
     if kind is ScheduleType.INTERVAL:
-        try:
-            every = parse_interval(expr)
-        except InvalidScheduleError as exc:
-            raise _invalid(exc.message) from None
-        return IntervalSpec(every, start_at)
+        return IntervalSpec(parse_interval(expr), start_at)
     return OneTimeSpec(_one_time_instant(expr, zone, now))
 
 

@@ -377,6 +377,27 @@ def test_naive_one_time_date_is_read_in_the_schedule_timezone() -> None:
     assert spec.first_fire(NOW) == utc(2026, 12, 1, 8)
 
 
+def test_naive_one_time_date_in_the_spring_gap_fires_when_the_gap_ends() -> None:
+    """`2026-03-29T02:30` in Europe/Berlin does not exist, so it fires at 03:00 CEST."""
+    spec = parse_schedule(
+        "one-time", "2026-03-29T02:30", timezone="Europe/Berlin", start_at=NOW, now=NOW
+    )
+    assert spec.first_fire(NOW) == utc(2026, 3, 29, 1)
+
+
+def test_interval_too_long_for_the_calendar_is_rejected() -> None:
+    """A duration beyond what a datetime can hold is refused like any bad interval."""
+    assert rejection("interval", "999999999999w").message.endswith("(too long)")
+
+
+def test_interval_ends_quietly_at_the_end_of_the_calendar() -> None:
+    """Near year 9999 an interval has no next fire time rather than crashing."""
+    start = utc(9999, 12, 31)
+    spec = parse_schedule("interval", "1w", start_at=start, now=start)
+    assert spec.next_after(start) is None
+    assert preview(spec, after=start, count=3) == []
+
+
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
