@@ -45,7 +45,8 @@ def _at(hour: int, minute: int = 0, second: int = 0) -> datetime:
 async def test_a_cron_schedule_fires_at_its_time_and_moves_to_the_next(
     world: World, echo: Workflow
 ) -> None:
-    """`*/15 * * * *` created at 09:00 fires at 09:15 with that as its nominal time."""
+    """`*/15 * * * *` created just after 09:00 fires at 09:15 with that as its nominal time."""
+    world.clock.set(_at(9, 0, 1))
     schedule = _schedule(world, echo, "cron", "*/15 * * * *", input_value="tick")
     assert schedule.next_run_at == _at(9, 15)
     world.clock.set(_at(9, 14, 59))
