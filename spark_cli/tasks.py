@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from spark_core.facade import Spark
     from spark_core.models import Task
 
-STOP_GRACE_SECONDS = 5.0
 STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
 
 COLUMNS: list[Column] = [
@@ -71,8 +70,9 @@ def execute(
 ) -> None:
     """Create a task with ``create`` and, with ``wait``, run it in this process and print it.
 
-    The worker runs in this process only until the task is final. Exit status 1 when the task
-    failed or was cancelled (its error on stderr); Ctrl-C cancels it.
+    Only this task runs in this process (other queued work is left to the server), until it is
+    final. Exit status 1 when the task failed or was cancelled (its error on stderr); Ctrl-C
+    cancels it.
     """
 
     import asyncio
@@ -81,16 +81,12 @@ def execute(
         task = create(spark)
         if not wait:
             return task
-        await spark.worker.start()
-        try:
-            async with progress(label):
-                try:
-                    return await spark.tasks.wait(task.id)
-                except asyncio.CancelledError:  # Ctrl-C: do not leave the run behind
-                    spark.tasks.cancel(task.id)
-                    raise
-        finally:
-            await spark.worker.stop(STOP_GRACE_SECONDS)
+        async with progress(label):
+            try:
+                return await spark.worker.run_task(task.id)
+            except asyncio.CancelledError:  # Ctrl-C: do not leave the run behind
+                spark.tasks.cancel(task.id)
+                raise
 
     task = state.run(operation)
     if as_json:

@@ -250,10 +250,11 @@ class Store(Protocol):
         ...
 
     def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int) -> list[Task]:
+                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Atomically move up to ``limit`` runnable tasks (pending, ``next_retry_at`` null or
-        <= now) to ``running`` under ``owner``'s lease, oldest first; sets ``started_at`` and
-        increments ``tries``. Two claimers never get the same task."""
+        <= now; among ``task_ids`` when given) to ``running`` under ``owner``'s lease, oldest
+        first; sets ``started_at`` and increments ``tries``. Two claimers never get the same
+        task."""
         ...
 
     def renew_leases(self, owner: str, lease_until: datetime) -> list[TaskId]:

@@ -25,6 +25,7 @@ from spark_core.signals import TaskSignals
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted"
+STORE_POLL_SECONDS = 0.5
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +109,36 @@ class Worker:
         for run in remaining:
             run.cancel()
         await asyncio.gather(*remaining, return_exceptions=True)
+
+    async def run_task(self, task_id: TaskId) -> Task:
+        """Run one task here until it is final, retries included, without claiming any other
+        work (what the CLI does for `spark workflow run`). A task another process is running
+        is waited for instead."""
+        renewing = asyncio.create_task(self._lease_loop(), name="spark-worker-lease")
+        try:
+            while True:
+                task = self._store.get_task(task_id)
+                if task.status.is_final:
+                    return task
+                now = self._clock.now()
+                retry_at = task.next_retry_at
+                if task.status == TaskStatus.PENDING and (retry_at is None or retry_at <= now):
+                    claimed = self._store.claim_tasks(
+                        now, owner=self.owner, lease_until=now + self._lease, limit=1,
+                        task_ids=[task_id],
+                    )
+                    if claimed:
+                        run = asyncio.create_task(self._execute(claimed[0]))
+                        self._inflight[task_id] = run
+                        await run
+                        continue
+                if task.status == TaskStatus.PENDING and retry_at is not None and retry_at > now:
+                    await self._clock.sleep((retry_at - now).total_seconds())
+                else:  # running in another process, or it claimed the task first
+                    await asyncio.sleep(STORE_POLL_SECONDS)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
 
     def recover_expired(self) -> list[Task]:
         """Mark tasks whose process died (lease expired) interrupted; queue retries."""

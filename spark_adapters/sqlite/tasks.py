@@ -1,5 +1,6 @@
 """The ``tasks`` table: runs, their results, and the leases workers hold on running ones."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ def insert_tasks(db: sqlite_utils.Database, tasks: list[Task]) -> None:
         db.table("tasks").insert_all([task_to_row(task) for task in tasks])
 
 
-def _in(values: list[str]) -> str:
+def _in(values: Sequence[str]) -> str:
     return ", ".join("?" for _ in values)
 
 
@@ -107,16 +108,17 @@ class TaskTable:
                 raise NotFoundError(f"Task {task_id} not found")
 
     def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int) -> list[Task]:
+                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
         now_text = encode_datetime(now)
+        only = "" if task_ids is None else f"AND id IN ({_in(task_ids)}) "
         with self._connection.write() as db:
             ids = [row["id"] for row in rows(
                 db,
-                "SELECT id FROM tasks WHERE status = 'pending' "
-                "AND (next_retry_at IS NULL OR next_retry_at <= ?) "
+                "SELECT id FROM tasks WHERE status = 'pending' "  # noqa: S608 - placeholders only
+                f"AND (next_retry_at IS NULL OR next_retry_at <= ?) {only}"
                 "ORDER BY created_at, id LIMIT ?",
-                [now_text, limit],
+                [now_text, *(task_ids or ()), limit],
             )]
             if not ids:
                 return []

@@ -522,6 +522,20 @@ def test_a_task_is_never_claimed_twice(store: Store) -> None:
     assert store.claim_tasks(at(9), owner="w3", lease_until=at(9) + LEASE, limit=3) == []
 
 
+def test_claiming_named_tasks_leaves_every_other_task_alone(store: Store) -> None:
+    """A claim narrowed to ids takes only those, and only while they are runnable."""
+    workflow = a_workflow(store)
+    older = make_task(store, workflow, created=1)
+    mine = make_task(store, workflow, created=2)
+    claimed = store.claim_tasks(at(9), owner="w1", lease_until=at(9) + LEASE, limit=5,
+                                task_ids=[mine.id])
+    assert [t.id for t in claimed] == [mine.id]
+    assert store.get_task(older.id).status == TaskStatus.PENDING
+    again = store.claim_tasks(at(9), owner="w2", lease_until=at(9) + LEASE, limit=5,
+                              task_ids=[mine.id])
+    assert again == []
+
+
 def test_renewing_leases_returns_only_the_tasks_the_owner_still_holds(store: Store) -> None:
     """Cancelled or other owners' tasks drop out of the answer."""
     workflow = a_workflow(store)

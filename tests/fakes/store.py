@@ -300,11 +300,12 @@ class FakeStore(Store):
         self.leases.pop(task_id, None)
 
     def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int) -> list[Task]:
+                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
         runnable = sorted(
             (t for t in self.tasks.values() if t.status is TaskStatus.PENDING
-             and (t.next_retry_at is None or t.next_retry_at <= now)),
+             and (t.next_retry_at is None or t.next_retry_at <= now)
+             and (task_ids is None or t.id in task_ids)),
             key=lambda t: (t.created_at, t.id),
         )[:limit]
         claimed = []

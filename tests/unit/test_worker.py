@@ -186,3 +186,20 @@ async def test_a_died_run_without_retries_left_fails_as_interrupted(
     stored = world.store.get_task(task.id)
     assert (stored.status, stored.error) == (TaskStatus.FAILED, "interrupted")
     assert stored.finished_at is not None
+
+
+async def test_running_one_task_here_leaves_other_queued_work_alone(
+    world: World, echo: Workflow
+) -> None:
+    """`run_task` (the CLI's in-process run) runs its own task only, retries included."""
+    other = world.spark.tasks.create(echo.id, input_data="someone else's")
+    world.remote.outcomes = [SourceUnavailableError("flaky", status=503),
+                             RunResult(output_text="mine", raw={})]
+    mine = world.spark.tasks.create(echo.id, input_data="mine", max_retries=1)
+    running = asyncio.create_task(world.spark.worker.run_task(mine.id))
+    await _until(lambda: world.store.get_task(mine.id).next_retry_at is not None)
+    world.clock.advance(5)
+    done = await asyncio.wait_for(running, 5)
+    assert (done.status, done.tries, done.output_data) == (TaskStatus.COMPLETED, 2, "mine")
+    assert world.store.get_task(other.id).status == TaskStatus.PENDING
+    assert [run.input_value for run in world.remote.runs] == ["mine", "mine"]
