@@ -273,8 +273,9 @@ class Store(Protocol):
 
     def release_task(self, task: Task, *, owner: str | None) -> bool:
         """Overwrite a running task (to pending for a retry, or to a final state) if it is still
-        held by ``owner`` (``None``: held by anyone, used for expired leases and cancellation).
-        Clears the lease. Returns whether it was written."""
+        held by ``owner``; with ``owner`` ``None`` (recovering a dead process's task), only if
+        its lease had expired by ``task.updated_at``, so a task that another worker re-claimed
+        meanwhile is never overwritten. Clears the lease. Returns whether it was written."""
         ...
 
     def is_healthy(self) -> bool:

@@ -166,10 +166,16 @@ class TaskTable:
             return fetch_task(db, task_id)
 
     def release_task(self, task: Task, *, owner: str | None) -> bool:
-        """Overwrite a running task held by ``owner`` (anyone if ``None``), clearing the lease."""
+        """Overwrite a running task held by ``owner`` (or, if ``None``, whose lease had expired
+        by ``task.updated_at``), clearing the lease."""
         row = {**task_to_row(task), "lease_owner": None, "lease_expires_at": None}
         sql, params = update_statement("tasks", row)
-        sql += " AND status = 'running' AND (? IS NULL OR lease_owner = ?)"
+        if owner is None:
+            sql += " AND status = 'running' AND lease_expires_at < ?"
+            condition = [encode_datetime(task.updated_at)]
+        else:
+            sql += " AND status = 'running' AND lease_owner = ?"
+            condition = [owner]
         with self._connection.write() as db:
-            changed: int = db.execute(sql, [*params, owner, owner]).rowcount
+            changed: int = db.execute(sql, [*params, *condition]).rowcount
         return changed == 1

@@ -563,8 +563,9 @@ def test_expired_leases_are_running_tasks_past_their_lease_oldest_first(store: S
     assert expired[0] == store.get_task(first.id)
 
 
-def test_only_the_lease_owner_can_release_a_task_unless_owner_is_none(store: Store) -> None:
-    """Release writes the task and clears the lease for its owner, or for anyone with ``None``."""
+def test_only_the_lease_owner_can_release_a_task_unless_its_lease_expired(store: Store) -> None:
+    """Release writes the task and clears the lease for its owner, or with ``None`` once the
+    lease has run out (recovering the task of a process that died)."""
     workflow = a_workflow(store)
     mine = make_task(store, workflow, created=1)
     orphan = make_task(store, workflow, created=2)
@@ -575,11 +576,30 @@ def test_only_the_lease_owner_can_release_a_task_unless_owner_is_none(store: Sto
     assert store.get_task(mine.id).status is TaskStatus.RUNNING
     assert store.release_task(done, owner="w1")
     assert store.get_task(mine.id) == done
-    retry = msgspec.structs.replace(orphan, status=TaskStatus.PENDING, error="interrupted")
+    early = msgspec.structs.replace(orphan, status=TaskStatus.PENDING, updated_at=at(0.5))
+    assert not store.release_task(early, owner=None)
+    retry = msgspec.structs.replace(orphan, status=TaskStatus.PENDING, error="interrupted",
+                                    updated_at=at(2))
     assert store.release_task(retry, owner=None)
     assert store.get_task(orphan.id).error == "interrupted"
     assert store.expired_leases(at(5)) == []
     assert store.renew_leases("w1", at(10)) == []
+
+
+def test_a_recovered_task_that_was_claimed_again_is_not_overwritten(store: Store) -> None:
+    """Two processes recovering the same expired task: the second write finds it re-claimed
+    by a live worker and leaves it alone, so the run is not interrupted twice."""
+    workflow = a_workflow(store)
+    task = make_task(store, workflow)
+    store.claim_tasks(at(0), owner="dead", lease_until=at(1), limit=1)
+    [stale] = store.expired_leases(at(2))
+    recovered = msgspec.structs.replace(stale, status=TaskStatus.PENDING, error="interrupted",
+                                        updated_at=at(2))
+    assert store.release_task(recovered, owner=None)
+    [again] = store.claim_tasks(at(2), owner="live", lease_until=at(32), limit=1)
+    assert not store.release_task(recovered, owner=None)
+    assert store.get_task(task.id) == again
+    assert store.renew_leases("live", at(40)) == [task.id]
 
 
 def test_releasing_a_task_that_is_not_running_writes_nothing(store: Store) -> None:

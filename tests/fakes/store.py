@@ -351,11 +351,15 @@ class FakeStore(Store):
         return self.tasks[task_id]
 
     def release_task(self, task: Task, *, owner: str | None) -> bool:
-        """Overwrite a running task held by ``owner`` (anyone if ``None``), clearing the lease."""
+        """Overwrite a running task held by ``owner`` (or, if ``None``, whose lease had expired
+        by ``task.updated_at``), clearing the lease."""
         stored = self.tasks.get(task.id)
         if stored is None or stored.status is not TaskStatus.RUNNING:
             return False
-        if owner is not None and self.leases.get(task.id, ("", None))[0] != owner:
+        holder, expires = self.leases.get(task.id, ("", None))
+        if owner is not None and holder != owner:
+            return False
+        if owner is None and (expires is None or expires >= _utc(task.updated_at)):
             return False
         self.tasks[task.id] = _stored(task)
         self.leases.pop(task.id, None)
