@@ -266,6 +266,14 @@ def describe_body(body: bytes) -> str:
     return _shorten(text)
 
 
+def flow_reported_error(body: bytes) -> bool:
+    """True for LangFlow's answer to a run whose flow failed: ``{"detail": "<JSON string>"}``
+    with the error in the inner ``message`` (as opposed to a server that is itself failing)."""
+    value = _loads(body)
+    detail = value.get("detail") if isinstance(value, dict) else None
+    return isinstance(detail, str) and _inner_message(detail) is not None
+
+
 def _inner_message(detail: str) -> str | None:
     if not detail.lstrip().startswith("{"):
         return None

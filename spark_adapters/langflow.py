@@ -5,8 +5,8 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from spark_adapters.http_session import HttpResponse, SourceHttp
-from spark_core.errors import SourceError, SourceUnavailableError
+from spark_adapters.http_session import HttpResponse, SourceHttp, flow_reported_error
+from spark_core.errors import RemoteRunError, SourceError, SourceUnavailableError
 from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
 
 # -- wire types (LangFlow's JSON; unknown fields are ignored) ---------------------------------
@@ -141,6 +141,9 @@ class LangflowSource:
             json_body=body,
             run_timeout=request.timeout,
         )
+        if response.status >= 500 and flow_reported_error(response.body):
+            # The flow ran and failed (a component raised): running it again will not help.
+            raise RemoteRunError(self._http.error_for(response).message, status=response.status)
         raw = self._http.decode_any(response)
         parsed = self._http.convert(response, raw, _RunResponse)
         return RunResult(output_text=_answer(parsed, request.output_component), raw=raw)

@@ -257,15 +257,16 @@ async def test_run_without_tweaks_leaves_them_out_of_the_body(
     assert "tweaks" not in langflow_server.runs[0]["json"]
 
 
-async def test_run_of_a_failing_flow_raises_transient_unavailable_with_its_message(
+async def test_a_flow_that_reports_an_error_fails_at_once_with_its_message(
     client: LangflowSource,
 ) -> None:
-    """A 500 whose detail is a JSON string is unwrapped to its ``message`` in the error."""
-    with pytest.raises(SourceUnavailableError) as caught:
+    """A 500 whose detail is a JSON string is the flow's own failure (as a real LangFlow 1.13
+    answers spark-fail): not retried, and unwrapped to its ``message`` in the error."""
+    with pytest.raises(RemoteRunError) as caught:
         await client.run(run_request(FAIL_ID))
     error = caught.value
     assert error.status == 500
-    assert error.transient
+    assert not error.transient
     assert "500" in str(error)
     assert "Error running graph: Error building Component Spark Fail: always fails" in str(error)
     assert '\\"message\\"' not in str(error)
@@ -281,6 +282,7 @@ async def test_run_of_an_unknown_flow_raises_remote_not_found(client: LangflowSo
     (400, RemoteRunError, False),
     (422, RemoteRunError, False),
     (429, SourceUnavailableError, True),
+    (500, SourceUnavailableError, True),
     (502, SourceUnavailableError, True),
     (503, SourceUnavailableError, True),
 ])
@@ -288,7 +290,8 @@ async def test_run_maps_remote_statuses_to_spark_errors(
     client: LangflowSource, langflow_server: FakeLangflow, status: int,
     error_type: type[SourceError], transient: bool,
 ) -> None:
-    """Other 4xx fail at once; 429 and 5xx are transient; each error keeps the status."""
+    """Other 4xx fail at once; 429 and a server's own 5xx are transient; each error keeps the
+    status."""
     langflow_server.fail_with = status
     with pytest.raises(error_type) as caught:
         await client.run(run_request())

@@ -183,8 +183,8 @@ class FakeLangflow(FakeServer):
             return web.json_response({"detail": f"Flow identifier {flow_id} not found"},
                                      status=404)
         await self.before_run()
-        if self.fail_with is not None:
-            return self._failure(self.fail_with, "the fake was told to fail")
+        if self.fail_with is not None:  # the server itself failing, not a flow
+            return web.Response(status=self.fail_with, text="Internal Server Error")
         if self.garbage:
             return self.garbage_response()
         if self.huge:
@@ -192,7 +192,7 @@ class FakeLangflow(FakeServer):
         text = str(body.get("input_value") or "")
         name = flow["endpoint_name"]
         if name == "spark-fail":
-            return self._failure(500, "Error building Component Spark Fail: always fails")
+            return self._flow_failure("Error building Component Spark Fail: always fails")
         if name == "spark-slow":
             tweak = (body.get("tweaks") or {}).get(SLOW_NODE) or {}
             await asyncio.sleep(float(tweak.get("delay_seconds", self.slow_seconds)))
@@ -201,15 +201,11 @@ class FakeLangflow(FakeServer):
         return web.json_response(self._answer(flow, text, answer, session_id))
 
     @staticmethod
-    def _failure(status: int, message: str) -> web.Response:
-        if status == 500:
-            # LangFlow's APIException: ``detail`` is an ExceptionBody serialised to a string.
-            detail: Any = json.dumps({"message": f"Error running graph: {message}",
-                                      "traceback": None, "description": None, "code": None,
-                                      "suggestion": None})
-        else:
-            detail = message
-        return web.json_response({"detail": detail}, status=status)
+    def _flow_failure(message: str) -> web.Response:
+        # LangFlow's APIException: ``detail`` is an ExceptionBody serialised to a string.
+        detail = json.dumps({"message": f"Error running graph: {message}", "traceback": None,
+                             "description": None, "code": None, "suggestion": None})
+        return web.json_response({"detail": detail}, status=500)
 
     @staticmethod
     def _answer(flow: dict[str, Any], text: str, answer: str, session_id: str) -> dict[str, Any]:
