@@ -1,0 +1,1 @@
+"""Spark as a library and inside other services: the public API, embedding, custom sources."""
