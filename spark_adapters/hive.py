@@ -123,6 +123,10 @@ class HiveSource:
             f"/{collection}/{request.remote_flow_id}/runs",
             form=form,
             run_timeout=request.timeout,
+            # After answering a failed run with 500, Hive (uvicorn) closes that connection a
+            # moment later without saying so; a run sent on it right after would fail. Runs take
+            # seconds, so one fresh connection each costs nothing noticeable.
+            fresh_connection=True,
         )
         raw = self._http.decode_any(response)
         parsed = self._http.convert(response, raw, _RunResponse)

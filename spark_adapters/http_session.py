@@ -92,8 +92,12 @@ class SourceHttp:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         run_timeout: float | None = None,
+        fresh_connection: bool = False,
     ) -> HttpResponse:
         """Send one request and read its body, whatever the status.
+
+        ``fresh_connection`` sends ``Connection: close``, so the request never rides a pooled
+        connection the server may be closing (see ``HiveSource.run``).
 
         With ``run_timeout`` the call is a run: it may take that long in total, and running out
         of time is a ``RunTimeoutError``. Otherwise the management ``request_timeout`` applies.
@@ -111,7 +115,8 @@ class SourceHttp:
             async with self._session.request(
                 method,
                 url,
-                headers=self._headers,
+                headers={**self._headers, "Connection": "close"}
+                if fresh_connection else self._headers,
                 params=params,
                 json=json_body,
                 data=form,

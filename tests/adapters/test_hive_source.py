@@ -236,6 +236,20 @@ async def test_run_posts_a_form_with_bearer_auth(
     assert sent["headers"]["x-api-key"] == HIVE_KEY
 
 
+async def test_each_run_uses_a_fresh_connection_so_a_run_after_a_failure_is_not_lost(
+    client: HiveSource, hive_server: FakeHive,
+) -> None:
+    """A real Hive closes the connection of a failed run without notice; runs ask for
+    ``Connection: close`` so the next run never rides that dying connection."""
+    hive_server.fail_with = 500
+    with pytest.raises(SourceUnavailableError):
+        await client.run(run_request())
+    hive_server.fail_with = None
+    result = await client.run(run_request())
+    assert result.output_text == "echo: hello"
+    assert [run["headers"]["Connection"] for run in hive_server.runs] == ["close", "close"]
+
+
 async def test_run_of_a_failing_agent_raises_transient_unavailable_with_excerpt(
     client: HiveSource,
 ) -> None:
