@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from spark_adapters.container import Container, open_spark
 from spark_adapters.settings import Settings
+from spark_core.facade import Spark
 from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
 from spark_http.dependencies import DEPENDENCIES
 from spark_http.errors import exception_handlers
@@ -64,6 +65,7 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(
     container: Container,
     *,
+    spark: Spark | None = None,
     run_background: bool = True,
     shutdown_grace: float = SHUTDOWN_GRACE,
 ) -> Litestar:
@@ -71,22 +73,35 @@ def create_app(
 
     With ``run_background`` the worker and scheduler run in the server's event loop for its
     lifetime; without it another process (``spark worker``) or the embedding program runs them.
-    Raises ``ValueError`` when no API key is configured: the server never runs open.
+
+    With ``spark`` (a facade the embedding program already opened, for example with
+    ``open_spark(container)`` in its own lifespan) the app serves that facade and its lifespan
+    opens, starts and stops nothing: the program owns the facade's lifecycle, which is what an
+    app mounted inside another ASGI app needs, since hosts do not run a mounted app's lifespan.
+    ``run_background`` then only tells the health route whether the worker and scheduler are
+    expected to run. Raises ``ValueError`` when no API key is configured: the server never runs
+    open.
     """
     settings: Settings = container.settings()
     auth = ApiKeyAuth(settings.api_keys)
+    state = State({"auth": auth, "run_background": run_background})
+    if spark is not None:
+        state.spark = spark
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_spark(container) as spark:
-            app.state.spark = spark
+        if spark is not None:  # the embedding program opened it and will close it
+            yield
+            return
+        async with open_spark(container) as opened:
+            app.state.spark = opened
             if run_background:
-                await spark.start()
+                await opened.start()
             try:
                 yield
             finally:
                 if run_background:
-                    await spark.stop(grace=shutdown_grace)
+                    await opened.stop(grace=shutdown_grace)
 
     return Litestar(
         route_handlers=[*CONTROLLERS, openapi_document],
@@ -94,7 +109,7 @@ def create_app(
         middleware=[ApiKeyMiddleware(auth)],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
-        state=State({"auth": auth, "run_background": run_background}),
+        state=state,
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)),
         openapi_config=openapi_config(),
         response_class=SparkResponse,
