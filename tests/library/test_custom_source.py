@@ -9,7 +9,7 @@ import pytest
 import spark_adapters
 from examples.webhook_source import WEBHOOK, WebhookSource
 from spark_adapters import Settings
-from spark_core import Spark, SourceValidationError, TaskStatus, UnknownSourceTypeError
+from spark_core import SourceValidationError, Spark, TaskStatus, UnknownSourceTypeError
 from tests.library.webhook_server import WEBHOOK_KEY, FakeWebhook
 
 
