@@ -4,7 +4,7 @@ import pytest
 
 from spark_core.errors import ValidationError
 from spark_core.facade import Spark
-from spark_core.models import ScheduleType, TaskStatus
+from spark_core.models import ScheduleType, TaskStatus, WorkflowId
 from tests.fakes.clock import FakeClock
 from tests.fakes.secrets import FakeSecretBox
 from tests.fakes.sources import FakeConnector
@@ -12,7 +12,7 @@ from tests.fakes.store import FakeStore
 from tests.unit.conftest import REMOTE_URL, World, build_world
 
 
-async def _added_and_synced(world: World) -> str:
+async def _added_and_synced(world: World) -> WorkflowId:
     source = await world.spark.add_source(
         name="flows", source_type="langflow", url=REMOTE_URL, api_key="remote-key"
     )

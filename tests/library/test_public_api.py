@@ -22,7 +22,7 @@ def test_every_name_in_all_resolves_and_is_listed_by_dir(package: object) -> Non
 def test_an_unknown_name_is_an_attribute_error() -> None:
     """Asking a package for a name it does not export fails as Python users expect."""
     with pytest.raises(AttributeError, match="no_such_name"):
-        _ = spark_adapters.no_such_name  # type: ignore[attr-defined]
+        _ = spark_adapters.no_such_name
 
 
 def test_importing_the_packages_loads_no_heavy_dependency() -> None:
