@@ -1,0 +1,111 @@
+"""A closed-loop HTTP load generator: N connections, each sending its next request as soon
+as the previous answer is read, for a fixed time; latencies of every answer are kept."""
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import msgspec
+
+
+class Request(msgspec.Struct, frozen=True):
+    """One request to repeat; ``ok`` judges an answer by its status and body."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = {}
+    body: bytes | None = None
+    ok: Callable[[int, bytes], bool] | None = None
+
+
+class LoadResult(msgspec.Struct, frozen=True):
+    """What one timed load run saw."""
+
+    connections: int
+    seconds: float
+    answers: int
+    errors: int
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        """Good answers per second."""
+        return (self.answers - self.errors) / self.seconds
+
+    def latency(self, quantile: float) -> float:
+        """The latency at ``quantile`` (0-1), in seconds."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+
+def _default_ok(status: int, body: bytes) -> bool:
+    return 200 <= status < 300
+
+
+async def run_load(request: Request, *, connections: int, seconds: float,
+                   warmup: float = 0.5) -> LoadResult:
+    """Send ``request`` over ``connections`` keep-alive connections for ``seconds`` after a
+    ``warmup`` whose answers are not counted."""
+    ok = request.ok or _default_ok
+    latencies: list[float] = []
+    counted = False
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def one_connection(session: aiohttp.ClientSession, stop_at: float) -> None:
+        nonlocal errors
+        while (now := time.perf_counter()) < stop_at:
+            try:
+                async with session.request(request.method, request.url, data=request.body,
+                                           headers=request.headers) as answer:
+                    body = await answer.read()
+                    good = ok(answer.status, body)
+            except (aiohttp.ClientError, TimeoutError):
+                good = False
+            if counted:
+                latencies.append(time.perf_counter() - now)
+                errors += not good
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        begin = time.perf_counter()
+        end = begin + warmup + seconds
+        workers = [asyncio.create_task(one_connection(session, end)) for _ in range(connections)]
+        await asyncio.sleep(warmup)
+        counted = True
+        measured_from = time.perf_counter()
+        await asyncio.gather(*workers)
+        measured = time.perf_counter() - measured_from
+    return LoadResult(connections=connections, seconds=measured, answers=len(latencies),
+                      errors=errors, latencies=latencies)
+
+
+class Summary(msgspec.Struct, frozen=True):
+    """Medians over repeated load runs."""
+
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    repeats: int
+
+
+def summarise(results: list[LoadResult]) -> Summary:
+    """The median throughput, median p50 and median p99 of ``results``."""
+    return Summary(
+        per_second=statistics.median(r.per_second for r in results),
+        p50_ms=statistics.median(r.latency(0.50) for r in results) * 1000,
+        p99_ms=statistics.median(r.latency(0.99) for r in results) * 1000,
+        errors=sum(r.errors for r in results),
+        repeats=len(results),
+    )
+
+
+def json_body(value: Any) -> bytes:
+    """``value`` encoded as JSON."""
+    return msgspec.json.encode(value)

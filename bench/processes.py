@@ -1,0 +1,152 @@
+"""Starting and stopping the processes under test: the fake LangFlow and ``spark serve``."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.fake_langflow import API_KEY as LANGFLOW_KEY
+
+SPARK_KEY = "bench-spark-key-0123456789abcdefghijklmnopqrstuvwxyz"
+HEALTH_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def spark_executable() -> list[str]:
+    """How to run the ``spark`` command installed next to this Python."""
+    script = Path(sys.executable).with_name("spark")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("spark")
+    return [found] if found else [sys.executable, "-m", "spark_cli"]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its children, in bytes (psutil, or /proc on Linux)."""
+    try:
+        import psutil
+    except ImportError:
+        return _proc_rss(pid)
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+
+def _proc_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"No VmRSS for process {pid}")
+
+
+def _get(url: str, timeout: float = 1.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return int(answer.status)
+    except OSError:
+        return 0
+
+
+class FakeLangflowProcess:
+    """``python -m bench.fake_langflow`` in its own process."""
+
+    def __init__(self, flows: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = LANGFLOW_KEY
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_langflow", "--port", str(self.port),
+             "--flows", str(flows)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if line != self.url:
+            self.stop()
+            raise RuntimeError(f"The fake LangFlow did not start (said {line!r})")
+
+    def stop(self) -> None:
+        """Stop the fake."""
+        _stop(self._process)
+
+
+class SparkProcess:
+    """``spark serve`` on a free loopback port with a fresh data dir (or ``data_dir``)."""
+
+    def __init__(self, *, data_dir: Path | None = None, workers: int | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="spark-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = SPARK_KEY
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("SPARK_", "AUTOMAGIK_SPARK_", "API_"))}
+        env.update(SPARK_API_KEY=SPARK_KEY, SPARK_DATA_DIR=str(self.data_dir),
+                   API_PORT=str(self.port), SPARK_LOG_LEVEL="WARNING",
+                   SPARK_ENCRYPTION_KEY="bench-encryption-passphrase")
+        if workers is not None:
+            env["SPARK_WORKERS"] = str(workers)
+        self.started = time.perf_counter()
+        # cwd is the data dir so that no .env of the caller's is read.
+        self._process = subprocess.Popen([*spark_executable(), "serve"], env=env,
+                                         cwd=self.data_dir, stdout=subprocess.DEVNULL)
+        self.seconds_to_healthy = self._wait_healthy()
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._process.pid
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file the server uses."""
+        return self.data_dir / "spark.db"
+
+    def _wait_healthy(self) -> float:
+        deadline = self.started + HEALTH_TIMEOUT
+        while time.perf_counter() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"spark serve exited with {self._process.returncode}")
+            if _get(f"{self.url}/health", timeout=0.5) == 200:
+                return time.perf_counter() - self.started
+            time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"spark serve was not healthy within {HEALTH_TIMEOUT} s")
+
+    def rss(self) -> int:
+        """Resident memory of the server now, in bytes."""
+        return rss_bytes(self.pid)
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its data dir unless kept."""
+        _stop(self._process)
+        if self._own_dir and not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def help_seconds() -> float:
+    """Wall time of one ``spark --help``."""
+    started = time.perf_counter()
+    subprocess.run([*spark_executable(), "--help"], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started

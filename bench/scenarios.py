@@ -1,0 +1,161 @@
+"""The measurements: each takes running processes and returns figures."""
+
+import asyncio
+import math
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from bench import store
+from bench.fake_langflow import flow_id
+from bench.load import Request, Summary, json_body, run_load, summarise
+from bench.processes import FakeLangflowProcess, SparkProcess
+
+RUN_INPUT = "benchmark input"
+
+
+class Api:
+    """A small client for setting the server up (not for measuring)."""
+
+    def __init__(self, spark: SparkProcess) -> None:
+        self.base = f"{spark.url}/api/v1"
+        self.headers = {"X-API-Key": spark.api_key}
+
+    async def call(self, session: aiohttp.ClientSession, method: str, path: str,
+                   body: Any = None, expect: int = 200) -> Any:
+        """One request; its JSON answer, or an error naming what went wrong."""
+        async with session.request(method, f"{self.base}{path}", headers=self.headers,
+                                   json=body) as answer:
+            payload = await answer.json(content_type=None)
+            if answer.status != expect:
+                raise RuntimeError(f"{method} {path} answered {answer.status}: {payload}")
+            return payload
+
+
+async def set_up_catalogue(spark: SparkProcess, fake: FakeLangflowProcess,
+                           workflows: int) -> list[str]:
+    """Add the fake as a source and sync ``workflows`` of its flows; returns the local ids."""
+    api = Api(spark)
+    async with aiohttp.ClientSession() as session:
+        source = await api.call(session, "POST", "/sources", {
+            "name": "bench-langflow", "source_type": "langflow", "url": fake.url,
+            "api_key": fake.api_key}, expect=201)
+        ids = []
+        for number in range(workflows):
+            synced = await api.call(session, "POST",
+                                    f"/workflows/sync/{flow_id(number)}?source_id={source['id']}")
+            ids.append(synced["id"])
+    return ids
+
+
+def list_request(spark: SparkProcess, path: str) -> Request:
+    """A GET of a list endpoint that must answer 200 with a page of 100 items."""
+    def full_page(status: int, body: bytes) -> bool:
+        return status == 200 and len(msgspec.json.decode(body)["items"]) == 100
+    return Request("GET", f"{spark.url}{path}", headers={"X-API-Key": spark.api_key},
+                   ok=full_page)
+
+
+def run_request(spark: SparkProcess, workflow_id: str) -> Request:
+    """A run-now that waits for the finished task, which must be completed."""
+    return Request("POST", f"{spark.url}/api/v1/workflows/{workflow_id}/run",
+                   headers={"X-API-Key": spark.api_key, "Content-Type": "application/json"},
+                   body=json_body(RUN_INPUT),
+                   ok=lambda status, body: status == 200 and b'"status":"completed"' in body)
+
+
+def direct_request(fake: FakeLangflowProcess) -> Request:
+    """The call Spark makes to run a flow, sent straight to the fake."""
+    return Request("POST", f"{fake.url}/api/v1/run/{flow_id(0)}?stream=false",
+                   headers={"x-api-key": fake.api_key, "Content-Type": "application/json"},
+                   body=json_body({"input_value": RUN_INPUT, "input_type": "chat",
+                                   "output_type": "chat", "tweaks": {},
+                                   "session_id": "bench-session"}))
+
+
+async def repeated(request: Request, *, connections: int, seconds: float,
+                   repeats: int) -> Summary:
+    """``repeats`` load runs of ``request``, summarised as medians."""
+    results = [await run_load(request, connections=connections, seconds=seconds)
+               for _ in range(repeats)]
+    return summarise(results)
+
+
+class Lag(msgspec.Struct, frozen=True):
+    """Schedule lag over repeated rounds: medians of each round's p50, p99 and max."""
+
+    schedules: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+    created_p99_s: float
+    missing: int
+    rounds: int
+
+
+async def schedule_lag(spark: SparkProcess, workflow_ids: list[str], *, schedules: int,
+                       rounds: int) -> Lag:
+    """Fire ``schedules`` one-time schedules due in the same second, ``rounds`` times, and
+    measure started_at - scheduled_for of their tasks."""
+    per_round = []
+    lead = 10.0
+    for _ in range(rounds):
+        result, creation = await _one_lag_round(spark, workflow_ids, schedules, lead)
+        per_round.append(result)
+        lead = max(4.0, creation * 1.5 + 2)
+    return Lag(
+        schedules=schedules,
+        p50_s=statistics.median(r[0] for r in per_round),
+        p99_s=statistics.median(r[1] for r in per_round),
+        max_s=statistics.median(r[2] for r in per_round),
+        created_p99_s=statistics.median(r[3] for r in per_round),
+        missing=sum(r[4] for r in per_round),
+        rounds=rounds,
+    )
+
+
+async def _one_lag_round(spark: SparkProcess, workflow_ids: list[str], count: int,
+                         lead: float) -> tuple[tuple[float, float, float, float, int], float]:
+    api = Api(spark)
+    due = datetime.fromtimestamp(math.ceil(time.time() + lead), UTC)
+    began = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=16)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        semaphore = asyncio.Semaphore(16)
+
+        async def create(number: int) -> str:
+            async with semaphore:
+                made = await api.call(session, "POST", "/schedules", {
+                    "workflow_id": workflow_ids[number % len(workflow_ids)],
+                    "schedule_type": "one-time", "schedule_expr": due.isoformat(),
+                    "input_value": f"scheduled {number}"}, expect=201)
+                return str(made["id"])
+
+        ids = await asyncio.gather(*(create(n) for n in range(count)))
+    creation = time.perf_counter() - began
+    if datetime.now(UTC) >= due:
+        raise RuntimeError(f"Creating {count} schedules took {creation:.1f} s, past their due "
+                           "time; the lag round is void")
+    deadline = due.timestamp() + 120
+    timings = store.schedule_timings(spark.database_path, ids)
+    while time.time() < deadline:
+        await asyncio.sleep(0.5)
+        timings = store.schedule_timings(spark.database_path, ids)
+        if len(timings) == count and all(started for _, started, _ in timings):
+            break
+    lags = sorted((started - scheduled).total_seconds() for scheduled, started, _ in timings
+                  if started is not None)
+    created = sorted((made - scheduled).total_seconds() for scheduled, _, made in timings)
+    missing = count - len(lags)
+    if not lags:
+        raise RuntimeError("No scheduled task started")
+
+    def at(values: list[float], quantile: float) -> float:
+        return values[min(len(values) - 1, int(quantile * len(values)))]
+
+    return (at(lags, 0.5), at(lags, 0.99), lags[-1], at(created, 0.99), missing), creation
+
