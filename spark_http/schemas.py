@@ -6,11 +6,13 @@ describe request bodies. ``SparkResponse`` writes datetimes as ISO-8601 with a `
 offset, the form the original service answered with.
 """
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
+import msgspec.inspect
 from litestar import Response
 from litestar.serialization import default_serializer
 from litestar.types import Serializer
@@ -44,20 +46,58 @@ class SparkResponse(Response[T]):
     ) -> bytes:
         """Encode ``content``, writing every datetime with ``isoformat`` in UTC."""
         if isinstance(content, msgspec.Struct | list | dict) and "json" in media_type:
-            content = _iso_datetimes(
-                msgspec.to_builtins(content, builtin_types=(datetime,), enc_hook=enc_hook)
-            )
+            content = _iso_datetimes(content)
         return super().render(content, media_type, enc_hook)
 
 
-def _iso_datetimes(value: Any) -> Any:
+def _iso_datetimes(value: Any, *, in_struct: bool = False) -> Any:
+    """``value`` with its datetimes as ISO-8601 UTC text (msgspec alone would write ``Z``).
+
+    Datetimes live in Struct fields (or lists of them), and only the fields whose type can
+    hold one are visited. A dict inside a Struct is free-form JSON from a source (a flow's
+    ``data``, a run's ``output_raw``), which holds none, so it is not walked: a page of
+    workflows costs the same however large their definitions are.
+    """
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    if isinstance(value, dict):
-        return {key: _iso_datetimes(item) for key, item in value.items()}
+    if isinstance(value, msgspec.Struct):
+        changes = {}
+        for name in _datetime_fields(type(value)):
+            field = getattr(value, name)
+            converted = _iso_datetimes(field, in_struct=True)
+            if converted is not field:
+                changes[name] = converted
+        return msgspec.structs.replace(value, **changes) if changes else value
     if isinstance(value, list):
-        return [_iso_datetimes(item) for item in value]
+        items = [_iso_datetimes(item, in_struct=in_struct) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict) and not in_struct:
+        return {key: _iso_datetimes(item) for key, item in value.items()}
     return value
+
+
+@functools.cache
+def _datetime_fields(struct_type: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of ``struct_type`` whose declared type may hold a datetime."""
+    try:
+        info = msgspec.inspect.type_info(struct_type)
+    except (TypeError, ValueError):  # a type msgspec cannot describe: visit every field
+        return struct_type.__struct_fields__
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple(field.name for field in info.fields if _may_hold_datetime(field.type))
+
+
+def _may_hold_datetime(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.DateTimeType | msgspec.inspect.StructType
+                  | msgspec.inspect.AnyType):
+        return True
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(_may_hold_datetime(member) for member in kind.types)
+    if isinstance(kind, msgspec.inspect.ListType | msgspec.inspect.VarTupleType):
+        return _may_hold_datetime(kind.item_type)
+    if isinstance(kind, msgspec.inspect.TupleType):
+        return any(_may_hold_datetime(member) for member in kind.item_types)
+    return False
 
 
 # -- pagination ----------------------------------------------------------------------------------
