@@ -14,7 +14,7 @@ def lint(session: nox.Session) -> None:
     """Ruff for style and bugs; import-linter for the one-direction layers."""
     session.install("ruff>=0.6", "import-linter>=2.0")
     session.install("-e", ".")
-    session.run("ruff", "check", *PACKAGES, "tests", "noxfile.py")
+    session.run("ruff", "check", *PACKAGES, "tests", "examples", "bench", "noxfile.py")
     session.run("lint-imports")
 
 
@@ -23,6 +23,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the four packages."""
     session.install("mypy>=1.10", "-e", ".[test]")
     session.run("mypy")
+    session.run("mypy", "--strict", "--explicit-package-bases", "examples")
 
 
 @nox.session
