@@ -27,6 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ("*",)
     http_timeout: float = 300.0
     workers: int = 16
+    lease_seconds: float = 30.0
     log_level: str = "INFO"
 
     @property
@@ -95,6 +96,7 @@ def load_settings(
         "SPARK_ENCRYPTION_KEY": "encryption_key",
         "SPARK_HTTP_TIMEOUT": "http_timeout",
         "SPARK_WORKERS": "workers",
+        "SPARK_LEASE_SECONDS": "lease_seconds",
         "SPARK_LOG_LEVEL": "log_level",
     }
     for variable, field in simple.items():
@@ -117,6 +119,8 @@ def load_settings(
         raise ValidationError("Invalid configuration: SPARK_WORKERS must be at least 1")
     if settings.http_timeout <= 0:
         raise ValidationError("Invalid configuration: SPARK_HTTP_TIMEOUT must be positive")
+    if settings.lease_seconds <= 0:
+        raise ValidationError("Invalid configuration: SPARK_LEASE_SECONDS must be positive")
     return settings
 
 
