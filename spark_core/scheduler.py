@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from spark_core.errors import SparkError
+from spark_core.errors import InvalidScheduleError
 from spark_core.models import CatchupPolicy, OverlapPolicy, Schedule, ScheduleStatus
 from spark_core.ports import Clock, Store
 from spark_core.services.schedules import ScheduleService, scheduled_task
@@ -74,6 +74,9 @@ class Scheduler:
                 self.tick()
             except Exception:  # the loop must outlive one bad pass (e.g. a locked database)
                 logger.exception("Scheduler pass failed; trying again shortly")
+                # The failed schedules are still due: without a pause this would spin.
+                await self._clock.sleep(self._idle_seconds)
+                continue
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
@@ -96,7 +99,9 @@ class Scheduler:
             changed.cancel()
 
     def tick(self) -> int:
-        """Fire every schedule due now; returns how many tasks were created."""
+        """Fire every schedule due now; returns how many tasks were created. A store error
+        (e.g. a database locked too long) propagates and leaves the schedule due for the next
+        pass; only a schedule whose own expression cannot be executed is paused."""
         created = 0
         while True:
             now = self._clock.now()
@@ -104,7 +109,7 @@ class Scheduler:
             for schedule in due:
                 try:
                     created += self.fire(schedule, now)
-                except SparkError as exc:
+                except InvalidScheduleError as exc:
                     logger.error("Schedule %s cannot fire and is paused: %s", schedule.id, exc)
                     self._pause(schedule, now)
             if created:

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import pytest
 
 from spark_adapters.sqlite import SqliteStore
 from spark_adapters.sqlite.rows import decode_datetime
-from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Workflow
+from spark_core.errors import SparkError
+from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Task, Workflow
 from spark_core.scheduler import Scheduler
 from spark_core.services.schedules import ScheduleFields, ScheduleService
 from spark_core.services.sources import SourceService
@@ -42,8 +43,9 @@ BARRIER_TIMEOUT = 120.0
 class Node:
     """One Spark process's scheduling: its own connection to the file, services and scheduler."""
 
-    def __init__(self, path: Path, clock: FakeClock) -> None:
-        self.store = SqliteStore(path)
+    def __init__(self, path: Path, clock: FakeClock,
+                 store_type: type[SqliteStore] = SqliteStore) -> None:
+        self.store = store_type(path)
         signals = TaskSignals()
         sources = SourceService(store=self.store, connector=FakeConnector(),
                                 secrets=FakeSecretBox(), clock=clock)
@@ -380,3 +382,74 @@ def test_a_one_time_schedule_due_while_down_runs_once_after_the_restart(
     finally:
         for node in after:
             node.store.close()
+
+
+class LockedStore(SqliteStore):
+    """A store whose next ``locked`` fires fail as SQLite does when another process holds the
+    write lock past the busy timeout."""
+
+    locked = 0
+    attempts = 0
+
+    def fire_schedule(self, schedule: Schedule, *, expected_next_run_at: datetime,
+                      tasks: Sequence[Task]) -> bool:
+        """Fail while locked, then fire as usual."""
+        self.attempts += 1
+        if self.locked:
+            self.locked -= 1
+            raise SparkError("The database could not complete the operation "
+                             "(database is locked)")
+        return super().fire_schedule(schedule, expected_next_run_at=expected_next_run_at,
+                                     tasks=tasks)
+
+
+def test_a_locked_database_delays_a_fire_but_never_pauses_the_schedule(
+    path: Path, clock: FakeClock
+) -> None:
+    """A fire that fails because another process held the database too long leaves the schedule
+    active and due; the next pass fires it."""
+    node = Node(path, clock, LockedStore)
+    assert isinstance(node.store, LockedStore)
+    try:
+        schedule = node.create(a_workflow(node.store), "interval", "1m")
+        clock.set(T0 + timedelta(minutes=1))
+        node.store.locked = 1
+        with pytest.raises(SparkError, match="database is locked"):
+            node.scheduler.tick()
+        kept = node.schedules.get(schedule.id)
+        assert (kept.status, kept.next_run_at) == (ScheduleStatus.ACTIVE, T0 + timedelta(minutes=1))
+        assert node.scheduler.tick() == 1
+        assert fired_times(node.store)[schedule.id] == [T0 + timedelta(minutes=1)]
+    finally:
+        node.store.close()
+
+
+async def test_the_scheduler_loop_waits_before_retrying_a_failed_pass(
+    path: Path, clock: FakeClock
+) -> None:
+    """While the database refuses writes the loop retries once per idle period of the clock, not
+    in a tight loop, and fires as soon as the database accepts the write."""
+    node = Node(path, clock, LockedStore)
+    assert isinstance(node.store, LockedStore)
+    try:
+        schedule = node.create(a_workflow(node.store), "interval", "1m")
+        clock.set(T0 + timedelta(minutes=1))
+        node.store.locked = 3
+        await node.scheduler.start()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert node.store.attempts == 1
+        for expected_attempts in (2, 3):
+            clock.advance(1)
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert node.store.attempts == expected_attempts
+        clock.advance(1)
+        deadline = time.monotonic() + 10
+        while schedule.id not in fired_times(node.store):
+            assert time.monotonic() < deadline, "the schedule never fired"
+            await asyncio.sleep(0.01)
+        assert node.schedules.get(schedule.id).status == ScheduleStatus.ACTIVE
+    finally:
+        await node.scheduler.stop()
+        node.store.close()
