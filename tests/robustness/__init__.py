@@ -1,0 +1,1 @@
+"""Robustness: crashes and restarts, hostile sources, API fuzzing and load."""
