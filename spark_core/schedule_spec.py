@@ -82,6 +82,7 @@ _HOST_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 _ONE_TIME_GRACE = timedelta(seconds=60)
 _TINY = timedelta(microseconds=1)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_WINDOW_LIMIT = 100_000  # bounds the work of one look-back window in last_fire_times
 
 
 class ScheduleSpec(ABC):
@@ -104,6 +105,23 @@ class ScheduleSpec(ABC):
                 break
             times.append(instant)
         return times
+
+    def last_fire_times(self, after: datetime, until: datetime, *, count: int) -> list[datetime]:
+        """The last ``count`` fire times ``t`` with ``after < t <= until``, earliest first.
+
+        Looks back from ``until`` through doubling windows, so the cost follows ``count``, not
+        the length of the outage: no expression fires more than once a second, so a window of
+        ``count`` seconds holds at most ``count`` times.
+        """
+        start_limit = _utc(after, "after")
+        end = _utc(until, "until")
+        window = timedelta(seconds=max(1, count))
+        while True:
+            start = max(start_limit, end - window)
+            times = self.fire_times(start, end, limit=_WINDOW_LIMIT)
+            if len(times) >= count or start == start_limit:
+                return times[-count:] if count > 0 else []
+            window *= 2
 
     @abstractmethod
     def _iter_after(self, after: datetime) -> Iterator[datetime]:

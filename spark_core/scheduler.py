@@ -20,7 +20,13 @@ from datetime import datetime, timedelta
 import msgspec
 
 from spark_core.errors import InvalidScheduleError
-from spark_core.models import CatchupPolicy, OverlapPolicy, Schedule, ScheduleStatus
+from spark_core.models import (
+    CatchupPolicy,
+    OverlapPolicy,
+    Schedule,
+    ScheduleStatus,
+    ScheduleType,
+)
 from spark_core.ports import Clock, Store
 from spark_core.services.schedules import ScheduleService, scheduled_task
 from spark_core.signals import TaskSignals
@@ -30,6 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_CATCHUP = 100
 MISFIRE_GRACE = timedelta(seconds=60)
 BATCH = 500
+_JUST_BEFORE = timedelta(microseconds=1)
 
 
 class Scheduler:
@@ -124,7 +131,8 @@ class Scheduler:
         if due_at is None:
             return 0
         spec = self._schedules.spec(schedule)
-        missed = [due_at, *spec.fire_times(due_at, now, limit=MAX_CATCHUP)]
+        # Every fire time from due_at to now, or the newest MAX_CATCHUP of them after an outage.
+        missed = spec.last_fire_times(due_at - _JUST_BEFORE, now, count=MAX_CATCHUP) or [due_at]
         fire_times = self._catch_up(schedule, missed, now)
         fire_times = self._overlap(schedule, fire_times)
         tasks = [scheduled_task(schedule, scheduled_for=at, now=now) for at in fire_times]
@@ -149,7 +157,9 @@ class Scheduler:
         return [latest]
 
     def _overlap(self, schedule: Schedule, fire_times: list[datetime]) -> list[datetime]:
-        if schedule.overlap_policy == OverlapPolicy.ALLOW or not fire_times:
+        # A one-time schedule fires once in its life: an unfinished manual run must not eat it.
+        unlimited = schedule.overlap_policy == OverlapPolicy.ALLOW
+        if unlimited or schedule.schedule_type == ScheduleType.ONE_TIME or not fire_times:
             return fire_times
         pending, running = self._store.count_active_tasks(schedule.id)
         if schedule.overlap_policy == OverlapPolicy.SKIP:

@@ -536,3 +536,17 @@ def test_hour_wildcard_crons_keep_an_exact_utc_step_through_dst_changes(
     assert times[0] <= instant <= times[-1]
     steps = {later - earlier for earlier, later in itertools.pairwise(times)}
     assert len(steps) == 1
+
+
+def test_last_fire_times_finds_the_newest_times_without_walking_the_whole_span() -> None:
+    """Looking back from `until` gives the newest matches of a long span, earliest first."""
+    spec = cron("0 9 * * *", "Europe/Berlin")
+    last = spec.last_fire_times(utc(2020, 1, 1), utc(2026, 6, 1, 10), count=3)
+    assert last == [utc(2026, 5, 30, 7), utc(2026, 5, 31, 7), utc(2026, 6, 1, 7)]
+
+
+def test_last_fire_times_stops_at_after() -> None:
+    """Nothing at or before `after` is returned, even when fewer than `count` times exist."""
+    spec = cron("0 * * * *")
+    assert spec.last_fire_times(utc(2026, 1, 1, 8), utc(2026, 1, 1, 10, 30), count=5) == [
+        utc(2026, 1, 1, 9), utc(2026, 1, 1, 10)]

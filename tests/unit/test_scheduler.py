@@ -138,6 +138,50 @@ async def test_catchup_all_is_capped_at_one_hundred_runs(world: World, echo: Wor
     assert world.spark.scheduler.tick() == 100
 
 
+async def test_catchup_latest_after_a_long_outage_fires_the_true_latest_time(
+    world: World, echo: Workflow
+) -> None:
+    """An hour down with a `30s` interval (120 missed times) still fires the newest one."""
+    schedule = _schedule(world, echo, "interval", "30s")
+    world.clock.set(_at(10, 0, 5))
+    assert world.spark.scheduler.tick() == 1
+    assert _tasks(world, schedule) == [_at(10)]
+    assert world.spark.schedules.get(schedule.id).next_run_at == _at(10, 0, 30)
+
+
+async def test_catchup_none_after_a_long_outage_still_fires_a_barely_late_time(
+    world: World, echo: Workflow
+) -> None:
+    """`none` judges lateness by the newest missed time, however long the outage."""
+    schedule = _schedule(world, echo, "interval", "30s", catchup_policy="none")
+    world.clock.set(_at(10, 0, 5))
+    assert world.spark.scheduler.tick() == 1
+    assert _tasks(world, schedule) == [_at(10)]
+
+
+async def test_catchup_all_after_a_long_outage_fires_the_newest_hundred(
+    world: World, echo: Workflow
+) -> None:
+    """`all` caps the replay at 100 runs, the most recent ones."""
+    schedule = _schedule(world, echo, "cron", "* * * * * *", catchup_policy="all",
+                         overlap_policy="allow")
+    world.clock.set(_at(12))
+    assert world.spark.scheduler.tick() == 100
+    fired = _tasks(world, schedule)
+    assert (fired[0], fired[-1]) == (_at(11, 58, 21), _at(12))
+
+
+async def test_a_one_time_fire_is_not_dropped_by_an_unfinished_manual_run(
+    world: World, echo: Workflow
+) -> None:
+    """Under `skip`, a pending "run now" task does not eat the one-time schedule's only run."""
+    schedule = _schedule(world, echo, "one-time", "2026-01-05T09:30:00")
+    world.spark.schedules.fire_now(schedule.id)
+    world.clock.set(_at(9, 30))
+    assert world.spark.scheduler.tick() == 1
+    assert world.spark.schedules.get(schedule.id).status == ScheduleStatus.COMPLETED
+
+
 async def test_overlap_skip_creates_nothing_while_the_last_run_is_unfinished(
     world: World, echo: Workflow
 ) -> None:
