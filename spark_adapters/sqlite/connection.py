@@ -18,6 +18,8 @@ import sqlite_utils
 from spark_core.errors import ConflictError, NotFoundError, SparkError
 
 MEMORY = ":memory:"
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""The largest integer SQLite stores; larger Python ints cannot be bound as parameters."""
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
@@ -125,12 +127,16 @@ def where_equal(**columns: object) -> tuple[str, list[Any]]:
 def select_page(db: sqlite_utils.Database, *, table: str, columns: str, where: str,
                 params: list[Any], order_by: str, limit: int,
                 offset: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of a table's rows and the total count matching ``where``."""
+    """One page of a table's rows and the total count matching ``where``.
+
+    ``limit`` and ``offset`` beyond SQLite's largest integer are clamped to it (such a page
+    is empty anyway); passed as they are, they would raise ``OverflowError``.
+    """
     total = int(scalar(db, f"SELECT count(*) FROM {table} {where}", params))  # noqa: S608
     page = rows(
         db,
         f"SELECT {columns} FROM {table} {where} ORDER BY {order_by} LIMIT ? OFFSET ?",  # noqa: S608
-        [*params, limit, offset],
+        [*params, min(limit, SQLITE_MAX_INTEGER), min(offset, SQLITE_MAX_INTEGER)],
     )
     return page, total
 
