@@ -41,11 +41,18 @@ def ensure_api_key(settings: "Settings") -> "Settings":
     return msgspec.structs.replace(settings, api_keys=(key,))
 
 
+GRACE_OPTION = click.option(
+    "--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+    help="On stop, how long runs in flight may take to finish before they are interrupted.",
+)
+
+
 @click.command()
 @click.option("--host", help="Address to bind [env: API_HOST; default: 127.0.0.1].")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port [env: API_PORT; default: 8883].")
+@GRACE_OPTION
 @pass_state
-def serve(state: CliState, *, host: str | None, port: int | None) -> None:
+def serve(state: CliState, *, host: str | None, port: int | None, grace: float) -> None:
     """Run the REST API, the scheduler and the worker in one process until SIGTERM or Ctrl-C,
     then finish runs in flight and stop cleanly.
 
@@ -53,7 +60,7 @@ def serve(state: CliState, *, host: str | None, port: int | None) -> None:
     (mode 0600) and printed once on stderr.
 
     \b
-    Example: spark serve --host 0.0.0.0 --port 8883
+    Example: spark serve --host 0.0.0.0 --port 8883 --grace 30
     """
     import uvicorn
 
@@ -63,7 +70,7 @@ def serve(state: CliState, *, host: str | None, port: int | None) -> None:
     state.overrides.update(api_host=host, api_port=port)
     settings = ensure_api_key(state.settings())
     configure_logging(settings)
-    app = create_app(build_container(settings), run_background=True)
+    app = create_app(build_container(settings), run_background=True, shutdown_grace=grace)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM (the app lifespan stops the worker and
     # scheduler), then re-raises the signal it caught; a no-op handler makes that planned stop
     # exit 0 instead of looking like a crash.
@@ -75,12 +82,13 @@ def serve(state: CliState, *, host: str | None, port: int | None) -> None:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         lifespan="on",
+        # Requests waiting on a run must not hold the shutdown open past the grace period.
+        timeout_graceful_shutdown=grace,
     )
 
 
 @click.command()
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              metavar="SECONDS", help="On stop, how long runs in flight may take to finish.")
+@GRACE_OPTION
 @pass_state
 def worker(state: CliState, *, grace: float) -> None:
     """Fire schedules and run queued tasks, without the HTTP API, until SIGTERM or Ctrl-C.
