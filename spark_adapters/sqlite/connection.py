@@ -105,8 +105,14 @@ class Connection:
 
 
 def rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """All rows of a query as dicts, fetched at once (no cursor outlives its transaction)."""
-    return list(db.query(sql, params))
+    """All rows of a query as dicts, fetched at once (no cursor outlives its transaction).
+
+    Uses ``execute`` (traced like any statement): sqlite-utils' ``query`` guards every read
+    with a savepoint, three statements where one does, and store calls are in a transaction.
+    """
+    cursor = db.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def scalar(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -139,6 +145,13 @@ def select_page(db: sqlite_utils.Database, *, table: str, columns: str, where: s
         [*params, min(limit, SQLITE_MAX_INTEGER), min(offset, SQLITE_MAX_INTEGER)],
     )
     return page, total
+
+
+def insert_statement(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
+    """An ``INSERT`` of ``row`` (column names are ours, values are parameters)."""
+    columns = ", ".join(row)
+    placeholders = ", ".join("?" for _ in row)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(row.values())  # noqa: S608
 
 
 def update_statement(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:

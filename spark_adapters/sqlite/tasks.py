@@ -8,6 +8,7 @@ import sqlite_utils
 
 from spark_adapters.sqlite.connection import (
     Connection,
+    insert_statement,
     rows,
     scalar,
     select_page,
@@ -57,8 +58,8 @@ def insert_tasks(db: sqlite_utils.Database, tasks: list[Task]) -> None:
     for task in tasks:
         if scalar(db, "SELECT 1 FROM tasks WHERE id = ?", [task.id]) is not None:
             raise ConflictError(f"Task {task.id} already exists")
-    if tasks:
-        db.table("tasks").insert_all([task_to_row(task) for task in tasks])
+    for task in tasks:  # a plain INSERT: sqlite-utils' insert_all re-reads the schema each call
+        db.execute(*insert_statement("tasks", task_to_row(task)))
 
 
 def _in(values: Sequence[str]) -> str:
