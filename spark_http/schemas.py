@@ -64,6 +64,11 @@ def _iso_datetimes(value: Any, *, in_struct: bool = False) -> Any:
         changes = {}
         for name in _datetime_fields(type(value)):
             field = getattr(value, name)
+            if field is None:  # the common cases are inlined: this runs per row of a page
+                continue
+            if isinstance(field, datetime):
+                changes[name] = field.astimezone(UTC).isoformat()
+                continue
             converted = _iso_datetimes(field, in_struct=True)
             if converted is not field:
                 changes[name] = converted
