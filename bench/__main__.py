@@ -107,11 +107,11 @@ async def under_load(args: argparse.Namespace, figures: dict[str, object]) -> No
 async def measure_lists(args: argparse.Namespace, spark: SparkProcess,
                         lists: dict[str, object], size: str) -> None:
     """The two list endpoints at 1 and 16 connections."""
-    for name, path in (("workflows", "/api/v1/workflows?limit=100"),
-                       ("tasks", "/api/v1/tasks?limit=100")):
+    for name, path, items in (("workflows", "/api/v1/workflows", 50),
+                              ("tasks", "/api/v1/tasks?limit=100", 100)):
         for connections in (1, 16):
             summary = await scenarios.repeated(
-                scenarios.list_request(spark, path), connections=connections,
+                scenarios.list_request(spark, path, items), connections=connections,
                 seconds=args.seconds, repeats=args.repeats)
             lists[f"{name}_{size}_{connections}"] = summary
             log(f"  GET {path} ({size} tasks, c={connections}): "

@@ -87,6 +87,7 @@ class SparkProcess:
     def __init__(self, *, data_dir: Path | None = None, workers: int | None = None) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="spark-bench-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = SPARK_KEY

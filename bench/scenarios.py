@@ -52,10 +52,10 @@ async def set_up_catalogue(spark: SparkProcess, fake: FakeLangflowProcess,
     return ids
 
 
-def list_request(spark: SparkProcess, path: str) -> Request:
-    """A GET of a list endpoint that must answer 200 with a page of 100 items."""
+def list_request(spark: SparkProcess, path: str, items: int) -> Request:
+    """A GET of a list endpoint that must answer 200 with a page of ``items`` items."""
     def full_page(status: int, body: bytes) -> bool:
-        return status == 200 and len(msgspec.json.decode(body)["items"]) == 100
+        return status == 200 and len(msgspec.json.decode(body)["items"]) == items
     return Request("GET", f"{spark.url}{path}", headers={"X-API-Key": spark.api_key},
                    ok=full_page)
 
