@@ -1,23 +1,21 @@
 """Fixtures for the CLI: an isolated working directory, the command, and loopback fake servers.
 
 ``CliRunner`` is synchronous and every command runs its own event loop, so the fake LangFlow
-and Hive servers run on an event loop of their own in a background thread.
+and Hive servers run on an event loop of their own in a background thread (``ServerThread``;
+the ``langflow`` fixture comes from ``tests.processes``).
 """
 
-import asyncio
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 from click.testing import CliRunner, Result
 
 from spark_cli.main import cli
-from tests.servers.base import FakeServer
-from tests.servers.fixtures import HIVE_KEY, LANGFLOW_KEY
-from tests.servers.hive import FakeHive
-from tests.servers.langflow import ECHO_ID, FakeLangflow
+from tests.processes import ServerThread, langflow
+from tests.servers import HIVE_KEY, LANGFLOW_KEY, FakeHive, FakeLangflow
+from tests.servers.langflow import ECHO_ID
 
 CONFIG_VARIABLES = (
     "API_HOST", "API_PORT", "SPARK_API_KEY", "AUTOMAGIK_SPARK_API_KEY", "SPARK_DATA_DIR",
@@ -58,43 +56,10 @@ def spark(workdir: Path) -> Spark:
     return invoke
 
 
-class ServerThread:
-    """A fake server serving from its own event loop in a daemon thread."""
-
-    def __init__(self, server: FakeServer) -> None:
-        self.server = server
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def call(self, coroutine: Callable[[], Any]) -> Any:
-        """Run ``coroutine()`` on the server's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine(), self.loop).result(timeout=10)
-
-    def __enter__(self) -> FakeServer:
-        self.thread.start()
-        self.call(self.server.start)
-        return self.server
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.call(self.server.stop)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-@pytest.fixture
-def langflow() -> Iterator[FakeLangflow]:
-    """A fake LangFlow 1.13 on loopback whose key is ``LANGFLOW_KEY``."""
-    server = FakeLangflow(api_key=LANGFLOW_KEY)
-    with ServerThread(server):
-        yield server
-
-
 @pytest.fixture
 def hive() -> Iterator[FakeHive]:
     """A fake Automagik Hive on loopback whose key is ``HIVE_KEY``."""
-    server = FakeHive(api_key=HIVE_KEY)
-    with ServerThread(server):
+    with ServerThread(FakeHive(api_key=HIVE_KEY)) as server:
         yield server
 
 
@@ -115,4 +80,4 @@ def echo_workflow(spark: Spark, langflow_source: str) -> str:
     return result.stdout.strip()
 
 
-__all__ = ["HIVE_KEY", "LANGFLOW_KEY", "Spark"]
+__all__ = ["HIVE_KEY", "LANGFLOW_KEY", "Spark", "langflow"]

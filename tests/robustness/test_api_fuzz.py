@@ -20,8 +20,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.cli.conftest import ServerThread
-from tests.robustness.conftest import AUTH, ServeProcess, report
+from tests.processes import AUTH, ServerThread, SparkProcess
+from tests.robustness.conftest import report
 from tests.servers import LANGFLOW_KEY, FakeLangflow
 from tests.servers.langflow import ECHO_ID
 
@@ -37,7 +37,7 @@ ID_PARAMETERS = {"source_id": "source", "workflow_id": "workflow", "schedule_id"
 class Fuzzing:
     """The server under fuzz, the ids it holds, and the figures of the run."""
 
-    def __init__(self, server: ServeProcess, ids: dict[str, str]) -> None:
+    def __init__(self, server: SparkProcess, ids: dict[str, str]) -> None:
         self.server = server
         self.ids = ids
         self.session = requests.Session()
@@ -52,7 +52,7 @@ def fuzzing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzing]:
     """One server for every operation, seeded with one object of each kind."""
     langflow = FakeLangflow(api_key=LANGFLOW_KEY)
     with ServerThread(langflow):
-        server = ServeProcess(tmp_path_factory.mktemp("fuzz"), "serve.log",
+        server = SparkProcess(tmp_path_factory.mktemp("fuzz"), "serve.log",
                               {"SPARK_HTTP_TIMEOUT": "10"})
         try:
             source = server.call("POST", "/api/v1/sources", {

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.robustness.conftest import (
-    FINAL,
-    ServeProcess,
-    Servers,
-    report,
-    synced_workflow,
-    wait_for,
-)
+from tests.processes import Servers, SparkProcess, synced_workflow, wait_for
+from tests.robustness.conftest import FINAL, report
 from tests.servers import FakeLangflow
 from tests.servers.langflow import ECHO_ID, SLOW_ID, SLOW_NODE
 
@@ -28,7 +22,7 @@ LEASE = {"SPARK_LEASE_SECONDS": "3", "SPARK_WORKERS": "8"}
 SETTLE_WITHIN = 90.0
 
 
-def _queue_runs(server: ServeProcess, workflow_id: str, count: int) -> list[str]:
+def _queue_runs(server: SparkProcess, workflow_id: str, count: int) -> list[str]:
     ids = []
     for number in range(count):
         task = server.call("POST", f"/api/v1/workflows/{workflow_id}/run",
@@ -38,12 +32,12 @@ def _queue_runs(server: ServeProcess, workflow_id: str, count: int) -> list[str]
     return ids
 
 
-def _running(server: ServeProcess, at_least: int) -> list[str] | None:
+def _running(server: SparkProcess, at_least: int) -> list[str] | None:
     running = [task["id"] for task in server.tasks(status="running")]
     return running if len(running) >= at_least else None
 
 
-def _all_final(server: ServeProcess, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+def _all_final(server: SparkProcess, ids: list[str]) -> dict[str, dict[str, Any]] | None:
     tasks = {task["id"]: task for task in server.tasks()}
     if all(tasks[task_id]["status"] in FINAL for task_id in ids):
         return tasks
@@ -70,14 +64,14 @@ def _figures(name: str, queued: list[str], tasks: dict[str, dict[str, Any]],
 
 
 def test_every_run_ends_final_after_sigkill_and_restart(
-    servers: Servers, threaded_langflow: FakeLangflow
+    servers: Servers, langflow: FakeLangflow
 ) -> None:
     """SIGKILL during slow runs, then a restart on the same data dir: every task ends
     completed (or failed `interrupted`, never stuck), and the runs cut off by the kill are
     marked interrupted and retried on the same task row until they complete."""
-    threaded_langflow.delay = RUN_SECONDS
+    langflow.delay = RUN_SECONDS
     first = servers.start(**LEASE)
-    workflow_id = synced_workflow(first, threaded_langflow, ECHO_ID)
+    workflow_id = synced_workflow(first, langflow, ECHO_ID)["id"]
     queued = _queue_runs(first, workflow_id, RUNS)
     cut_off = set(wait_for(lambda: _running(first, 4), within=30, what="runs under way"))
 
@@ -93,7 +87,7 @@ def test_every_run_ends_final_after_sigkill_and_restart(
         return tasks
 
     tasks = wait_for(settled, within=SETTLE_WITHIN, what="every task to end")
-    figures = _figures("crash-recovery", queued, tasks, threaded_langflow,
+    figures = _figures("crash-recovery", queued, tasks, langflow,
                        seen_interrupted | cut_off)
 
     assert figures["runs_lost"] == 0
@@ -113,15 +107,15 @@ def test_every_run_ends_final_after_sigkill_and_restart(
 
 
 def test_a_live_process_takes_over_the_runs_of_a_killed_one(
-    servers: Servers, threaded_langflow: FakeLangflow
+    servers: Servers, langflow: FakeLangflow
 ) -> None:
     """With two servers on one store, SIGKILL of one leaves its runs to the other, which finds
     their leases expired, marks them interrupted and runs them again: nothing is lost and
     nothing needs a restart."""
-    threaded_langflow.delay = RUN_SECONDS
+    langflow.delay = RUN_SECONDS
     doomed = servers.start(**LEASE)
     survivor = servers.start(**LEASE)
-    workflow_id = synced_workflow(doomed, threaded_langflow, ECHO_ID)
+    workflow_id = synced_workflow(doomed, langflow, ECHO_ID)["id"]
     queued = _queue_runs(doomed, workflow_id, 20)
     wait_for(lambda: _running(doomed, 4), within=30, what="runs under way")
 
@@ -129,7 +123,7 @@ def test_a_live_process_takes_over_the_runs_of_a_killed_one(
     tasks = wait_for(lambda: _all_final(survivor, queued), within=SETTLE_WITHIN,
                      what="the survivor to finish every task")
     retried = {task_id for task_id in queued if tasks[task_id]["tries"] >= 2}
-    figures = _figures("lease-takeover", queued, tasks, threaded_langflow, retried)
+    figures = _figures("lease-takeover", queued, tasks, langflow, retried)
 
     assert figures["runs_lost"] == 0
     assert figures["runs_finished"] == len(queued)
@@ -137,13 +131,13 @@ def test_a_live_process_takes_over_the_runs_of_a_killed_one(
 
 
 def test_sigterm_lets_runs_in_flight_finish_and_interrupts_the_rest(
-    servers: Servers, threaded_langflow: FakeLangflow
+    servers: Servers, langflow: FakeLangflow
 ) -> None:
     """SIGTERM waits for runs that finish within the grace period (they complete) and marks a
     run that would outlast it interrupted (failed, as it has no retries left); the server then
     exits 0."""
     server = servers.start(**LEASE)
-    workflow_id = synced_workflow(server, threaded_langflow, SLOW_ID)
+    workflow_id = synced_workflow(server, langflow, SLOW_ID)["id"]
 
     def run(seconds: float, max_retries: int = 3) -> str:
         task = server.call("POST", f"/api/v1/workflows/{workflow_id}/run", {

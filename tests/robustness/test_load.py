@@ -14,14 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.robustness.conftest import (
-    AUTH,
-    FINAL,
-    ServeProcess,
-    Servers,
-    report,
-    synced_workflow,
-)
+from tests.processes import AUTH, Servers, SparkProcess, synced_workflow
+from tests.robustness.conftest import FINAL, report
 from tests.servers import FakeLangflow
 from tests.servers.langflow import ECHO_ID
 
@@ -80,7 +74,7 @@ async def _client(number: int, session: aiohttp.ClientSession, *, base: str, wor
         tally.latencies.append(time.monotonic() - started)
 
 
-async def _settled(server: ServeProcess, session: aiohttp.ClientSession,
+async def _settled(server: SparkProcess, session: aiohttp.ClientSession,
                    queued: list[str]) -> dict[str, int]:
     """Poll the runs queued under load until each is final; their statuses counted."""
     deadline = time.monotonic() + SETTLE_WITHIN
@@ -99,12 +93,12 @@ async def _settled(server: ServeProcess, session: aiohttp.ClientSession,
 
 
 async def test_hundreds_of_concurrent_clients_get_no_errors(
-    servers: Servers, threaded_langflow: FakeLangflow
+    servers: Servers, langflow: FakeLangflow
 ) -> None:
     """300 clients for 8 s mixing task and workflow lists, /health and asynchronous runs get
     only the expected answers, and every run they queued then completes."""
     server = servers.start()
-    workflow_id = synced_workflow(server, threaded_langflow, ECHO_ID)
+    workflow_id = synced_workflow(server, langflow, ECHO_ID)["id"]
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     tally = Tally()

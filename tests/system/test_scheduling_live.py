@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.processes import Servers, SparkProcess, synced_workflow, wait_for
 from tests.servers import FakeLangflow
 from tests.servers.langflow import ECHO_ID
-from tests.system.conftest import Servers, SparkProcess, echo_workflow, parse_time, wait_for
+from tests.system.conftest import parse_time
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ def test_a_2s_interval_runs_on_a_live_server_and_survives_a_kill(
     restart on the same data dir it keeps its id and anchor, catches up the downtime with one
     run (catch-up `latest`), and keeps firing."""
     first = servers.start()
-    workflow = echo_workflow(first, langflow, ECHO_ID)
+    workflow = synced_workflow(first, langflow, ECHO_ID)
     # `allow`, so that only the catch-up policy limits the runs after the restart (under `skip`
     # a run cut off by the kill would also hold new runs back until its lease expires).
     schedule = first.call("POST", "/api/v1/schedules", {
@@ -111,7 +112,7 @@ def test_a_one_time_schedule_runs_exactly_once_across_a_restart(
     """A one-time schedule 2 s ahead runs once and completes; after SIGKILL and a restart
     (whose scheduler is seen firing another schedule) it still has exactly one task."""
     first = servers.start()
-    workflow = echo_workflow(first, langflow, ECHO_ID)
+    workflow = synced_workflow(first, langflow, ECHO_ID)
     at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
     schedule = first.call("POST", "/api/v1/schedules", {
         "workflow_id": workflow["id"], "schedule_type": "one-time",
