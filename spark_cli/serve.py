@@ -1,6 +1,7 @@
 """``spark serve`` and ``spark worker``: the long-running processes."""
 
 import logging
+import math
 import signal
 from typing import TYPE_CHECKING
 
@@ -83,7 +84,7 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
         log_level=settings.log_level.lower(),
         lifespan="on",
         # Requests waiting on a run must not hold the shutdown open past the grace period.
-        timeout_graceful_shutdown=grace,
+        timeout_graceful_shutdown=math.ceil(grace),
     )
 
 
