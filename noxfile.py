@@ -36,5 +36,5 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks on loopback: throughput, latency, schedule lag, memory, start-up time."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", "psutil")  # psutil: resident memory beyond Linux's /proc
     session.run("python", "-m", "bench", *session.posargs)

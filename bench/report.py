@@ -126,13 +126,15 @@ def targets(figures: dict[str, Any]) -> list[tuple[str, str, bool]]:
                   key=lambda s: s.per_second)
     best_runs = max(runs[f"spark_{c}"].per_second for c in (1, 4, 16))
     return [
-        ("list endpoints ≥ 1,000 req/s (100 workflows / 100k tasks, 16 connections, slowest)",
+        (f"list endpoints ≥ 1,000 req/s (16 connections, slowest case, up to "
+         f"{figures.get('tasks_in_store', 0):,} tasks)",
          f"{list_16.per_second:,.0f} req/s (slowest at 1 connection: "
          f"{slowest_list.per_second:,.0f})", list_16.per_second >= 1000),
         ("added latency per run ≤ 2 ms at concurrency 1", f"{added_ms(runs):.1f} ms",
          added_ms(runs) <= 2),
         ("≥ 500 runs/s against the fake", f"{best_runs:,.0f} runs/s", best_runs >= 500),
-        ("schedule lag p99 ≤ 1 s (1,000 schedules)", f"{lag.p99_s:.2f} s", lag.p99_s <= 1),
+        (f"schedule lag p99 ≤ 1 s ({lag.schedules:,} schedules)", f"{lag.p99_s:.2f} s",
+         lag.p99_s <= 1),
         ("idle RSS ≤ 80 MB", f"{figures['rss_catalogue_mb']:.0f} MB",
          figures["rss_catalogue_mb"] <= 80),
         ("`spark --help` ≤ 0.3 s", f"{figures['help_s']:.2f} s", figures["help_s"] <= 0.3),
