@@ -124,7 +124,43 @@ def _task_leases(db: sqlite_utils.Database) -> None:
                "ON workflows (remote_flow_id, created_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_base_schema, _task_leases)
+def _workflow_stats(db: sqlite_utils.Database) -> None:
+    """Version 3: per-workflow task counts kept by triggers, so listing workflows costs the
+    same however many tasks they have (counting index entries grew with the tasks)."""
+    db.executescript("""
+        CREATE TABLE workflow_stats (
+            workflow_id TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+            task_count INTEGER NOT NULL DEFAULT 0,
+            failed_task_count INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO workflow_stats (workflow_id, task_count, failed_task_count)
+            SELECT workflow_id, count(*), sum(status = 'failed') FROM tasks GROUP BY workflow_id;
+        CREATE TRIGGER tasks_stats_insert AFTER INSERT ON tasks BEGIN
+            INSERT INTO workflow_stats (workflow_id, task_count, failed_task_count)
+                VALUES (NEW.workflow_id, 1, NEW.status = 'failed')
+            ON CONFLICT (workflow_id) DO UPDATE SET
+                task_count = task_count + 1,
+                failed_task_count = failed_task_count + (NEW.status = 'failed');
+        END;
+        CREATE TRIGGER tasks_stats_delete AFTER DELETE ON tasks BEGIN
+            UPDATE workflow_stats SET
+                task_count = task_count - 1,
+                failed_task_count = failed_task_count - (OLD.status = 'failed')
+            WHERE workflow_id = OLD.workflow_id;
+        END;
+        CREATE TRIGGER tasks_stats_status AFTER UPDATE OF status ON tasks
+            WHEN (OLD.status = 'failed') != (NEW.status = 'failed') BEGIN
+            UPDATE workflow_stats SET
+                failed_task_count = failed_task_count + (NEW.status = 'failed')
+                                    - (OLD.status = 'failed')
+            WHERE workflow_id = NEW.workflow_id;
+        END;
+    """)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _base_schema, _task_leases, _workflow_stats,
+)
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 
 LATEST_VERSION = len(MIGRATIONS)

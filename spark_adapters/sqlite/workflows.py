@@ -19,8 +19,8 @@ from spark_core.ports import WorkflowFilter
 
 _JSON_FIELDS = ("data", "tags")
 
-# Correlated subqueries run once per workflow on the page, each a search of a tasks index,
-# so a page costs the same however many tasks the store holds.
+# The newest task is one index search per workflow on the page, and the counts are kept by
+# triggers in workflow_stats (migration 3), so a page costs the same however many tasks exist.
 _SUMMARY_COLUMNS = """
     workflows.*,
     coalesce(
@@ -28,9 +28,12 @@ _SUMMARY_COLUMNS = """
          ORDER BY tasks.created_at DESC, tasks.id DESC LIMIT 1),
         'NEW'
     ) AS latest_run,
-    (SELECT count(*) FROM tasks WHERE tasks.workflow_id = workflows.id) AS task_count,
-    (SELECT count(*) FROM tasks
-     WHERE tasks.workflow_id = workflows.id AND tasks.status = 'failed') AS failed_task_count
+    coalesce(
+        (SELECT task_count FROM workflow_stats WHERE workflow_id = workflows.id), 0
+    ) AS task_count,
+    coalesce(
+        (SELECT failed_task_count FROM workflow_stats WHERE workflow_id = workflows.id), 0
+    ) AS failed_task_count
 """
 
 

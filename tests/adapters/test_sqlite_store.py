@@ -93,7 +93,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(path: Path) 
     old.close()
 
     with SqliteStore(path) as upgraded:
-        assert upgraded.schema_version() == LATEST_VERSION == 2
+        assert upgraded.schema_version() == LATEST_VERSION == 3
         task = upgraded.get_task(TaskId("t1"))
         assert (task.input_data, task.status, task.created_at) == ("hi", TaskStatus.PENDING, T0)
         assert upgraded.find_workflow("r1") is not None
