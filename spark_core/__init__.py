@@ -5,8 +5,9 @@ an adapter implements, and the errors. Names are imported on first use, so that 
 core module (as the CLI does) stays cheap.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from spark_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from spark_core.errors import (
@@ -201,15 +202,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import a public name from its module on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

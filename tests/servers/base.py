@@ -1,5 +1,6 @@
 """What both fakes share: binding to an ephemeral loopback port, and the test knobs."""
 
+import abc
 import asyncio
 import ssl
 from typing import Any
@@ -10,7 +11,7 @@ HUGE_BODY_BYTES = 11 * 1024 * 1024
 """Size of the body a fake streams when ``huge`` is set: just over the adapters' 10 MB cap."""
 
 
-class FakeServer:
+class FakeServer(abc.ABC):
     """An aiohttp app on 127.0.0.1 with knobs tests turn to provoke failures.
 
     ``api_key``: None switches auth off. ``delay``: seconds every run sleeps first.
@@ -31,9 +32,9 @@ class FakeServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
 
+    @abc.abstractmethod
     def build_app(self) -> web.Application:
         """The application; each fake adds its routes."""
-        raise NotImplementedError
 
     async def start(self, *, ssl_context: ssl.SSLContext | None = None) -> str:
         """Bind an ephemeral port on 127.0.0.1, serve, and return the base URL.
