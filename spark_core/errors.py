@@ -78,3 +78,11 @@ class RunTimeoutError(SourceUnavailableError):
 
 class TaskCancelledError(SparkError):
     """Raised inside a run when its task was cancelled."""
+
+
+class StaleWriteError(ConflictError):
+    """Raised when a compare-and-set update finds the record changed since it was read."""
+
+
+class StoreUnavailableError(SparkError):
+    """Raised when the database cannot be reached, refuses us, or is newer than this code."""

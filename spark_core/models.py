@@ -182,6 +182,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int = 3
     timeout: float | None = None
     start_at: datetime
+    version: int = 1
     created_at: datetime
     updated_at: datetime
 

@@ -1,11 +1,23 @@
 """The ports the core needs, named for their role. Adapters implement them; tests fake them.
 
-The store is synchronous on purpose: the embedded store is SQLite on local disk, where one short
-transaction costs microseconds, far less than a hop to a thread pool. Every method is one
-transaction. Methods that change a row return the row as stored.
+Persistence is async throughout and split per aggregate: ``SourceRepository``,
+``WorkflowRepository``, ``ScheduleRepository`` and ``TaskRepository`` hold the records,
+``TaskQueue`` hands running work to workers under fenced leases, ``NodeRegistry`` tells which
+Spark processes are gone, and ``WakeUpFeed`` carries hints between processes. A ``Store`` bundles
+them with a lifecycle (open, migrate, close) that the composition root manages.
+
+Rules every adapter keeps (the contract suite in ``tests/contract`` checks them):
+
+- No blind overwrite. Updates are field-level (a ``…Patch`` names the fields it sets) or
+  compare-and-set on a version (schedules) or on the lease owner and attempt (tasks).
+- Ownership and dueness are judged by the store's clock (PostgreSQL's ``now()``), never by the
+  calling node's, so a node with a wrong clock neither double-fires nor steals leases. Calls that
+  answer such questions return the store's ``now`` alongside.
+- Unknown ids raise ``NotFoundError``; each method is one transaction.
 """
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,6 +34,7 @@ from spark_core.models import (
     Source,
     SourceDeletion,
     SourceId,
+    SourceStatus,
     Task,
     TaskId,
     TaskStatus,
@@ -30,6 +43,9 @@ from spark_core.models import (
     WorkflowId,
     WorkflowSummary,
 )
+
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
 
 
 class Clock(Protocol):
@@ -92,6 +108,9 @@ class SourceConnector(Protocol):
         ...
 
 
+# -- filters and patches ---------------------------------------------------------------------
+
+
 class SourceFilter(msgspec.Struct, frozen=True, kw_only=True):
     """Filters for listing sources."""
 
@@ -123,161 +142,357 @@ class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
     status: TaskStatus | None = None
 
 
-class Store(Protocol):
-    """Durable state. Every method is one transaction; unknown ids raise ``NotFoundError``."""
+class SourcePatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of a source one update sets; unset fields keep whatever is stored.
 
-    # -- sources -----------------------------------------------------------------------------
-    def add_source(self, source: Source, *, sealed_key: str | None) -> Source:
+    ``sealed_key`` set to ``None`` removes the key. A new ``url`` is also written to the
+    source's workflows, so they never keep a stale copy.
+    """
+
+    updated_at: datetime
+    name: str | Unset = UNSET
+    source_type: str | Unset = UNSET
+    url: str | Unset = UNSET
+    status: SourceStatus | Unset = UNSET
+    version_info: dict[str, Any] | Unset = UNSET
+    verify_tls: bool | Unset = UNSET
+    sealed_key: str | None | Unset = UNSET
+
+
+class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of a schedule one update sets; unset fields keep whatever is stored."""
+
+    updated_at: datetime
+    workflow_id: WorkflowId | Unset = UNSET
+    schedule_type: str | Unset = UNSET
+    schedule_expr: str | Unset = UNSET
+    input_value: str | Unset = UNSET
+    timezone: str | Unset = UNSET
+    status: ScheduleStatus | Unset = UNSET
+    next_run_at: datetime | None | Unset = UNSET
+    last_run_at: datetime | None | Unset = UNSET
+    overlap_policy: str | Unset = UNSET
+    catchup_policy: str | Unset = UNSET
+    max_retries: int | Unset = UNSET
+    timeout: float | None | Unset = UNSET
+    start_at: datetime | Unset = UNSET
+
+
+def patch_fields(patch: msgspec.Struct) -> dict[str, Any]:
+    """The fields a patch sets, by name (what an adapter writes)."""
+    return {
+        name: value
+        for name, value in msgspec.structs.asdict(patch).items()
+        if value is not UNSET
+    }
+
+
+class TaskOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What one attempt of a task ended with, written when its lease is released.
+
+    ``status`` is ``pending`` for a retry (at ``next_retry_at``) or a final status.
+    """
+
+    status: TaskStatus
+    output_data: str | None = None
+    output_raw: Any = None
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime
+
+
+class DueSchedules(msgspec.Struct, frozen=True, kw_only=True):
+    """Active schedules due at the store's ``now``, earliest first."""
+
+    now: datetime
+    schedules: list[Schedule]
+
+
+class NextDue(msgspec.Struct, frozen=True, kw_only=True):
+    """The store's ``now`` and the earliest ``next_run_at`` of any active schedule."""
+
+    now: datetime
+    at: datetime | None
+
+
+# -- repositories ----------------------------------------------------------------------------
+
+
+class SourceRepository(Protocol):
+    """The servers Spark knows; API keys are stored sealed, beside the record."""
+
+    async def add(self, source: Source, *, sealed_key: str | None) -> Source:
         """Insert; ``ConflictError`` if a source with the same URL exists."""
         ...
 
-    def get_source(self, source_id: SourceId) -> Source:
+    async def get(self, source_id: SourceId) -> Source:
         """One source by id."""
         ...
 
-    def find_source_by_url(self, url: str) -> Source | None:
+    async def find_by_url(self, url: str) -> Source | None:
         """The source with this (normalised) URL, if any."""
         ...
 
-    def list_sources(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
+    async def list(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
         """Sources ordered by creation time."""
         ...
 
-    def update_source(self, source: Source, *, sealed_key: str | None = None,
-                      replace_key: bool = False) -> Source:
-        """Overwrite a source; its sealed key changes only when ``replace_key`` is true.
+    async def update(self, source_id: SourceId, patch: SourcePatch) -> Source:
+        """Set the patch's fields and return the source as stored.
 
         ``ConflictError`` if the new URL belongs to another source.
         """
         ...
 
-    def get_source_key(self, source_id: SourceId) -> str | None:
+    async def get_key(self, source_id: SourceId) -> str | None:
         """The sealed API key of a source (``None`` if it has none)."""
         ...
 
-    def delete_source(self, source_id: SourceId) -> SourceDeletion:
+    async def delete(self, source_id: SourceId) -> SourceDeletion:
         """Delete a source with its workflows, their schedules and tasks."""
         ...
 
-    # -- workflows ---------------------------------------------------------------------------
-    def upsert_workflow(self, workflow: Workflow) -> Workflow:
+
+class WorkflowRepository(Protocol):
+    """The local catalogue of synced remote flows."""
+
+    async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id).
 
-        On update the stored row keeps its ``id`` and ``created_at``.
+        On update the stored row keeps its ``id`` and ``created_at``; ``NotFoundError`` if the
+        source does not exist.
         """
         ...
 
-    def get_workflow(self, workflow_id: WorkflowId) -> Workflow:
+    async def get(self, workflow_id: WorkflowId) -> Workflow:
         """One workflow by local id."""
         ...
 
-    def find_workflow(self, id_or_remote_id: str) -> Workflow | None:
+    async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""
         ...
 
-    def list_workflows(self, filters: WorkflowFilter, *, limit: int,
-                       offset: int) -> Page[WorkflowSummary]:
+    async def list(
+        self, filters: WorkflowFilter, *, limit: int, offset: int
+    ) -> Page[WorkflowSummary]:
         """Workflows by name with ``latest_run`` and task counts, computed in one query."""
         ...
 
-    def delete_workflow(self, workflow_id: WorkflowId) -> WorkflowDeletion:
+    async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
         """Delete a workflow with its schedules and tasks."""
         ...
 
-    # -- schedules ---------------------------------------------------------------------------
-    def add_schedule(self, schedule: Schedule) -> Schedule:
-        """Insert; ``NotFoundError`` if its workflow does not exist."""
+
+class ScheduleRepository(Protocol):
+    """Schedules, and the compare-and-set fire that keeps N schedulers from firing twice."""
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        """Insert (at version 1); ``NotFoundError`` if its workflow does not exist."""
         ...
 
-    def get_schedule(self, schedule_id: ScheduleId) -> Schedule:
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
         ...
 
-    def list_schedules(self, filters: ScheduleFilter, *, limit: int,
-                       offset: int) -> Page[Schedule]:
+    async def list(
+        self, filters: ScheduleFilter, *, limit: int, offset: int
+    ) -> Page[Schedule]:
         """Schedules ordered by creation time."""
         ...
 
-    def update_schedule(self, schedule: Schedule) -> Schedule:
-        """Overwrite a schedule (whatever its ``next_run_at``)."""
+    async def update(
+        self, schedule_id: ScheduleId, patch: SchedulePatch, *, expected_version: int
+    ) -> Schedule:
+        """Set the patch's fields if the stored schedule is still at ``expected_version``
+        (the version then goes up by one); ``StaleWriteError`` if it changed meanwhile."""
         ...
 
-    def delete_schedule(self, schedule_id: ScheduleId) -> None:
+    async def delete(self, schedule_id: ScheduleId) -> None:
         """Delete a schedule; its tasks stay, with ``schedule_id`` kept for history."""
         ...
 
-    def due_schedules(self, now: datetime, *, limit: int) -> list[Schedule]:
-        """Active schedules whose ``next_run_at`` <= ``now``, earliest first (index-backed)."""
+    async def due(self, *, limit: int) -> DueSchedules:
+        """Active schedules whose ``next_run_at`` <= the store's now, earliest first."""
         ...
 
-    def next_due_at(self) -> datetime | None:
-        """The earliest ``next_run_at`` of any active schedule."""
+    async def next_due(self) -> NextDue:
+        """The earliest ``next_run_at`` of any active schedule, with the store's now."""
         ...
 
-    def fire_schedule(self, schedule: Schedule, *, expected_next_run_at: datetime,
-                      tasks: Sequence[Task]) -> bool:
-        """Atomically: if the stored schedule still has ``expected_next_run_at``, overwrite it
-        with ``schedule`` and insert ``tasks``; else change nothing.
+    async def fire(
+        self, schedule_id: ScheduleId, patch: SchedulePatch, *, expected_version: int,
+        tasks: Sequence[Task],
+    ) -> bool:
+        """Atomically: if the schedule is still at ``expected_version``, set the patch's fields
+        (version + 1) and insert ``tasks``; else change nothing. Returns whether this caller won.
 
-        Returns whether this caller won. This compare-and-set is what keeps two schedulers on one
-        store from firing the same (schedule, time) twice.
+        A task whose (schedule_id, scheduled_for) already exists is not inserted again: the
+        store's unique constraint is the second line behind the compare-and-set.
         """
         ...
 
-    def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
+    async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
         """(pending, running) task counts of a schedule, for its overlap policy."""
         ...
 
-    # -- tasks -------------------------------------------------------------------------------
-    def add_task(self, task: Task) -> Task:
+
+class TaskRepository(Protocol):
+    """Runs: their input, answer, error and timing."""
+
+    async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist."""
         ...
 
-    def get_task(self, task_id: TaskId) -> Task:
+    async def get(self, task_id: TaskId) -> Task:
         """One task by id, with ``output_raw``."""
         ...
 
-    def list_tasks(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
+    async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``."""
         ...
 
-    def update_task(self, task: Task) -> Task:
-        """Overwrite a task."""
+    async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
+        """Atomically move a pending or running task to ``cancelled`` (clearing any lease) and
+        return it; ``InvalidStateError`` if it already finished. Wakes the node running it."""
         ...
 
-    def delete_task(self, task_id: TaskId) -> None:
+    async def delete(self, task_id: TaskId) -> None:
         """Delete a task."""
         ...
 
-    def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
+
+class TaskQueue(Protocol):
+    """Hands runnable tasks to workers under leases the store's clock judges.
+
+    A lease is fenced by its owner *and* its attempt (``tries`` at claim time): the same owner
+    re-claiming a task after a stall holds a new attempt, and a late answer of the old attempt
+    is refused.
+    """
+
+    async def claim(
+        self, *, owner: str, limit: int, lease_seconds: float,
+        task_ids: Sequence[TaskId] | None = None,
+    ) -> list[Task]:
         """Atomically move up to ``limit`` runnable tasks (pending, ``next_retry_at`` null or
-        <= now; among ``task_ids`` when given) to ``running`` under ``owner``'s lease, oldest
-        first; sets ``started_at`` and increments ``tries``. Two claimers never get the same
-        task."""
+        past; among ``task_ids`` when given) to ``running`` under ``owner``'s lease, oldest
+        first; increments ``tries`` and sets ``started_at`` on the first attempt only. Two
+        claimers never get the same task."""
         ...
 
-    def renew_leases(self, owner: str, lease_until: datetime) -> list[TaskId]:
-        """Extend the leases of every task ``owner`` is running; returns the ids still held
-        (a task missing from the answer was cancelled or taken over: stop running it)."""
+    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
+        """Extend every unexpired lease ``owner`` holds; returns the ids still held (a task
+        missing from the answer was cancelled or taken over: stop running it)."""
         ...
 
-    def expired_leases(self, now: datetime) -> list[Task]:
-        """Running tasks whose lease ran out (their process died); ordered oldest first."""
+    async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Which of ``task_ids`` are still running under ``owner``'s lease (a cheap read)."""
         ...
 
-    def cancel_task(self, task_id: TaskId, now: datetime) -> Task:
-        """Atomically move a pending or running task to ``cancelled`` (clearing any lease) and
-        return it; ``InvalidStateError`` if it already finished."""
+    async def release(
+        self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
+    ) -> bool:
+        """Write an attempt's outcome and clear the lease, only if the task is still running
+        under ``owner`` at ``attempt``. Returns whether it was written."""
         ...
 
-    def release_task(self, task: Task, *, owner: str | None) -> bool:
-        """Overwrite a running task (to pending for a retry, or to a final state) if it is still
-        held by ``owner``; with ``owner`` ``None`` (recovering a dead process's task), only if
-        its lease had expired by ``task.updated_at``, so a task that another worker re-claimed
-        meanwhile is never overwritten. Clears the lease. Returns whether it was written."""
+    async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
+        """Running tasks whose lease ran out by the store's clock, or whose owner is one of
+        ``owners`` (processes known dead), oldest first."""
         ...
 
-    def is_healthy(self) -> bool:
-        """True when the store answers a trivial query."""
+    async def recover(
+        self, task_id: TaskId, outcome: TaskOutcome, *, attempt: int,
+        owners: Sequence[str] = (),
+    ) -> bool:
+        """Write the outcome of an abandoned attempt, only if the task is still running at
+        ``attempt`` and its lease has expired (or its owner is one of ``owners``): a task
+        another worker re-claimed meanwhile is never overwritten."""
+        ...
+
+
+class NodeRegistry(Protocol):
+    """Which Spark processes on this store are alive, so a dead one's runs are recovered at
+    once instead of after its lease runs out."""
+
+    async def register(self, owner: str) -> None:
+        """Announce this process as ``owner`` for as long as the store stays open."""
+        ...
+
+    async def unregister(self, owner: str) -> None:
+        """Withdraw ``owner`` (a clean stop)."""
+        ...
+
+    async def dead(self) -> list[str]:
+        """Owners registered by processes that are provably gone (their lock or database
+        session no longer exists). A process merely slow or paused is not dead."""
+        ...
+
+
+class WakeUpKind(enum.StrEnum):
+    """What a wake-up hints at."""
+
+    WORK = "work"
+    CANCEL = "cancel"
+    FINISHED = "finished"
+    SCHEDULES = "schedules"
+
+
+class WakeUp(msgspec.Struct, frozen=True, kw_only=True):
+    """A hint from another process; the store stays the truth."""
+
+    kind: WakeUpKind
+    id: str | None = None
+
+
+class WakeUpFeed(Protocol):
+    """Hints between processes: new work, cancels, finished tasks, schedule changes.
+
+    Writes through the repositories publish them (a PostgreSQL store with NOTIFY inside the
+    writing transaction). A hint can be lost, so every consumer also polls.
+    """
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often consumers should poll the store as a backstop, given the feed's health."""
+        ...
+
+    async def listen(self, deliver: Callable[[WakeUp], None]) -> None:
+        """Deliver hints until cancelled, reconnecting by itself. After every (re)connection
+        it delivers one ``WORK`` and one ``SCHEDULES`` hint, because hints may have been
+        missed while it was away."""
+        ...
+
+
+class Store(Protocol):
+    """Durable state: the repositories over one database, and its lifecycle."""
+
+    sources: SourceRepository
+    workflows: WorkflowRepository
+    schedules: ScheduleRepository
+    tasks: TaskRepository
+    queue: TaskQueue
+    nodes: NodeRegistry
+    wakeups: WakeUpFeed
+
+    @property
+    def description(self) -> str:
+        """Where the data lives, safe to print (a path, or a URL without its password)."""
+        ...
+
+    async def open(self) -> None:
+        """Connect; ``StoreUnavailableError`` with a readable reason if it cannot."""
+        ...
+
+    async def migrate(self) -> int:
+        """Bring the schema up to date, once even when N processes start together; return the
+        version reached. ``StoreUnavailableError`` if the database is newer than this code."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query now."""
+        ...
+
+    async def close(self) -> None:
+        """Release every connection; the store cannot be used afterwards."""
         ...
