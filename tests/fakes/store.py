@@ -1,15 +1,26 @@
-"""``FakeStore``: the ``Store`` port in memory, with the same semantics as ``SqliteStore``.
+"""``FakeStore``: the ``Store`` port in memory, with the semantics of the SQLite and PostgreSQL
+stores, plus the hooks a unit test needs to make the database misbehave.
 
-The contract suite in ``tests/contract`` runs against both, so this fake cannot drift.
+The contract suite in ``tests/contract`` runs against it and every real store, so this fake
+cannot drift. Its repositories share one ``_State``; each method runs without awaiting, so it is
+one transaction, as the ports require.
 """
 
+import asyncio
+import builtins
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
 
-from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
+from spark_core.errors import (
+    ConflictError,
+    InvalidStateError,
+    NotFoundError,
+    StaleWriteError,
+    StoreUnavailableError,
+)
 from spark_core.models import (
     Page,
     Schedule,
@@ -26,10 +37,34 @@ from spark_core.models import (
     WorkflowId,
     WorkflowSummary,
 )
-from spark_core.ports import ScheduleFilter, SourceFilter, Store, TaskFilter, WorkflowFilter
+from spark_core.ports import (
+    Clock,
+    DueSchedules,
+    NextDue,
+    NodeRegistry,
+    ScheduleFilter,
+    SchedulePatch,
+    ScheduleRepository,
+    SourceFilter,
+    SourcePatch,
+    SourceRepository,
+    Store,
+    TaskFilter,
+    TaskOutcome,
+    TaskQueue,
+    TaskRepository,
+    WakeUp,
+    WakeUpFeed,
+    WakeUpKind,
+    WorkflowFilter,
+    WorkflowRepository,
+    patch_fields,
+)
 
 S = TypeVar("S", bound=msgspec.Struct)
 T = TypeVar("T")
+
+SCHEMA_VERSION = 1
 
 
 def _stored(item: S) -> S:
@@ -53,110 +88,243 @@ def _page(items: Iterable[T], key: Callable[[T], Any], *, limit: int, offset: in
                 offset=offset)
 
 
-class FakeStore(Store):
-    """Spark's state in dicts of Structs; every method behaves like the SQLite store's."""
+def _oldest_first(task: Task) -> tuple[datetime, str]:
+    return task.created_at, task.id
 
-    def __init__(self) -> None:
+
+class _Lease(msgspec.Struct, kw_only=True):
+    """Who runs a task, until when by the store's clock, and at which attempt."""
+
+    owner: str
+    until: datetime
+    attempt: int
+
+
+class _State:
+    """Everything the fake store holds, shared by its repositories."""
+
+    def __init__(self, clock: Clock, feed: "FakeWakeUpFeed") -> None:
+        self.clock = clock
+        self.feed = feed
         self.sources: dict[str, Source] = {}
         self.source_keys: dict[str, str | None] = {}
         self.workflows: dict[str, Workflow] = {}
         self.schedules: dict[str, Schedule] = {}
         self.tasks: dict[str, Task] = {}
-        self.leases: dict[str, tuple[str, datetime]] = {}
+        self.leases: dict[str, _Lease] = {}
+        self.broken = False
+        self.failures = 0
+        self.closed = False
 
-    # -- sources -----------------------------------------------------------------------------
-    def add_source(self, source: Source, *, sealed_key: str | None) -> Source:
-        """Insert; ``ConflictError`` if a source with the same URL exists."""
-        self._check_url_free(source)
-        if source.id in self.sources:
-            raise ConflictError(f"Source {source.id} already exists")
-        self.sources[source.id] = _stored(source)
-        self.source_keys[source.id] = sealed_key
-        return self.sources[source.id]
+    def enter(self) -> None:
+        """Start an operation, failing it the way an unreachable database would."""
+        if self.closed:
+            raise StoreUnavailableError("The store is closed")
+        if self.broken:
+            raise StoreUnavailableError("The database does not answer (FakeStore.broken)")
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("The database does not answer (FakeStore.fail_next)")
 
-    def get_source(self, source_id: SourceId) -> Source:
-        """One source by id."""
+    def now(self) -> datetime:
+        """The store's clock, which judges dueness and leases."""
+        return _utc(self.clock.now())
+
+    def source(self, source_id: str) -> Source:
         if source_id not in self.sources:
             raise NotFoundError(f"Source {source_id} not found")
         return self.sources[source_id]
 
-    def find_source_by_url(self, url: str) -> Source | None:
-        """The source with this URL, if any."""
-        return next((s for s in self.sources.values() if s.url == url), None)
+    def workflow(self, workflow_id: str) -> Workflow:
+        if workflow_id not in self.workflows:
+            raise NotFoundError(f"Workflow {workflow_id} not found")
+        return self.workflows[workflow_id]
 
-    def list_sources(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
+    def schedule(self, schedule_id: str) -> Schedule:
+        if schedule_id not in self.schedules:
+            raise NotFoundError(f"Schedule {schedule_id} not found")
+        return self.schedules[schedule_id]
+
+    def task(self, task_id: str) -> Task:
+        if task_id not in self.tasks:
+            raise NotFoundError(f"Task {task_id} not found")
+        return self.tasks[task_id]
+
+    def insert_task(self, task: Task) -> Task:
+        self.workflow(task.workflow_id)
+        if task.id in self.tasks:
+            raise ConflictError(f"Task {task.id} already exists")
+        self.tasks[task.id] = _stored(task)
+        if task.status is TaskStatus.PENDING:
+            self.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
+        return self.tasks[task.id]
+
+    def occasion_taken(self, task: Task) -> bool:
+        """Whether a task of the same schedule for the same time exists (a unique key)."""
+        if task.schedule_id is None or task.scheduled_for is None:
+            return False
+        scheduled_for = _utc(task.scheduled_for)
+        return any(t.schedule_id == task.schedule_id and t.scheduled_for == scheduled_for
+                   for t in self.tasks.values())
+
+    def delete_workflow(self, workflow_id: str) -> WorkflowDeletion:
+        self.workflow(workflow_id)
+        schedules = [s.id for s in self.schedules.values() if s.workflow_id == workflow_id]
+        tasks = [t.id for t in self.tasks.values() if t.workflow_id == workflow_id]
+        for schedule_id in schedules:
+            del self.schedules[schedule_id]
+        for task_id in tasks:
+            del self.tasks[task_id]
+            self.leases.pop(task_id, None)
+        del self.workflows[workflow_id]
+        return WorkflowDeletion(workflow_id=WorkflowId(workflow_id),
+                                schedules_deleted=len(schedules), tasks_deleted=len(tasks))
+
+    def finish(self, task: Task, outcome: TaskOutcome) -> None:
+        """Write an attempt's outcome and clear its lease."""
+        self.tasks[task.id] = _stored(msgspec.structs.replace(
+            task, status=outcome.status, output_data=outcome.output_data,
+            output_raw=outcome.output_raw, error=outcome.error,
+            next_retry_at=outcome.next_retry_at, finished_at=outcome.finished_at,
+            updated_at=outcome.updated_at,
+        ))
+        del self.leases[task.id]
+        if outcome.status.is_final:
+            self.feed.publish(WakeUp(kind=WakeUpKind.FINISHED, id=task.id))
+        elif outcome.next_retry_at is None:
+            self.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
+
+    def running_at(self, task_id: str, attempt: int) -> _Lease | None:
+        """The lease of a task still running at ``attempt``, if any."""
+        task, lease = self.tasks.get(task_id), self.leases.get(task_id)
+        if task is None or lease is None or task.status is not TaskStatus.RUNNING:
+            return None
+        return lease if lease.attempt == attempt else None
+
+
+class FakeSourceRepository(SourceRepository):
+    """Sources in a dict; sealed keys beside them."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def add(self, source: Source, *, sealed_key: str | None) -> Source:
+        """Insert; ``ConflictError`` if a source with the same URL exists."""
+        self._state.enter()
+        self._check_url_free(source.id, source.url)
+        if source.id in self._state.sources:
+            raise ConflictError(f"Source {source.id} already exists")
+        self._state.sources[source.id] = _stored(source)
+        self._state.source_keys[source.id] = sealed_key
+        return self._state.sources[source.id]
+
+    async def get(self, source_id: SourceId) -> Source:
+        """One source by id."""
+        self._state.enter()
+        return self._state.source(source_id)
+
+    async def find_by_url(self, url: str) -> Source | None:
+        """The source with this URL, if any."""
+        self._state.enter()
+        return next((s for s in self._state.sources.values() if s.url == url), None)
+
+    async def update(self, source_id: SourceId, patch: SourcePatch) -> Source:
+        """Set the patch's fields; a new URL is written to the source's workflows too."""
+        self._state.enter()
+        source = self._state.source(source_id)
+        fields = patch_fields(patch)
+        sealed_key = fields.pop("sealed_key", msgspec.UNSET)
+        if "url" in fields:
+            self._check_url_free(source_id, fields["url"])
+            for workflow in list(self._state.workflows.values()):
+                if workflow.source_id == source_id:
+                    self._state.workflows[workflow.id] = msgspec.structs.replace(
+                        workflow, source=fields["url"])
+        self._state.sources[source_id] = _stored(msgspec.structs.replace(source, **fields))
+        if sealed_key is not msgspec.UNSET:
+            self._state.source_keys[source_id] = sealed_key
+        return self._state.sources[source_id]
+
+    async def get_key(self, source_id: SourceId) -> str | None:
+        """The sealed API key of a source."""
+        self._state.enter()
+        self._state.source(source_id)
+        return self._state.source_keys[source_id]
+
+    async def delete(self, source_id: SourceId) -> SourceDeletion:
+        """Delete a source with its workflows, their schedules and tasks."""
+        self._state.enter()
+        self._state.source(source_id)
+        schedules = tasks = 0
+        workflow_ids = [w.id for w in self._state.workflows.values() if w.source_id == source_id]
+        for workflow_id in workflow_ids:
+            deletion = self._state.delete_workflow(workflow_id)
+            schedules += deletion.schedules_deleted
+            tasks += deletion.tasks_deleted
+        del self._state.sources[source_id], self._state.source_keys[source_id]
+        return SourceDeletion(source_id=source_id, workflows_deleted=len(workflow_ids),
+                              schedules_deleted=schedules, tasks_deleted=tasks)
+
+    async def list(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
         """Sources ordered by creation time."""
+        self._state.enter()
         matching = [
-            s for s in self.sources.values()
+            s for s in self._state.sources.values()
             if filters.status in (None, s.status)
             and filters.source_type in (None, s.source_type)
         ]
         return _page(matching, lambda s: (s.created_at, s.id), limit=limit, offset=offset)
 
-    def update_source(self, source: Source, *, sealed_key: str | None = None,
-                      replace_key: bool = False) -> Source:
-        """Overwrite a source; its sealed key changes only when ``replace_key`` is true."""
-        self.get_source(source.id)
-        self._check_url_free(source)
-        self.sources[source.id] = _stored(source)
-        if replace_key:
-            self.source_keys[source.id] = sealed_key
-        return self.sources[source.id]
+    def _check_url_free(self, source_id: str, url: str) -> None:
+        for other in self._state.sources.values():
+            if other.url == url and other.id != source_id:
+                raise ConflictError(f"A source with URL {url} already exists")
 
-    def get_source_key(self, source_id: SourceId) -> str | None:
-        """The sealed API key of a source."""
-        self.get_source(source_id)
-        return self.source_keys[source_id]
 
-    def delete_source(self, source_id: SourceId) -> SourceDeletion:
-        """Delete a source with its workflows, their schedules and tasks."""
-        self.get_source(source_id)
-        schedules = tasks = 0
-        workflow_ids = [w.id for w in self.workflows.values() if w.source_id == source_id]
-        for workflow_id in workflow_ids:
-            deletion = self.delete_workflow(workflow_id)
-            schedules += deletion.schedules_deleted
-            tasks += deletion.tasks_deleted
-        del self.sources[source_id], self.source_keys[source_id]
-        return SourceDeletion(source_id=source_id, workflows_deleted=len(workflow_ids),
-                              schedules_deleted=schedules, tasks_deleted=tasks)
+class FakeWorkflowRepository(WorkflowRepository):
+    """Workflows in a dict; summaries computed from the tasks on every list."""
 
-    def _check_url_free(self, source: Source) -> None:
-        for other in self.sources.values():
-            if other.url == source.url and other.id != source.id:
-                raise ConflictError(f"A source with URL {source.url} already exists")
+    def __init__(self, state: _State) -> None:
+        self._state = state
 
-    # -- workflows ---------------------------------------------------------------------------
-    def upsert_workflow(self, workflow: Workflow) -> Workflow:
+    async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id)."""
-        self.get_source(workflow.source_id)
-        for existing in self.workflows.values():
+        self._state.enter()
+        self._state.source(workflow.source_id)
+        for existing in self._state.workflows.values():
             if (existing.source_id, existing.remote_flow_id) == (workflow.source_id,
                                                                  workflow.remote_flow_id):
                 workflow = msgspec.structs.replace(workflow, id=existing.id,
                                                    created_at=existing.created_at)
                 break
-        self.workflows[workflow.id] = _stored(workflow)
-        return self.workflows[workflow.id]
+        self._state.workflows[workflow.id] = _stored(workflow)
+        return self._state.workflows[workflow.id]
 
-    def get_workflow(self, workflow_id: WorkflowId) -> Workflow:
+    async def get(self, workflow_id: WorkflowId) -> Workflow:
         """One workflow by local id."""
-        if workflow_id not in self.workflows:
-            raise NotFoundError(f"Workflow {workflow_id} not found")
-        return self.workflows[workflow_id]
+        self._state.enter()
+        return self._state.workflow(workflow_id)
 
-    def find_workflow(self, id_or_remote_id: str) -> Workflow | None:
+    async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""
-        if id_or_remote_id in self.workflows:
-            return self.workflows[id_or_remote_id]
-        matching = [w for w in self.workflows.values() if w.remote_flow_id == id_or_remote_id]
+        self._state.enter()
+        workflows = self._state.workflows
+        if id_or_remote_id in workflows:
+            return workflows[id_or_remote_id]
+        matching = [w for w in workflows.values() if w.remote_flow_id == id_or_remote_id]
         return min(matching, key=lambda w: (w.created_at, w.id), default=None)
 
-    def list_workflows(self, filters: WorkflowFilter, *, limit: int,
-                       offset: int) -> Page[WorkflowSummary]:
+    async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
+        """Delete a workflow with its schedules and tasks."""
+        self._state.enter()
+        return self._state.delete_workflow(workflow_id)
+
+    async def list(self, filters: WorkflowFilter, *, limit: int,
+                   offset: int) -> Page[WorkflowSummary]:
         """Workflows by name with ``latest_run`` and task counts."""
+        self._state.enter()
         matching = [
-            w for w in self.workflows.values()
+            w for w in self._state.workflows.values()
             if filters.source_id in (None, w.source_id)
             and filters.source_url in (None, w.source)
             and filters.flow_type in (None, w.flow_type)
@@ -167,8 +335,8 @@ class FakeStore(Store):
                     limit=limit, offset=offset)
 
     def _summary(self, workflow: Workflow) -> WorkflowSummary:
-        tasks = [t for t in self.tasks.values() if t.workflow_id == workflow.id]
-        newest = max(tasks, key=lambda t: (t.created_at, t.id), default=None)
+        tasks = [t for t in self._state.tasks.values() if t.workflow_id == workflow.id]
+        newest = max(tasks, key=_oldest_first, default=None)
         return WorkflowSummary(
             workflow=workflow,
             latest_run="NEW" if newest is None else newest.status.value.upper(),
@@ -176,195 +344,383 @@ class FakeStore(Store):
             failed_task_count=sum(t.status is TaskStatus.FAILED for t in tasks),
         )
 
-    def delete_workflow(self, workflow_id: WorkflowId) -> WorkflowDeletion:
-        """Delete a workflow with its schedules and tasks."""
-        self.get_workflow(workflow_id)
-        schedules = [s.id for s in self.schedules.values() if s.workflow_id == workflow_id]
-        tasks = [t.id for t in self.tasks.values() if t.workflow_id == workflow_id]
-        for schedule_id in schedules:
-            del self.schedules[schedule_id]
-        for task_id in tasks:
-            del self.tasks[task_id]
-            self.leases.pop(task_id, None)
-        del self.workflows[workflow_id]
-        return WorkflowDeletion(workflow_id=workflow_id, schedules_deleted=len(schedules),
-                                tasks_deleted=len(tasks))
 
-    # -- schedules ---------------------------------------------------------------------------
-    def add_schedule(self, schedule: Schedule) -> Schedule:
-        """Insert; ``NotFoundError`` if its workflow does not exist."""
-        self.get_workflow(schedule.workflow_id)
-        if schedule.id in self.schedules:
+class FakeScheduleRepository(ScheduleRepository):
+    """Schedules in a dict, versioned for compare-and-set."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        """Insert at version 1; ``NotFoundError`` if its workflow does not exist."""
+        self._state.enter()
+        self._state.workflow(schedule.workflow_id)
+        if schedule.id in self._state.schedules:
             raise ConflictError(f"Schedule {schedule.id} already exists")
-        self.schedules[schedule.id] = _stored(schedule)
-        return self.schedules[schedule.id]
+        self._state.schedules[schedule.id] = _stored(msgspec.structs.replace(schedule, version=1))
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.SCHEDULES, id=schedule.id))
+        return self._state.schedules[schedule.id]
 
-    def get_schedule(self, schedule_id: ScheduleId) -> Schedule:
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
-        if schedule_id not in self.schedules:
-            raise NotFoundError(f"Schedule {schedule_id} not found")
-        return self.schedules[schedule_id]
+        self._state.enter()
+        return self._state.schedule(schedule_id)
 
-    def list_schedules(self, filters: ScheduleFilter, *, limit: int,
-                       offset: int) -> Page[Schedule]:
+    async def update(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
+                     expected_version: int) -> Schedule:
+        """Set the patch's fields if the schedule is still at ``expected_version``."""
+        self._state.enter()
+        schedule = self._state.schedule(schedule_id)
+        if schedule.version != expected_version:
+            raise StaleWriteError(
+                f"Schedule {schedule_id} changed meanwhile (version {schedule.version}, "
+                f"expected {expected_version})")
+        fields = patch_fields(patch)
+        if "workflow_id" in fields:
+            self._state.workflow(fields["workflow_id"])
+        self._write(schedule, fields)
+        return self._state.schedules[schedule_id]
+
+    async def delete(self, schedule_id: ScheduleId) -> None:
+        """Delete a schedule; its tasks stay."""
+        self._state.enter()
+        self._state.schedule(schedule_id)
+        del self._state.schedules[schedule_id]
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.SCHEDULES, id=schedule_id))
+
+    async def due(self, *, limit: int) -> DueSchedules:
+        """Active schedules whose ``next_run_at`` <= the store's now, earliest first."""
+        self._state.enter()
+        now = self._state.now()
+        due = [s for s in self._active() if s.next_run_at is not None and s.next_run_at <= now]
+        due.sort(key=lambda s: (s.next_run_at, s.id))
+        return DueSchedules(now=now, schedules=due[:limit])
+
+    async def next_due(self) -> NextDue:
+        """The earliest ``next_run_at`` of any active schedule, with the store's now."""
+        self._state.enter()
+        times = [s.next_run_at for s in self._active() if s.next_run_at is not None]
+        return NextDue(now=self._state.now(), at=min(times, default=None))
+
+    async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
+                   expected_version: int, tasks: Sequence[Task]) -> bool:
+        """Write the patch and insert ``tasks`` only if the version is unchanged."""
+        self._state.enter()
+        schedule = self._state.schedules.get(schedule_id)
+        if schedule is None or schedule.version != expected_version:
+            return False
+        for task in tasks:
+            self._state.workflow(task.workflow_id)
+            if task.id in self._state.tasks:
+                raise ConflictError(f"Task {task.id} already exists")
+        self._write(schedule, patch_fields(patch))
+        for task in tasks:
+            if not self._state.occasion_taken(task):
+                self._state.insert_task(task)
+        return True
+
+    async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
+        """(pending, running) task counts of a schedule."""
+        self._state.enter()
+        statuses = [t.status for t in self._state.tasks.values() if t.schedule_id == schedule_id]
+        return statuses.count(TaskStatus.PENDING), statuses.count(TaskStatus.RUNNING)
+
+    async def list(self, filters: ScheduleFilter, *, limit: int,
+                   offset: int) -> Page[Schedule]:
         """Schedules ordered by creation time."""
+        self._state.enter()
         matching = [
-            s for s in self.schedules.values()
+            s for s in self._state.schedules.values()
             if filters.workflow_id in (None, s.workflow_id) and filters.status in (None, s.status)
         ]
         return _page(matching, lambda s: (s.created_at, s.id), limit=limit, offset=offset)
 
-    def update_schedule(self, schedule: Schedule) -> Schedule:
-        """Overwrite a schedule (whatever its ``next_run_at``)."""
-        self.get_schedule(schedule.id)
-        self.get_workflow(schedule.workflow_id)
-        self.schedules[schedule.id] = _stored(schedule)
-        return self.schedules[schedule.id]
+    def _write(self, schedule: Schedule, fields: dict[str, Any]) -> None:
+        self._state.schedules[schedule.id] = _stored(
+            msgspec.structs.replace(schedule, **fields, version=schedule.version + 1))
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.SCHEDULES, id=schedule.id))
 
-    def delete_schedule(self, schedule_id: ScheduleId) -> None:
-        """Delete a schedule; its tasks stay."""
-        self.get_schedule(schedule_id)
-        del self.schedules[schedule_id]
-
-    def due_schedules(self, now: datetime, *, limit: int) -> list[Schedule]:
-        """Active schedules whose ``next_run_at`` <= ``now``, earliest first."""
-        due = [s for s in self._active_schedules()
-               if s.next_run_at is not None and s.next_run_at <= now]
-        return sorted(due, key=lambda s: (s.next_run_at, s.id))[:limit]
-
-    def next_due_at(self) -> datetime | None:
-        """The earliest ``next_run_at`` of any active schedule."""
-        times = [s.next_run_at for s in self._active_schedules() if s.next_run_at is not None]
-        return min(times, default=None)
-
-    def _active_schedules(self) -> list[Schedule]:
-        return [s for s in self.schedules.values()
+    def _active(self) -> builtins.list[Schedule]:
+        return [s for s in self._state.schedules.values()
                 if s.status is ScheduleStatus.ACTIVE and s.next_run_at is not None]
 
-    def fire_schedule(self, schedule: Schedule, *, expected_next_run_at: datetime,
-                      tasks: Sequence[Task]) -> bool:
-        """Overwrite ``schedule`` and insert ``tasks`` only if ``next_run_at`` is unchanged."""
-        stored = self.schedules.get(schedule.id)
-        if stored is None or stored.next_run_at != expected_next_run_at:
-            return False
-        for task in tasks:
-            if task.id in self.tasks:
-                raise ConflictError(f"Task {task.id} already exists")
-        self.schedules[schedule.id] = _stored(schedule)
-        for task in tasks:
-            self.tasks[task.id] = _stored(task)
-        return True
 
-    def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
-        """(pending, running) task counts of a schedule."""
-        statuses = [t.status for t in self.tasks.values() if t.schedule_id == schedule_id]
-        return statuses.count(TaskStatus.PENDING), statuses.count(TaskStatus.RUNNING)
+class FakeTaskRepository(TaskRepository):
+    """Tasks in a dict."""
 
-    # -- tasks -------------------------------------------------------------------------------
-    def add_task(self, task: Task) -> Task:
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist."""
-        self.get_workflow(task.workflow_id)
-        if task.id in self.tasks:
-            raise ConflictError(f"Task {task.id} already exists")
-        self.tasks[task.id] = _stored(task)
-        return self.tasks[task.id]
+        self._state.enter()
+        return self._state.insert_task(task)
 
-    def get_task(self, task_id: TaskId) -> Task:
+    async def get(self, task_id: TaskId) -> Task:
         """One task by id, with ``output_raw``."""
-        if task_id not in self.tasks:
-            raise NotFoundError(f"Task {task_id} not found")
-        return self.tasks[task_id]
+        self._state.enter()
+        return self._state.task(task_id)
 
-    def list_tasks(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
+    async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
+        """Move a pending or running task to ``cancelled``; ``InvalidStateError`` if final."""
+        self._state.enter()
+        task = self._state.task(task_id)
+        if task.status.is_final:
+            raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
+        self._state.tasks[task_id] = _stored(msgspec.structs.replace(
+            task, status=TaskStatus.CANCELLED, finished_at=now, updated_at=now,
+        ))
+        self._state.leases.pop(task_id, None)
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.CANCEL, id=task_id))
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.FINISHED, id=task_id))
+        return self._state.tasks[task_id]
+
+    async def delete(self, task_id: TaskId) -> None:
+        """Delete a task."""
+        self._state.enter()
+        self._state.task(task_id)
+        del self._state.tasks[task_id]
+        self._state.leases.pop(task_id, None)
+
+    async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first, without ``output_raw``."""
+        self._state.enter()
         matching = [
-            msgspec.structs.replace(t, output_raw=None) for t in self.tasks.values()
+            msgspec.structs.replace(t, output_raw=None) for t in self._state.tasks.values()
             if filters.workflow_id in (None, t.workflow_id)
             and filters.schedule_id in (None, t.schedule_id)
             and filters.status in (None, t.status)
         ]
-        return _page(matching, lambda t: (t.created_at, t.id), limit=limit, offset=offset,
-                     reverse=True)
+        return _page(matching, _oldest_first, limit=limit, offset=offset, reverse=True)
 
-    def update_task(self, task: Task) -> Task:
-        """Overwrite a task; a lease it holds is kept."""
-        self.get_task(task.id)
-        self.get_workflow(task.workflow_id)
-        self.tasks[task.id] = _stored(task)
-        return self.tasks[task.id]
 
-    def delete_task(self, task_id: TaskId) -> None:
-        """Delete a task."""
-        self.get_task(task_id)
-        del self.tasks[task_id]
-        self.leases.pop(task_id, None)
+class FakeTaskQueue(TaskQueue):
+    """Leases beside the tasks, judged by the store's clock; expired means ``until < now``."""
 
-    def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def claim(self, *, owner: str, limit: int, lease_seconds: float,
+                    task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
+        self._state.enter()
+        now = self._state.now()
         runnable = sorted(
-            (t for t in self.tasks.values() if t.status is TaskStatus.PENDING
+            (t for t in self._state.tasks.values() if t.status is TaskStatus.PENDING
              and (t.next_retry_at is None or t.next_retry_at <= now)
              and (task_ids is None or t.id in task_ids)),
-            key=lambda t: (t.created_at, t.id),
+            key=_oldest_first,
         )[:limit]
         claimed = []
         for task in runnable:
             running = _stored(msgspec.structs.replace(
-                task, status=TaskStatus.RUNNING, started_at=now, tries=task.tries + 1,
-                updated_at=now,
+                task, status=TaskStatus.RUNNING, started_at=task.started_at or now,
+                tries=task.tries + 1, updated_at=now,
             ))
-            self.tasks[task.id] = running
-            self.leases[task.id] = (owner, _utc(lease_until))
+            self._state.tasks[task.id] = running
+            self._state.leases[task.id] = _Lease(
+                owner=owner, until=now + timedelta(seconds=lease_seconds), attempt=running.tries)
             claimed.append(running)
         return claimed
 
-    def renew_leases(self, owner: str, lease_until: datetime) -> list[TaskId]:
-        """Extend ``owner``'s leases; returns the ids of the running tasks it still holds."""
-        held = sorted(
-            (t for t in self.tasks.values() if t.status is TaskStatus.RUNNING
-             and self.leases.get(t.id, ("", None))[0] == owner),
-            key=lambda t: (t.created_at, t.id),
-        )
-        for task in held:
-            self.leases[task.id] = (owner, _utc(lease_until))
-        return [task.id for task in held]
+    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
+        """Extend ``owner``'s unexpired leases; returns the ids it still holds."""
+        self._state.enter()
+        now = self._state.now()
+        held = []
+        for task in sorted(self._state.tasks.values(), key=_oldest_first):
+            lease = self._state.leases.get(task.id)
+            if (task.status is TaskStatus.RUNNING and lease is not None and lease.owner == owner
+                    and lease.until >= now):
+                lease.until = now + timedelta(seconds=lease_seconds)
+                held.append(task.id)
+        return held
 
-    def expired_leases(self, now: datetime) -> list[Task]:
-        """Running tasks whose lease ran out before ``now``, oldest first."""
-        expired = [
-            t for t in self.tasks.values()
-            if t.status is TaskStatus.RUNNING and t.id in self.leases
-            and self.leases[t.id][1] < now
+    async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Which of ``task_ids`` are still running under ``owner``'s lease."""
+        self._state.enter()
+        leases = self._state.leases
+        return [
+            task_id for task_id in task_ids
+            if task_id in leases and leases[task_id].owner == owner
+            and self._state.tasks[task_id].status is TaskStatus.RUNNING
         ]
-        return sorted(expired, key=lambda t: (t.created_at, t.id))
 
-    def cancel_task(self, task_id: TaskId, now: datetime) -> Task:
-        """Move a pending or running task to ``cancelled``; ``InvalidStateError`` if final."""
-        task = self.get_task(task_id)
-        if task.status.is_final:
-            raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
-        self.tasks[task_id] = _stored(msgspec.structs.replace(
-            task, status=TaskStatus.CANCELLED, finished_at=now, updated_at=now,
-        ))
-        self.leases.pop(task_id, None)
-        return self.tasks[task_id]
-
-    def release_task(self, task: Task, *, owner: str | None) -> bool:
-        """Overwrite a running task held by ``owner`` (or, if ``None``, whose lease had expired
-        by ``task.updated_at``), clearing the lease."""
-        stored = self.tasks.get(task.id)
-        if stored is None or stored.status is not TaskStatus.RUNNING:
+    async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
+                      attempt: int) -> bool:
+        """Write an attempt's outcome if the task still runs under ``owner`` at ``attempt``."""
+        self._state.enter()
+        lease = self._state.running_at(task_id, attempt)
+        if lease is None or lease.owner != owner:
             return False
-        holder, expires = self.leases.get(task.id, ("", None))
-        if owner is not None and holder != owner:
-            return False
-        if owner is None and (expires is None or expires >= _utc(task.updated_at)):
-            return False
-        self.tasks[task.id] = _stored(task)
-        self.leases.pop(task.id, None)
+        self._state.finish(self._state.tasks[task_id], outcome)
         return True
 
-    def is_healthy(self) -> bool:
-        """Always true: memory does not go away."""
+    async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
+        """Running tasks whose lease ran out, or whose owner is one of ``owners``."""
+        self._state.enter()
+        now = self._state.now()
+        expired = [
+            t for t in self._state.tasks.values()
+            if t.status is TaskStatus.RUNNING and t.id in self._state.leases
+            and self._abandoned(self._state.leases[t.id], now, owners)
+        ]
+        return sorted(expired, key=_oldest_first)[:limit]
+
+    async def recover(self, task_id: TaskId, outcome: TaskOutcome, *, attempt: int,
+                      owners: Sequence[str] = ()) -> bool:
+        """Write an abandoned attempt's outcome unless the task was re-claimed meanwhile."""
+        self._state.enter()
+        lease = self._state.running_at(task_id, attempt)
+        if lease is None or not self._abandoned(lease, self._state.now(), owners):
+            return False
+        self._state.finish(self._state.tasks[task_id], outcome)
         return True
+
+    @staticmethod
+    def _abandoned(lease: _Lease, now: datetime, owners: Sequence[str]) -> bool:
+        return lease.until < now or lease.owner in owners
+
+
+class FakeNodeRegistry(NodeRegistry):
+    """Registered owners; a test declares one gone with ``mark_dead``."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self.registered: set[str] = set()
+        self._dead: set[str] = set()
+
+    async def register(self, owner: str) -> None:
+        """Announce ``owner`` as alive."""
+        self._state.enter()
+        self.registered.add(owner)
+        self._dead.discard(owner)
+
+    async def unregister(self, owner: str) -> None:
+        """Withdraw ``owner``."""
+        self._state.enter()
+        self.registered.discard(owner)
+        self._dead.discard(owner)
+
+    async def dead(self) -> list[str]:
+        """Registered owners a test has marked dead, sorted."""
+        self._state.enter()
+        return sorted(self.registered & self._dead)
+
+    def mark_dead(self, owner: str) -> None:
+        """Test hook: the process registered as ``owner`` is gone (its session ended)."""
+        self.registered.add(owner)
+        self._dead.add(owner)
+
+
+class FakeWakeUpFeed(WakeUpFeed):
+    """Hints delivered in-process to every listener; ``published`` records them all."""
+
+    def __init__(self, *, poll_seconds: float = 1.0) -> None:
+        self.published: list[WakeUp] = []
+        self.muted = False
+        self._poll_seconds = poll_seconds
+        self._listeners: list[asyncio.Queue[WakeUp]] = []
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often consumers should poll as a backstop (settable by a test)."""
+        return self._poll_seconds
+
+    @poll_seconds.setter
+    def poll_seconds(self, value: float) -> None:
+        self._poll_seconds = value
+
+    def publish(self, wakeup: WakeUp) -> None:
+        """Deliver ``wakeup`` to every listener, unless ``muted`` (a hint lost on the way)."""
+        self.published.append(wakeup)
+        if not self.muted:
+            for queue in self._listeners:
+                queue.put_nowait(wakeup)
+
+    def reconnect(self) -> None:
+        """Test hook: every listener reconnects and, having maybe missed hints, hears
+        ``WORK`` and ``SCHEDULES``."""
+        for queue in self._listeners:
+            for kind in (WakeUpKind.WORK, WakeUpKind.SCHEDULES):
+                queue.put_nowait(WakeUp(kind=kind))
+
+    @property
+    def listeners(self) -> int:
+        """How many ``listen`` calls are running."""
+        return len(self._listeners)
+
+    async def listen(self, deliver: Callable[[WakeUp], None]) -> None:
+        """Deliver ``WORK`` and ``SCHEDULES``, then every published hint, until cancelled."""
+        queue: asyncio.Queue[WakeUp] = asyncio.Queue()
+        for kind in (WakeUpKind.WORK, WakeUpKind.SCHEDULES):
+            queue.put_nowait(WakeUp(kind=kind))
+        self._listeners.append(queue)
+        try:
+            while True:
+                deliver(await queue.get())
+        finally:
+            self._listeners.remove(queue)
+
+
+class FakeStore(Store):
+    """Spark's state in dicts of Structs, judged by ``clock``; see the module docstring.
+
+    Test hooks: ``broken = True`` makes every operation raise ``StoreUnavailableError`` (and
+    ``ping`` answer false) until set back; ``fail_next(n)`` fails only the next ``n``;
+    ``nodes.mark_dead(owner)``; ``wakeups.publish``, ``wakeups.muted`` and ``wakeups.reconnect``.
+    It works without ``open`` (memory is always there) but not after ``close``.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.wakeups: FakeWakeUpFeed = FakeWakeUpFeed()
+        self._state = _State(clock, self.wakeups)
+        self.sources: FakeSourceRepository = FakeSourceRepository(self._state)
+        self.workflows: FakeWorkflowRepository = FakeWorkflowRepository(self._state)
+        self.schedules: FakeScheduleRepository = FakeScheduleRepository(self._state)
+        self.tasks: FakeTaskRepository = FakeTaskRepository(self._state)
+        self.queue: FakeTaskQueue = FakeTaskQueue(self._state)
+        self.nodes: FakeNodeRegistry = FakeNodeRegistry(self._state)
+        self.opened = False
+
+    @property
+    def description(self) -> str:
+        """Where the data lives: nowhere but this process."""
+        return "memory"
+
+    @property
+    def broken(self) -> bool:
+        """Whether the database is gone (every operation fails) until set back to false."""
+        return self._state.broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        self._state.broken = value
+
+    def fail_next(self, count: int = 1) -> None:
+        """Make the next ``count`` operations fail with ``StoreUnavailableError``."""
+        self._state.failures = count
+
+    async def open(self) -> None:
+        """Connect (nothing to do but the failure hooks)."""
+        self._state.closed = False
+        self._state.enter()
+        self.opened = True
+
+    async def migrate(self) -> int:
+        """Nothing to migrate; the fake's schema version."""
+        self._state.enter()
+        return SCHEMA_VERSION
+
+    async def ping(self) -> bool:
+        """False while the fake is broken, closed or failing its next operation."""
+        try:
+            self._state.enter()
+        except StoreUnavailableError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """After this, every operation fails."""
+        self._state.closed = True
+        self.opened = False
