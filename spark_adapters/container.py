@@ -1,9 +1,11 @@
 """The composition root: one dependency-injector container wiring adapters into the core.
 
-The shared aiohttp session is an async resource, so providers that depend on it resolve to
+The shared aiohttp session and the store are async resources (the store is opened and migrated
+on the way in and closed on the way out), so providers that depend on them resolve to
 awaitables: entrypoints call ``await container.init_resources()`` and then
 ``await container.spark()`` once, and ``await container.shutdown_resources()`` at the end.
-``open_spark`` does all three.
+``open_spark`` does all three. The facade itself is built by ``Spark.from_ports``, the same
+path a program with adapters of its own takes.
 """
 
 import contextlib
@@ -19,14 +21,7 @@ from spark_adapters.secrets import FernetSecretBox
 from spark_adapters.settings import Settings
 from spark_adapters.sqlite import SqliteStore
 from spark_core.facade import Spark
-from spark_core.ports import SecretBox
-from spark_core.scheduler import Scheduler
-from spark_core.services.schedules import ScheduleService
-from spark_core.services.sources import SourceService
-from spark_core.services.tasks import TaskService
-from spark_core.services.workflows import WorkflowService
-from spark_core.signals import TaskSignals
-from spark_core.worker import Worker
+from spark_core.ports import Clock, SecretBox, Store
 
 
 async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
@@ -46,9 +41,33 @@ def secret_box(settings: Settings) -> SecretBox:
     return FernetSecretBox.from_key_file(settings.secret_key_path)
 
 
-def sqlite_store(settings: Settings) -> SqliteStore:
-    """The embedded store at the configured path, migrated to the current schema."""
-    return SqliteStore(settings.database_path)
+def configured_store(settings: Settings, clock: Clock | None = None) -> Store:
+    """The store ``SPARK_DATABASE_URL`` names (SQLite under the data dir by default), not yet
+    opened. SQLite judges due times and leases by ``clock`` (on one machine it is the
+    database's clock); PostgreSQL always by its own ``now()``."""
+    if settings.database_kind == "postgresql":
+        from spark_adapters.postgres import PostgresStore  # psycopg loads only when used
+
+        return PostgresStore(
+            settings.postgres_url,
+            pool_size=settings.database_pool_size,
+            poll_only=settings.database_poll_only,
+        )
+    return SqliteStore(settings.database_path, clock=clock)
+
+
+async def opened_store(
+    settings: Settings, clock: Clock, *, migrate: bool = True
+) -> AsyncIterator[Store]:
+    """The configured store, opened (and migrated) for the container's lifetime."""
+    store = configured_store(settings, clock)
+    await store.open()
+    try:
+        if migrate:
+            await store.migrate()
+        yield store
+    finally:
+        await store.close()
 
 
 class Container(containers.DeclarativeContainer):
@@ -57,46 +76,19 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     session = providers.Resource(http_session)
-    store = providers.Singleton(sqlite_store, settings)
     clock = providers.Singleton(SystemClock)
+    store = providers.Resource(opened_store, settings, clock)
     secrets = providers.Singleton(secret_box, settings)
     connector = providers.Singleton(SourceRegistry.default, session)
-    signals = providers.Singleton(TaskSignals)
-
-    source_service = providers.Singleton(
-        SourceService, store=store, connector=connector, secrets=secrets, clock=clock
-    )
-    workflow_service = providers.Singleton(
-        WorkflowService, store=store, sources=source_service, clock=clock
-    )
-    task_service = providers.Singleton(
-        TaskService, store=store, workflows=workflow_service, clock=clock, signals=signals
-    )
-    schedule_service = providers.Singleton(
-        ScheduleService, store=store, workflows=workflow_service, clock=clock, signals=signals
-    )
-    worker = providers.Singleton(
-        Worker,
+    spark = providers.Singleton(
+        Spark.from_ports,
         store=store,
-        sources=source_service,
+        connector=connector,
+        secrets=secrets,
         clock=clock,
-        signals=signals,
         concurrency=settings.provided.workers,
         default_timeout=settings.provided.http_timeout,
         lease_seconds=settings.provided.lease_seconds,
-    )
-    scheduler = providers.Singleton(
-        Scheduler, store=store, schedules=schedule_service, clock=clock, signals=signals
-    )
-    spark = providers.Singleton(
-        Spark,
-        sources=source_service,
-        workflows=workflow_service,
-        tasks=task_service,
-        schedules=schedule_service,
-        worker=worker,
-        scheduler=scheduler,
-        store=store,
     )
 
 
@@ -115,9 +107,6 @@ async def open_spark(container: Container) -> AsyncIterator[Spark]:
         yield spark
     finally:
         await _settled(container.shutdown_resources())
-        close = getattr(container.store(), "close", None)
-        if callable(close):  # the port has no close(); a store replaced in tests may not either
-            close()
 
 
 async def _settled(value: object) -> object:

@@ -4,6 +4,7 @@ then command-line flags (later wins). Nothing here reads the environment at impo
 import os
 import secrets
 import stat
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import msgspec
 from spark_core.errors import ValidationError
 
 API_KEY_ALIASES = ("SPARK_API_KEY", "AUTOMAGIK_SPARK_API_KEY")
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,18 +31,53 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 16
     lease_seconds: float = 30.0
     log_level: str = "INFO"
+    database_pool_size: int = 10
+    database_poll_only: bool = False
+
+    @property
+    def database_kind(self) -> str:
+        """``sqlite`` or ``postgresql``, from ``SPARK_DATABASE_URL``'s scheme."""
+        url = self.database_url or "sqlite:///"
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in POSTGRES_SCHEMES:
+            return "postgresql"
+        raise ValidationError(
+            f"Unsupported SPARK_DATABASE_URL scheme '{scheme or url.split(':', 1)[0]}': use "
+            "sqlite:///path/to/spark.db or postgresql://user:password@host:5432/database"
+        )
 
     @property
     def database_path(self) -> Path:
         """The SQLite file the store lives in."""
         url = self.database_url or f"sqlite:///{self.data_dir / 'spark.db'}"
-        if not url.startswith("sqlite:///"):
-            scheme = url.split(":", 1)[0]
+        if self.database_kind != "sqlite" or not url.startswith("sqlite:///"):
             raise ValidationError(
-                f"Unsupported SPARK_DATABASE_URL scheme '{scheme}': "
-                "this version of Spark stores its data in SQLite (sqlite:///path/to/spark.db)"
+                "SPARK_DATABASE_URL must look like sqlite:///path/to/spark.db for SQLite"
             )
         return Path(url.removeprefix("sqlite:///"))
+
+    @property
+    def postgres_url(self) -> str:
+        """The PostgreSQL connection URL (``postgresql://…``), checked for shape."""
+        url = self.database_url or ""
+        if self.database_kind != "postgresql":
+            raise ValidationError("SPARK_DATABASE_URL is not a postgresql:// URL")
+        parts = urllib.parse.urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValidationError(
+                f"Malformed SPARK_DATABASE_URL: the port is not a number ({_safe_url(url)})"
+            ) from exc
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValidationError(
+                f"Malformed SPARK_DATABASE_URL: no host ({_safe_url(url)}); expected "
+                "postgresql://user:password@host:5432/database"
+            )
+        del port
+        return "postgresql://" + url.split("://", 1)[1]
 
     @property
     def secret_key_path(self) -> Path:
@@ -98,6 +135,8 @@ def load_settings(
         "SPARK_WORKERS": "workers",
         "SPARK_LEASE_SECONDS": "lease_seconds",
         "SPARK_LOG_LEVEL": "log_level",
+        "SPARK_DATABASE_POOL_SIZE": "database_pool_size",
+        "SPARK_DATABASE_POLL_ONLY": "database_poll_only",
     }
     for variable, field in simple.items():
         if merged.get(variable):
@@ -121,7 +160,19 @@ def load_settings(
         raise ValidationError("Invalid configuration: SPARK_HTTP_TIMEOUT must be positive")
     if settings.lease_seconds <= 0:
         raise ValidationError("Invalid configuration: SPARK_LEASE_SECONDS must be positive")
+    if settings.database_pool_size < 1:
+        raise ValidationError("Invalid configuration: SPARK_DATABASE_POOL_SIZE must be at least 1")
+    _ = settings.database_kind  # refuses an unknown scheme at load time, not at first use
     return settings
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, fit for a message or a log line."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def generate_api_key() -> str:

@@ -23,12 +23,20 @@ def migrate(state: CliState) -> None:
     \b
     Example: spark --data-dir /var/lib/spark db migrate
     """
-    from spark_adapters.container import sqlite_store
+    import asyncio
+
+    from spark_adapters.clock import SystemClock
+    from spark_adapters.container import configured_store
 
     settings = state.settings()
-    store = sqlite_store(settings)
-    try:
-        version = store.migrate()
-    finally:
-        store.close()
-    click.echo(f"Schema version {version} ({settings.database_path})")
+    store = configured_store(settings, SystemClock())
+
+    async def run() -> int:
+        await store.open()
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    version = asyncio.run(run())
+    click.echo(f"Schema version {version} ({store.description})")

@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 def click_error(exc: "SparkError") -> click.ClickException:
     """The one mapping from Spark's errors to what the CLI prints and its exit status: a value
     Spark's rules refuse is bad usage (2); anything else that failed, including a source that
-    does not answer or refuses its key, is a failed operation (1)."""
-    from spark_core.errors import SourceValidationError, ValidationError
+    does not answer or refuses its key, is a failed operation (1). A database that cannot be
+    reached or opened is a configuration problem (2)."""
+    from spark_core.errors import SourceValidationError, StoreUnavailableError, ValidationError
 
+    if isinstance(exc, StoreUnavailableError):
+        return InvalidValue(exc.message)
     if isinstance(exc, ValidationError) and not isinstance(exc, SourceValidationError):
         details = "".join(f"\n  {field}: {message}" for field, message in exc.errors)
         return InvalidValue(exc.message + details)
@@ -55,7 +58,8 @@ class SparkGroup(click.Group):
 @click.option(
     "--database-url",
     metavar="URL",
-    help="The store, e.g. sqlite:///path/spark.db [env: SPARK_DATABASE_URL].",
+    help="The store: sqlite:///path/spark.db or postgresql://user:pw@host/db "
+    "[env: SPARK_DATABASE_URL].",
 )
 @click.version_option(None, "--version", package_name="spark", prog_name="spark")
 @click.pass_context

@@ -115,7 +115,7 @@ def add(
     )
 
     async def operation(spark: "Spark") -> "Schedule":
-        return spark.schedules.create(fields)
+        return await spark.schedules.create(fields)
 
     created = state.run(operation)
     if as_json:
@@ -151,7 +151,7 @@ def list_schedules(
     )
 
     async def operation(spark: "Spark") -> Any:
-        return spark.schedules.list(filters, limit=limit, offset=offset)
+        return await spark.schedules.list(filters, limit=limit, offset=offset)
 
     page = state.run(operation)
     if as_json:
@@ -173,7 +173,7 @@ def show(state: CliState, *, schedule_id: str, as_json: bool) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return spark.schedules.get(ScheduleId(schedule_id))
+        return await spark.schedules.get(ScheduleId(schedule_id))
 
     show_schedule(state.run(operation), as_json=as_json)
 
@@ -222,7 +222,7 @@ def update(
     )
 
     async def operation(spark: "Spark") -> "Schedule":
-        return spark.schedules.update(ScheduleId(schedule_id), changes)
+        return await spark.schedules.update(ScheduleId(schedule_id), changes)
 
     updated = state.run(operation)
     if as_json:
@@ -244,7 +244,7 @@ def pause(state: CliState, *, schedule_id: str, as_json: bool) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return spark.schedules.disable(ScheduleId(schedule_id))
+        return await spark.schedules.disable(ScheduleId(schedule_id))
 
     paused = state.run(operation)
     if as_json:
@@ -266,7 +266,7 @@ def resume(state: CliState, *, schedule_id: str, as_json: bool) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return spark.schedules.enable(ScheduleId(schedule_id))
+        return await spark.schedules.enable(ScheduleId(schedule_id))
 
     resumed = state.run(operation)
     if as_json:
@@ -312,7 +312,7 @@ def next_runs(state: CliState, *, schedule_id: str, count: int, as_json: bool) -
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "list[datetime]":
-        return spark.schedules.next_runs(ScheduleId(schedule_id), count)
+        return await spark.schedules.next_runs(ScheduleId(schedule_id), count)
 
     times = state.run(operation)
     if as_json:
@@ -336,7 +336,7 @@ def remove(state: CliState, *, schedule_id: str) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> None:
-        spark.schedules.delete(ScheduleId(schedule_id))
+        await spark.schedules.delete(ScheduleId(schedule_id))
 
     state.run(operation)
     click.echo(f"Removed schedule {schedule_id}")

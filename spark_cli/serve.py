@@ -71,6 +71,7 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
     state.overrides.update(api_host=host, api_port=port)
     settings = ensure_api_key(state.settings())
     configure_logging(settings)
+    prepare_store(settings)
     app = create_app(build_container(settings), run_background=True, shutdown_grace=grace)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM (the app lifespan stops the worker and
     # scheduler), then re-raises the signal it caught; a no-op handler makes that planned stop
@@ -113,7 +114,7 @@ def worker(state: CliState, *, grace: float) -> None:
             loop.add_signal_handler(stop_signal, stop.set)
         async with open_spark(build_container(settings)) as spark:
             await spark.start()
-            log.info("Worker started on %s (%d concurrent runs)", settings.database_path,
+            log.info("Worker started on %s (%d concurrent runs)", spark.store.description,
                      settings.workers)
             await stop.wait()
             log.info("Stopping: letting runs in flight finish for up to %ss", grace)
@@ -121,3 +122,23 @@ def worker(state: CliState, *, grace: float) -> None:
         log.info("Worker stopped")
 
     asyncio.run(main())
+
+
+def prepare_store(settings: "Settings") -> None:
+    """Open and migrate the configured store once before serving, so that a database that
+    cannot be reached is one readable line and exit status 2, not a server that starts and
+    dies in its lifespan."""
+    import asyncio
+
+    from spark_adapters.clock import SystemClock
+    from spark_adapters.container import configured_store
+
+    async def run() -> None:
+        store = configured_store(settings, SystemClock())
+        await store.open()
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(run())

@@ -137,7 +137,7 @@ def list_sources(
 
     async def operation(spark: "Spark") -> Any:
         filters = SourceFilter(status=status, source_type=source_type)
-        return spark.sources.list(filters, limit=limit, offset=offset)
+        return await spark.sources.list(filters, limit=limit, offset=offset)
 
     page = state.run(operation)
     if as_json:
@@ -159,7 +159,7 @@ def show(state: CliState, *, source_id: str, as_json: bool) -> None:
     from spark_core.models import SourceId
 
     async def operation(spark: "Spark") -> "Source":
-        return spark.sources.get(SourceId(source_id))
+        return await spark.sources.get(SourceId(source_id))
 
     show_source(state.run(operation), as_json=as_json)
 
@@ -243,7 +243,7 @@ def remove(state: CliState, *, source_id: str, yes: bool, as_json: bool) -> None
         )
 
     async def operation(spark: "Spark") -> SourceDeletion:
-        return spark.sources.delete(SourceId(source_id))
+        return await spark.sources.delete(SourceId(source_id))
 
     deletion = state.run(operation)
     if as_json:

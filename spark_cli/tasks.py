@@ -1,6 +1,6 @@
 """``spark task …``: runs and their history; and how every command that starts a run waits."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -62,7 +62,7 @@ def show_task(task: "Task", *, as_json: bool) -> None:
 
 def execute(
     state: CliState,
-    create: "Callable[[Spark], Task]",
+    create: "Callable[[Spark], Awaitable[Task]]",
     *,
     wait: bool,
     label: str,
@@ -78,14 +78,14 @@ def execute(
     import asyncio
 
     async def operation(spark: "Spark") -> "Task":
-        task = create(spark)
+        task = await create(spark)
         if not wait:
             return task
         async with progress(label):
             try:
                 return await spark.worker.run_task(task.id)
             except asyncio.CancelledError:  # Ctrl-C: do not leave the run behind
-                spark.tasks.cancel(task.id)
+                await spark.tasks.cancel(task.id)
                 raise
 
     task = state.run(operation)
@@ -144,7 +144,7 @@ def list_tasks(
     )
 
     async def operation(spark: "Spark") -> Any:
-        return spark.tasks.list(filters, limit=limit, offset=offset)
+        return await spark.tasks.list(filters, limit=limit, offset=offset)
 
     page = state.run(operation)
     if as_json:
@@ -166,7 +166,7 @@ def show(state: CliState, *, task_id: str, as_json: bool) -> None:
     from spark_core.models import TaskId
 
     async def operation(spark: "Spark") -> "Task":
-        return spark.tasks.get(TaskId(task_id))
+        return await spark.tasks.get(TaskId(task_id))
 
     show_task(state.run(operation), as_json=as_json)
 
@@ -207,7 +207,7 @@ def cancel(state: CliState, *, task_id: str, as_json: bool) -> None:
     from spark_core.models import TaskId
 
     async def operation(spark: "Spark") -> "Task":
-        return spark.tasks.cancel(TaskId(task_id))
+        return await spark.tasks.cancel(TaskId(task_id))
 
     cancelled = state.run(operation)
     if as_json:
@@ -228,7 +228,7 @@ def remove(state: CliState, *, task_id: str) -> None:
     from spark_core.models import TaskId
 
     async def operation(spark: "Spark") -> "Task":
-        return spark.tasks.delete(TaskId(task_id))
+        return await spark.tasks.delete(TaskId(task_id))
 
     removed = state.run(operation)
     click.echo(f"Removed task {removed.id}")

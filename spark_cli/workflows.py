@@ -223,7 +223,7 @@ def list_workflows(
     filters = WorkflowFilter(flow_type=flow_type, q=query, **source_filter(source_ref))
 
     async def operation(spark: "Spark") -> Any:
-        return spark.workflows.list(filters, limit=limit, offset=offset)
+        return await spark.workflows.list(filters, limit=limit, offset=offset)
 
     page = state.run(operation)
     if as_json:
@@ -244,7 +244,7 @@ def show(state: CliState, *, workflow_id: str, as_json: bool) -> None:
     """
 
     async def operation(spark: "Spark") -> "Workflow":
-        return spark.workflows.get(workflow_id)
+        return await spark.workflows.get(workflow_id)
 
     show_workflow(state.run(operation), as_json=as_json)
 
@@ -326,7 +326,7 @@ def remove(state: CliState, *, workflow_id: str, yes: bool) -> None:
         click.confirm(f"Remove workflow {workflow_id} with its schedules and tasks?", abort=True)
 
     async def operation(spark: "Spark") -> WorkflowDeletion:
-        return spark.workflows.delete(workflow_id)
+        return await spark.workflows.delete(workflow_id)
 
     deletion = state.run(operation)
     click.echo(

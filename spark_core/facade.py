@@ -5,11 +5,13 @@ every operation; the awaitable shortcuts on the facade cover what a program does
 source, sync a flow, run it and wait for the answer, schedule it, list its tasks.
 """
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from spark_core.errors import ValidationError
+from spark_core.errors import SparkError, ValidationError
 from spark_core.models import (
     CatchupPolicy,
     OverlapPolicy,
@@ -32,15 +34,19 @@ from spark_core.services.sources import SourceService
 from spark_core.services.tasks import DEFAULT_MAX_RETRIES, TaskService
 from spark_core.services.workflows import RemoteListing, WorkflowService
 from spark_core.signals import TaskSignals
-from spark_core.worker import Worker
+from spark_core.worker import RetryPolicy, Worker
+
+logger = logging.getLogger(__name__)
+
+HEALTH_SECONDS = 1.0
 
 
 class Spark:
     """Sources, workflows, tasks and schedules, plus the worker and scheduler that run them.
 
-    Build it through ``spark_adapters.container`` (or by hand with your own adapters); call
-    ``start()`` to run scheduled and queued work in the current event loop and ``stop()`` to
-    finish it cleanly.
+    Build it with ``Spark.from_ports`` (the container does the same for the configured
+    adapters); call ``start()`` to run scheduled and queued work in the current event loop and
+    ``stop()`` to finish it cleanly.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Spark:
         worker: Worker,
         scheduler: Scheduler,
         store: Store,
+        signals: TaskSignals,
     ) -> None:
         self.sources = sources
         self.workflows = workflows
@@ -61,6 +68,9 @@ class Spark:
         self.worker = worker
         self.scheduler = scheduler
         self.store = store
+        self._signals = signals
+        self._database_ok = True
+        self._background: list[asyncio.Task[None]] = []
 
     @classmethod
     def from_ports(
@@ -72,30 +82,50 @@ class Spark:
         clock: Clock,
         concurrency: int = 16,
         default_timeout: float = 300.0,
+        lease_seconds: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> "Spark":
-        """Wire every service, the worker and the scheduler over your own adapters."""
+        """Wire every service, the worker and the scheduler over an opened ``store`` and the
+        other ports: the one composition path (the container calls it too)."""
         signals = TaskSignals()
-        sources = SourceService(store=store, connector=connector, secrets=secrets, clock=clock)
-        workflows = WorkflowService(store=store, sources=sources, clock=clock)
+        sources = SourceService(
+            sources=store.sources, connector=connector, secrets=secrets, clock=clock
+        )
+        workflows = WorkflowService(
+            workflows=store.workflows, source_records=store.sources, sources=sources,
+            clock=clock,
+        )
         schedules = ScheduleService(
-            store=store, workflows=workflows, clock=clock, signals=signals
+            schedules=store.schedules, tasks=store.tasks, workflows=workflows, clock=clock,
+            signals=signals,
         )
         return cls(
             sources=sources,
             workflows=workflows,
-            tasks=TaskService(store=store, workflows=workflows, clock=clock, signals=signals),
+            tasks=TaskService(
+                tasks=store.tasks, workflows=workflows, clock=clock, signals=signals
+            ),
             schedules=schedules,
             worker=Worker(
                 store=store, sources=sources, clock=clock, signals=signals,
                 concurrency=concurrency, default_timeout=default_timeout,
+                lease_seconds=lease_seconds, retry=retry,
             ),
             scheduler=Scheduler(store=store, schedules=schedules, clock=clock, signals=signals),
             store=store,
+            signals=signals,
         )
 
-    async def start(self, *, scheduler: bool = True) -> None:
-        """Start the worker (and, by default, the scheduler) as background tasks."""
-        await self.worker.start()
+    async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
+        """Listen for other processes' hints, watch the database's health and start the
+        worker (and, by default, the scheduler) as background tasks."""
+        if not self._background:
+            self._background = [
+                asyncio.create_task(self._relay_wakeups(), name="spark-wakeups"),
+                asyncio.create_task(self._watch_health(), name="spark-health"),
+            ]
+        if worker:
+            await self.worker.start()
         if scheduler:
             await self.scheduler.start()
 
@@ -104,6 +134,10 @@ class Spark:
         the rest."""
         await self.scheduler.stop()
         await self.worker.stop(grace)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
 
     @contextlib.asynccontextmanager
     async def running(
@@ -117,12 +151,31 @@ class Spark:
             await self.stop(grace=grace)
 
     def health(self) -> dict[str, str]:
-        """The state of each part: ``database``, ``scheduler`` and ``worker``."""
+        """The state of each part: ``database``, ``scheduler`` and ``worker``, from what this
+        process already knows (the database is pinged in the background once a second)."""
         return {
-            "database": "ok" if self.store.is_healthy() else "error",
+            "database": "ok" if self._database_ok else "error",
             "scheduler": "running" if self.scheduler.running else "stopped",
             "worker": "running" if self.worker.running else "stopped",
         }
+
+    async def _relay_wakeups(self) -> None:
+        while True:
+            try:
+                await self.store.wakeups.listen(self._signals.deliver)
+                return
+            except SparkError as exc:  # the feed reconnects itself; this is a last resort
+                logger.warning("Wake-up feed stopped (%s); restarting it", exc)
+                await asyncio.sleep(1.0)
+
+    async def _watch_health(self) -> None:
+        while True:
+            ok = await self.store.ping()
+            if ok != self._database_ok:
+                log = logger.info if ok else logger.warning
+                log("Database %s", "reachable again" if ok else "unreachable")
+            self._database_ok = ok
+            await asyncio.sleep(HEALTH_SECONDS)
 
     # -- shortcuts for library use -----------------------------------------------------------
     async def add_source(
@@ -206,7 +259,7 @@ class Spark:
                 errors=[("schedule_expr", "give exactly one of cron, every or at")],
             )
         schedule_type, schedule_expr = given[0]
-        return self.schedules.create(
+        return await self.schedules.create(
             ScheduleFields(
                 workflow_id=workflow_id,
                 schedule_type=schedule_type,
@@ -231,4 +284,4 @@ class Spark:
     ) -> Page[Task]:
         """Tasks, newest first, optionally of one workflow, schedule or status."""
         filters = TaskFilter(workflow_id=workflow_id, schedule_id=schedule_id, status=status)
-        return self.tasks.list(filters, limit=limit, offset=offset)
+        return await self.tasks.list(filters, limit=limit, offset=offset)

@@ -2,8 +2,10 @@
 
 It sleeps until the earliest ``next_run_at`` (or a schedule change), asks the store for the
 schedules due now through an index, and for each one creates its tasks and advances
-``next_run_at`` in one compare-and-set transaction. Two schedulers on one store may both see a
-schedule due; only one wins the compare-and-set, so no (schedule, time) ever fires twice. The cost
+``next_run_at`` in one compare-and-set transaction on the schedule's version. Two schedulers on
+one store may both see a schedule due; only one wins the compare-and-set, and the store's unique
+(schedule, time) constraint is a second line behind it, so no (schedule, time) ever fires twice.
+Due times are judged by the store's clock, so a node whose own clock is wrong fires on time. The cost
 of a wake-up is proportional to the schedules due, not to all schedules.
 
 Catch-up (times missed while Spark was down or busy): ``latest`` fires once for all of them,
@@ -17,8 +19,6 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-import msgspec
-
 from spark_core.errors import InvalidScheduleError
 from spark_core.models import (
     CatchupPolicy,
@@ -27,7 +27,7 @@ from spark_core.models import (
     ScheduleStatus,
     ScheduleType,
 )
-from spark_core.ports import Clock, Store
+from spark_core.ports import Clock, SchedulePatch, Store
 from spark_core.services.schedules import ScheduleService, scheduled_task
 from spark_core.signals import TaskSignals
 
@@ -49,13 +49,12 @@ class Scheduler:
         schedules: ScheduleService,
         clock: Clock,
         signals: TaskSignals,
-        idle_seconds: float = 1.0,
     ) -> None:
         self._store = store
+        self._repository = store.schedules
         self._schedules = schedules
         self._clock = clock
         self._signals = signals
-        self._idle_seconds = idle_seconds
         self._loop: asyncio.Task[None] | None = None
 
     @property
@@ -78,22 +77,21 @@ class Scheduler:
     async def _run(self) -> None:
         while True:
             try:
-                self.tick()
-            except Exception:  # the loop must outlive one bad pass (e.g. a locked database)
+                await self.tick()
+                await self._sleep_until_due()
+            except Exception:  # the loop must outlive one bad pass (e.g. a lost database)
                 logger.exception("Scheduler pass failed; trying again shortly")
                 # The failed schedules are still due: without a pause this would spin.
-                await self._clock.sleep(self._idle_seconds)
-                continue
-            await self._sleep_until_due()
+                await self._clock.sleep(self._store.wakeups.poll_seconds)
 
     async def _sleep_until_due(self) -> None:
-        """Sleep until the earliest due time, a schedule change, or ``idle_seconds``: the
-        short idle wake notices schedules another process (the CLI) added to the store."""
-        now = self._clock.now()
-        next_due = self._store.next_due_at()
-        delay = self._idle_seconds
-        if next_due is not None:
-            delay = min(delay, max(0.0, (next_due - now).total_seconds()))
+        """Sleep until the earliest due time (by the store's clock), a schedule change, or the
+        feed's poll interval: the poll notices schedules another process changed when its
+        hint was lost."""
+        next_due = await self._repository.next_due()
+        delay = self._store.wakeups.poll_seconds
+        if next_due.at is not None:
+            delay = min(delay, max(0.0, (next_due.at - next_due.now).total_seconds()))
         if delay <= 0:
             await asyncio.sleep(0)
             return
@@ -105,26 +103,25 @@ class Scheduler:
             sleeper.cancel()
             changed.cancel()
 
-    def tick(self) -> int:
-        """Fire every schedule due now; returns how many tasks were created. A store error
-        (e.g. a database locked too long) propagates and leaves the schedule due for the next
-        pass; only a schedule whose own expression cannot be executed is paused."""
+    async def tick(self) -> int:
+        """Fire every schedule due now (by the store's clock); returns how many tasks were
+        created. A store error propagates and leaves the schedule due for the next pass; only a
+        schedule whose own expression cannot be executed is paused."""
         created = 0
         while True:
-            now = self._clock.now()
-            due = self._store.due_schedules(now, limit=BATCH)
-            for schedule in due:
+            due = await self._repository.due(limit=BATCH)
+            for schedule in due.schedules:
                 try:
-                    created += self.fire(schedule, now)
+                    created += await self.fire(schedule, due.now)
                 except InvalidScheduleError as exc:
                     logger.error("Schedule %s cannot fire and is paused: %s", schedule.id, exc)
-                    self._pause(schedule, now)
+                    await self._pause(schedule, due.now)
             if created:
                 self._signals.work_added()
-            if len(due) < BATCH:
+            if len(due.schedules) < BATCH:
                 return created
 
-    def fire(self, schedule: Schedule, now: datetime) -> int:
+    async def fire(self, schedule: Schedule, now: datetime) -> int:
         """Fire one due schedule at ``now``; returns the number of tasks created (0 if another
         scheduler fired it first, or its policies held the runs back)."""
         due_at = schedule.next_run_at
@@ -134,17 +131,18 @@ class Scheduler:
         # Every fire time from due_at to now, or the newest MAX_CATCHUP of them after an outage.
         missed = spec.last_fire_times(due_at - _JUST_BEFORE, now, count=MAX_CATCHUP) or [due_at]
         fire_times = self._catch_up(schedule, missed, now)
-        fire_times = self._overlap(schedule, fire_times)
+        fire_times = await self._overlap(schedule, fire_times)
         tasks = [scheduled_task(schedule, scheduled_for=at, now=now) for at in fire_times]
         following = spec.next_after(max(now, missed[-1]))
-        advanced = msgspec.structs.replace(
-            schedule,
+        advanced = SchedulePatch(
             next_run_at=following,
             last_run_at=missed[-1],
             status=ScheduleStatus.ACTIVE if following is not None else ScheduleStatus.COMPLETED,
             updated_at=now,
         )
-        won = self._store.fire_schedule(advanced, expected_next_run_at=due_at, tasks=tasks)
+        won = await self._repository.fire(
+            schedule.id, advanced, expected_version=schedule.version, tasks=tasks
+        )
         return len(tasks) if won else 0
 
     @staticmethod
@@ -156,18 +154,18 @@ class Scheduler:
             return []
         return [latest]
 
-    def _overlap(self, schedule: Schedule, fire_times: list[datetime]) -> list[datetime]:
+    async def _overlap(self, schedule: Schedule, fire_times: list[datetime]) -> list[datetime]:
         # A one-time schedule fires once in its life: an unfinished manual run must not eat it.
         unlimited = schedule.overlap_policy == OverlapPolicy.ALLOW
         if unlimited or schedule.schedule_type == ScheduleType.ONE_TIME or not fire_times:
             return fire_times
-        pending, running = self._store.count_active_tasks(schedule.id)
+        pending, running = await self._repository.count_active_tasks(schedule.id)
         if schedule.overlap_policy == OverlapPolicy.SKIP:
             return fire_times[-1:] if pending + running == 0 else []
         return fire_times[-1:] if pending == 0 else []  # buffer_one
 
-    def _pause(self, schedule: Schedule, now: datetime) -> None:
-        paused = msgspec.structs.replace(schedule, status=ScheduleStatus.PAUSED, updated_at=now)
-        if schedule.next_run_at is not None:
-            self._store.fire_schedule(paused, expected_next_run_at=schedule.next_run_at, tasks=[])
-
+    async def _pause(self, schedule: Schedule, now: datetime) -> None:
+        paused = SchedulePatch(status=ScheduleStatus.PAUSED, updated_at=now)
+        await self._repository.fire(
+            schedule.id, paused, expected_version=schedule.version, tasks=[]
+        )

@@ -1,7 +1,8 @@
-"""In-process signals between the services, the worker and the scheduler.
+"""Signals between the services, the worker and the scheduler.
 
 The store is the truth; these only make a process react at once instead of at its next poll.
-Every waiter also polls the store, so a run finished by another process is still seen.
+Hints from other processes (the store's ``WakeUpFeed``) arrive through ``deliver``. Every waiter
+also polls the store, so a hint that never arrives only costs a poll interval.
 """
 
 import asyncio
@@ -9,6 +10,7 @@ import contextlib
 from collections.abc import Callable
 
 from spark_core.models import Task, TaskId
+from spark_core.ports import WakeUp, WakeUpKind
 
 
 class TaskSignals:
@@ -17,7 +19,7 @@ class TaskSignals:
     def __init__(self) -> None:
         self._work = asyncio.Event()
         self._schedules = asyncio.Event()
-        self._watchers: dict[TaskId, list[asyncio.Future[Task]]] = {}
+        self._watchers: dict[TaskId, list[asyncio.Future[None]]] = {}
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
 
     # -- work for the worker -------------------------------------------------------------------
@@ -43,13 +45,13 @@ class TaskSignals:
         self._schedules.clear()
 
     # -- finished tasks ------------------------------------------------------------------------
-    def watch(self, task_id: TaskId) -> "asyncio.Future[Task]":
-        """A future resolved with the task when this process sees it finish."""
-        future: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+    def watch(self, task_id: TaskId) -> "asyncio.Future[None]":
+        """A future resolved when this process hears that the task may have finished."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watchers.setdefault(task_id, []).append(future)
         return future
 
-    def unwatch(self, task_id: TaskId, future: "asyncio.Future[Task]") -> None:
+    def unwatch(self, task_id: TaskId, future: "asyncio.Future[None]") -> None:
         """Stop watching (the waiter gave up or got its answer)."""
         futures = self._watchers.get(task_id, [])
         if future in futures:
@@ -59,9 +61,16 @@ class TaskSignals:
 
     def task_finished(self, task: Task) -> None:
         """Tell every watcher of ``task`` that it reached a final state."""
-        for future in self._watchers.pop(task.id, []):
+        self._wake(task.id)
+
+    def task_finished_id(self, task_id: TaskId) -> None:
+        """Tell every watcher of ``task_id`` that it reached a final state."""
+        self._wake(task_id)
+
+    def _wake(self, task_id: TaskId) -> None:
+        for future in self._watchers.pop(task_id, []):
             if not future.done():
-                future.set_result(task)
+                future.set_result(None)
 
     # -- cancellation --------------------------------------------------------------------------
     def on_cancel(self, listener: Callable[[TaskId], None]) -> None:
@@ -72,3 +81,16 @@ class TaskSignals:
         """A task was cancelled in the store; whoever runs it here should stop."""
         for listener in list(self._cancel_listeners):
             listener(task_id)
+
+    # -- hints from other processes ------------------------------------------------------------
+    def deliver(self, hint: WakeUp) -> None:
+        """React to a hint from the store's wake-up feed as to the same event in this process."""
+        if hint.kind == WakeUpKind.WORK:
+            self.work_added()
+        elif hint.kind == WakeUpKind.SCHEDULES:
+            self.schedules_changed()
+        elif hint.kind == WakeUpKind.CANCEL and hint.id is not None:
+            self.cancel_requested(TaskId(hint.id))
+            self._wake(TaskId(hint.id))
+        elif hint.kind == WakeUpKind.FINISHED and hint.id is not None:
+            self._wake(TaskId(hint.id))

@@ -2,23 +2,33 @@
 
 Every run, whether started by the API, the CLI or a schedule, goes through here. A task is
 claimed from the store under a lease that the worker keeps renewing; a process that dies stops
-renewing, and whoever sees the lease expired marks the task ``interrupted`` (and queues a retry
-if it has retries left). Nothing waits on a remote call inside a request handler.
+renewing, and whoever sees the lease expired, or the process provably gone (``NodeRegistry``),
+marks the task ``interrupted`` (and queues a retry if it has retries left). Every write of an
+outcome is fenced by owner and attempt, so a process that stalled past its lease can never
+overwrite the run that replaced it. Nothing waits on a remote call inside a request handler.
 """
 
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import msgspec
 
-from spark_core.errors import NotFoundError, RunTimeoutError, SourceError, SparkError
+from spark_core.errors import (
+    NotFoundError,
+    RunTimeoutError,
+    SourceError,
+    SparkError,
+    StoreUnavailableError,
+)
 from spark_core.models import RunRequest, Task, TaskId, TaskStatus
-from spark_core.ports import Clock, Store
+from spark_core.ports import Clock, Store, TaskOutcome, patch_fields
 from spark_core.services.sources import SourceService
 from spark_core.signals import TaskSignals
 
@@ -26,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted"
 STORE_POLL_SECONDS = 0.5
+WATCH_SECONDS = 0.5
+RECOVERY_BATCH = 100
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,25 +66,27 @@ class Worker:
         concurrency: int = 16,
         default_timeout: float = 300.0,
         lease_seconds: float = 30.0,
-        poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        owner: str | None = None,
     ) -> None:
         self._store = store
+        self._queue = store.queue
+        self._nodes = store.nodes
         self._sources = sources
         self._clock = clock
         self._signals = signals
         self._concurrency = concurrency
         self._default_timeout = default_timeout
-        self._lease = timedelta(seconds=lease_seconds)
-        self._poll_seconds = poll_seconds
+        self._lease_seconds = lease_seconds
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self.owner = f"worker-{uuid.uuid4()}"
+        self.owner = owner or node_identity()
         self._inflight: dict[TaskId, asyncio.Task[None]] = {}
         self._cancelled: set[TaskId] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._registered = False
         signals.on_cancel(self._cancel_local)
 
     @property
@@ -86,12 +100,15 @@ class Worker:
         return len(self._inflight)
 
     async def start(self) -> None:
-        """Recover abandoned tasks, then claim and run tasks until ``stop``."""
+        """Register this process, recover abandoned tasks, then claim and run tasks until
+        ``stop``."""
         self._stopping = False
-        self.recover_expired()
+        await self._register()
+        await self._recover_safely()
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="spark-worker-claim"),
             asyncio.create_task(self._lease_loop(), name="spark-worker-lease"),
+            asyncio.create_task(self._watch_loop(), name="spark-worker-watch"),
         ]
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -109,22 +126,28 @@ class Worker:
         for run in remaining:
             run.cancel()
         await asyncio.gather(*remaining, return_exceptions=True)
+        if self._registered:
+            with contextlib.suppress(SparkError):
+                await self._nodes.unregister(self.owner)
+            self._registered = False
 
     async def run_task(self, task_id: TaskId) -> Task:
         """Run one task here until it is final, retries included, without claiming any other
         work (what the CLI does for `spark workflow run`). A task another process is running
         is waited for instead."""
+        await self._register()
         renewing = asyncio.create_task(self._lease_loop(), name="spark-worker-lease")
+        watching = asyncio.create_task(self._watch_loop(), name="spark-worker-watch")
         try:
             while True:
-                task = self._store.get_task(task_id)
+                task = await self._store.tasks.get(task_id)
                 if task.status.is_final:
                     return task
                 now = self._clock.now()
                 retry_at = task.next_retry_at
-                if task.status == TaskStatus.PENDING and (retry_at is None or retry_at <= now):
-                    claimed = self._store.claim_tasks(
-                        now, owner=self.owner, lease_until=now + self._lease, limit=1,
+                if task.status == TaskStatus.PENDING:
+                    claimed = await self._queue.claim(
+                        owner=self.owner, limit=1, lease_seconds=self._lease_seconds,
                         task_ids=[task_id],
                     )
                     if claimed:
@@ -133,49 +156,90 @@ class Worker:
                         await run
                         continue
                 if task.status == TaskStatus.PENDING and retry_at is not None and retry_at > now:
-                    await self._clock.sleep((retry_at - now).total_seconds())
+                    await self._clock.sleep(min((retry_at - now).total_seconds(), 1.0))
                 else:  # running in another process, or it claimed the task first
                     await asyncio.sleep(STORE_POLL_SECONDS)
         finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
+            for loop in (renewing, watching):
+                loop.cancel()
+            await asyncio.gather(renewing, watching, return_exceptions=True)
 
-    def recover_expired(self) -> list[Task]:
-        """Mark tasks whose process died (lease expired) interrupted; queue retries."""
+    async def recover_expired(self) -> list[Task]:
+        """Mark tasks whose process died (a dead node, or a lease run out) interrupted, and
+        queue their retries."""
+        dead = await self._nodes.dead()
         recovered = []
-        for task in self._store.expired_leases(self._clock.now()):
+        for task in await self._queue.expired(limit=RECOVERY_BATCH, owners=dead):
             outcome = self._failure(task, INTERRUPTED, transient=True)
-            if self._store.release_task(outcome, owner=None):
+            if await self._queue.recover(task.id, outcome, attempt=task.tries, owners=dead):
                 logger.warning("Task %s was interrupted (its process stopped)", task.id)
-                recovered.append(outcome)
-                self._announce(outcome)
+                recovered.append(msgspec.structs.replace(task, **patch_fields(outcome)))
+                self._announce(outcome.status, task.id)
         return recovered
+
+    async def _register(self) -> None:
+        if not self._registered:
+            await self._nodes.register(self.owner)
+            self._registered = True
+
+    async def _recover_safely(self) -> None:
+        try:
+            await self.recover_expired()
+        except SparkError as exc:  # a store hiccup: the next lease tick tries again
+            logger.warning("Recovering abandoned tasks failed: %s", exc)
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
             free = self._concurrency - len(self._inflight)
             if free > 0:
-                now = self._clock.now()
-                claimed = self._store.claim_tasks(
-                    now, owner=self.owner, lease_until=now + self._lease, limit=free
-                )
+                try:
+                    claimed = await self._queue.claim(
+                        owner=self.owner, limit=free, lease_seconds=self._lease_seconds
+                    )
+                except SparkError as exc:
+                    logger.warning("Claiming tasks failed: %s", exc)
+                    claimed = []
                 for task in claimed:
                     self._inflight[task.id] = asyncio.create_task(
                         self._execute(task), name=f"spark-run-{task.id}"
                     )
                 if claimed and len(claimed) == free:
                     continue
-            await self._signals.wait_for_work(self._poll_seconds)
+            await self._signals.wait_for_work(self._store.wakeups.poll_seconds)
 
     async def _lease_loop(self) -> None:
-        interval = self._lease.total_seconds() / 3
+        interval = self._lease_seconds / 3
         while not self._stopping:
             await asyncio.sleep(interval)
             if self._inflight:
-                held = set(self._store.renew_leases(self.owner, self._clock.now() + self._lease))
-                for task_id in [tid for tid in self._inflight if tid not in held]:
+                try:
+                    held = set(
+                        await self._queue.renew(
+                            owner=self.owner, lease_seconds=self._lease_seconds
+                        )
+                    )
+                except SparkError as exc:
+                    logger.warning("Renewing leases failed: %s", exc)
+                else:
+                    for task_id in [tid for tid in self._inflight if tid not in held]:
+                        self._cancel_local(task_id)
+            await self._recover_safely()
+
+    async def _watch_loop(self) -> None:
+        """Notice within a second that a run here was cancelled (or taken over) elsewhere,
+        even when the wake-up hint never arrives."""
+        while not self._stopping:
+            await asyncio.sleep(WATCH_SECONDS)
+            running = [tid for tid, run in self._inflight.items() if not run.done()]
+            if not running:
+                continue
+            try:
+                held = set(await self._queue.held(owner=self.owner, task_ids=running))
+            except SparkError:
+                continue
+            for task_id in running:
+                if task_id not in held and task_id in self._inflight:
                     self._cancel_local(task_id)
-            self.recover_expired()
 
     def _cancel_local(self, task_id: TaskId) -> None:
         run = self._inflight.get(task_id)
@@ -188,31 +252,53 @@ class Worker:
             outcome = await self._attempt(task)
         except asyncio.CancelledError:
             if task.id in self._cancelled:
-                return  # cancelled by a user: the store already says so
+                return  # cancelled by a user or taken over: the store already says so
             outcome = self._failure(task, INTERRUPTED, transient=True)
-            self._release(outcome)
+            await self._release(task, outcome, patient=False)
             raise
         finally:
             self._inflight.pop(task.id, None)
             self._cancelled.discard(task.id)
             self._signals.work_added()
-        self._release(outcome)
+        await self._release(task, outcome, patient=True)
 
-    def _release(self, outcome: Task) -> None:
-        if self._store.release_task(outcome, owner=self.owner):
-            self._announce(outcome)
+    async def _release(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
+        """Write the outcome; while the store is unreachable keep trying (the outcome is only
+        in memory), unless shutting down (then the lease's expiry hands the task on)."""
+        delay = 0.1
+        while True:
+            try:
+                written = await self._queue.release(
+                    task.id, outcome, owner=self.owner, attempt=task.tries
+                )
+            except StoreUnavailableError as exc:
+                if not patient or self._stopping:
+                    logger.warning("Could not record the outcome of task %s: %s", task.id, exc)
+                    return
+                logger.warning("Recording task %s failed, retrying: %s", task.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if written:
+                self._announce(outcome.status, task.id)
+            else:
+                logger.warning(
+                    "Task %s attempt %d was taken over; its late outcome is dropped",
+                    task.id, task.tries,
+                )
+            return
 
-    def _announce(self, outcome: Task) -> None:
-        if outcome.status.is_final:
-            self._signals.task_finished(outcome)
+    def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
+        if status.is_final:
+            self._signals.task_finished_id(task_id)
         else:
             self._signals.work_added()
 
-    async def _attempt(self, task: Task) -> Task:
+    async def _attempt(self, task: Task) -> TaskOutcome:
         timeout = task.timeout or self._default_timeout
         try:
-            workflow = self._store.get_workflow(task.workflow_id)
-            source = self._store.get_source(workflow.source_id)
+            workflow = await self._store.workflows.get(task.workflow_id)
+            source = await self._store.sources.get(workflow.source_id)
             request = RunRequest(
                 remote_flow_id=workflow.remote_flow_id,
                 flow_type=workflow.flow_type,
@@ -223,13 +309,15 @@ class Worker:
                 output_component=workflow.output_component,
                 timeout=timeout,
             )
-            client = self._sources.connect(source)
+            client = await self._sources.connect(source)
             try:
                 result = await asyncio.wait_for(client.run(request), timeout)
             except TimeoutError as exc:
                 raise RunTimeoutError(f"Run timed out after {timeout:g} s") from exc
         except NotFoundError as exc:
             return self._failure(task, exc.message, transient=False)
+        except StoreUnavailableError as exc:
+            return self._failure(task, exc.message, transient=True)
         except SourceError as exc:
             return self._failure(task, exc.message, transient=exc.transient)
         except SparkError as exc:
@@ -238,36 +326,32 @@ class Worker:
             logger.exception("Task %s failed with an unexpected error", task.id)
             return self._failure(task, f"Internal error: {type(exc).__name__}", transient=False)
         now = self._clock.now()
-        return msgspec.structs.replace(
-            task,
+        return TaskOutcome(
             status=TaskStatus.COMPLETED,
             output_data=result.output_text,
             output_raw=result.raw,
-            error=None,
-            next_retry_at=None,
             finished_at=now,
             updated_at=now,
         )
 
-    def _failure(self, task: Task, error: str, *, transient: bool) -> Task:
+    def _failure(self, task: Task, error: str, *, transient: bool) -> TaskOutcome:
         now = self._clock.now()
         if transient and task.tries <= task.max_retries:
             delay = self._retry.delay(task.tries, self._rng)
-            return msgspec.structs.replace(
-                task,
+            return TaskOutcome(
                 status=TaskStatus.PENDING,
                 error=error,
                 next_retry_at=now + timedelta(seconds=delay),
                 updated_at=now,
             )
-        return msgspec.structs.replace(
-            task,
-            status=TaskStatus.FAILED,
-            error=error,
-            next_retry_at=None,
-            finished_at=now,
-            updated_at=now,
+        return TaskOutcome(
+            status=TaskStatus.FAILED, error=error, finished_at=now, updated_at=now
         )
+
+
+def node_identity() -> str:
+    """A name for this process, unique per start: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 @contextlib.asynccontextmanager

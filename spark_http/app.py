@@ -95,13 +95,12 @@ def create_app(
             return
         async with open_spark(container) as opened:
             app.state.spark = opened
-            if run_background:
-                await opened.start()
+            # Without the background parts this still listens for hints and watches health.
+            await opened.start(worker=run_background, scheduler=run_background)
             try:
                 yield
             finally:
-                if run_background:
-                    await opened.stop(grace=shutdown_grace)
+                await opened.stop(grace=shutdown_grace)
 
     return Litestar(
         route_handlers=[*CONTROLLERS, openapi_document],

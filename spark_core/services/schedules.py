@@ -2,10 +2,16 @@
 
 import builtins
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
-from spark_core.errors import InvalidScheduleError, InvalidStateError
+from spark_core.errors import (
+    ConflictError,
+    InvalidScheduleError,
+    InvalidStateError,
+    StaleWriteError,
+)
 from spark_core.models import (
     CatchupPolicy,
     OverlapPolicy,
@@ -18,13 +24,20 @@ from spark_core.models import (
     TaskId,
     new_id,
 )
-from spark_core.ports import Clock, ScheduleFilter, Store
+from spark_core.ports import (
+    Clock,
+    ScheduleFilter,
+    SchedulePatch,
+    ScheduleRepository,
+    TaskRepository,
+)
 from spark_core.schedule_spec import ScheduleSpec, parse_schedule, preview
 from spark_core.services.tasks import MAX_RETRIES_LIMIT
 from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
 
 MAX_PREVIEW = 100
+CHANGE_ATTEMPTS = 5
 
 
 class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,12 +71,24 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScheduleService:
-    """Creates, changes, pauses, resumes, previews and fires schedules."""
+    """Creates, changes, pauses, resumes, previews and fires schedules.
+
+    A change is a compare-and-set on the schedule's version: if the scheduler (in this or
+    another process) fired the schedule between our read and our write, the change is worked
+    out again from the fresh record instead of writing back a stale ``next_run_at``.
+    """
 
     def __init__(
-        self, *, store: Store, workflows: WorkflowService, clock: Clock, signals: TaskSignals
+        self,
+        *,
+        schedules: ScheduleRepository,
+        tasks: TaskRepository,
+        workflows: WorkflowService,
+        clock: Clock,
+        signals: TaskSignals,
     ) -> None:
-        self._store = store
+        self._schedules = schedules
+        self._tasks = tasks
         self._workflows = workflows
         self._clock = clock
         self._signals = signals
@@ -78,9 +103,9 @@ class ScheduleService:
             now=schedule.start_at,
         )
 
-    def create(self, fields: ScheduleFields) -> Schedule:
+    async def create(self, fields: ScheduleFields) -> Schedule:
         """Validate and store a schedule; its first fire time is computed now."""
-        workflow = self._workflows.get(fields.workflow_id)
+        workflow = await self._workflows.get(fields.workflow_id)
         now = self._clock.now()
         schedule = Schedule(
             id=ScheduleId(new_id()),
@@ -98,43 +123,64 @@ class ScheduleService:
             created_at=now,
             updated_at=now,
         )
-        stored = self._store.add_schedule(self._planned(schedule, now))
+        stored = await self._schedules.add(self._planned(schedule, now))
         self._signals.schedules_changed()
         return stored
 
-    def list(
+    async def list(
         self, filters: ScheduleFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[Schedule]:
         """Schedules, oldest first."""
-        return self._store.list_schedules(filters or ScheduleFilter(), limit=limit, offset=offset)
+        return await self._schedules.list(
+            filters or ScheduleFilter(), limit=limit, offset=offset
+        )
 
-    def get(self, schedule_id: ScheduleId) -> Schedule:
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
-        return self._store.get_schedule(schedule_id)
+        return await self._schedules.get(schedule_id)
 
-    def update(self, schedule_id: ScheduleId, changes: ScheduleChanges) -> Schedule:
+    async def update(self, schedule_id: ScheduleId, changes: ScheduleChanges) -> Schedule:
         """Apply a partial update. A new expression, type or timezone restarts the schedule's
         clock from now; other changes keep its next fire time."""
-        return self._apply(schedule_id, changes, restart=False)
+        return await self._apply(schedule_id, changes, restart=False)
 
-    def replace(self, schedule_id: ScheduleId, fields: ScheduleFields) -> Schedule:
+    async def replace(self, schedule_id: ScheduleId, fields: ScheduleFields) -> Schedule:
         """Replace every field of a schedule (as at creation); its clock restarts from now."""
         changes = ScheduleChanges(**msgspec.structs.asdict(fields))
-        return self._apply(schedule_id, changes, restart=True)
+        return await self._apply(schedule_id, changes, restart=True)
 
-    def _apply(
+    async def _apply(
         self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool
     ) -> Schedule:
-        current = self._store.get_schedule(schedule_id)
         values = {
             name: value
             for name, value in msgspec.structs.asdict(changes).items()
             if value is not msgspec.UNSET
         }
         if "workflow_id" in values:
-            values["workflow_id"] = self._workflows.get(values["workflow_id"]).id
+            values["workflow_id"] = (await self._workflows.get(values["workflow_id"])).id
         if isinstance(values.get("schedule_expr"), str):
             values["schedule_expr"] = values["schedule_expr"].strip()
+        for _ in range(CHANGE_ATTEMPTS):
+            current = await self._schedules.get(schedule_id)
+            patch = self._patch(current, values, restart=restart)
+            try:
+                stored = await self._schedules.update(
+                    schedule_id, patch, expected_version=current.version
+                )
+            except StaleWriteError:
+                continue  # fired or changed meanwhile: work the change out again
+            self._signals.schedules_changed()
+            return stored
+        raise ConflictError(
+            f"Schedule {schedule_id} kept changing while it was being updated; try again"
+        )
+
+    def _patch(
+        self, current: Schedule, values: dict[str, Any], *, restart: bool
+    ) -> SchedulePatch:
+        """The fields to write for ``values`` applied to ``current``: the changed ones, plus
+        the timing when the change retimes or resumes the schedule."""
         now = self._clock.now()
         updated = msgspec.structs.replace(current, **values, updated_at=now)
         timing = ("schedule_type", "schedule_expr", "timezone")
@@ -150,46 +196,51 @@ class ScheduleService:
             updated = self._planned(updated, now)
         else:
             _check_options(updated)
-        stored = self._store.update_schedule(updated)
-        self._signals.schedules_changed()
-        return stored
+        fields = {
+            name: getattr(updated, name)
+            for name in SchedulePatch.__struct_fields__
+            if name != "updated_at" and getattr(updated, name) != getattr(current, name)
+        }
+        return SchedulePatch(updated_at=now, **fields)
 
-    def delete(self, schedule_id: ScheduleId) -> None:
+    async def delete(self, schedule_id: ScheduleId) -> None:
         """Remove a schedule; the tasks it created stay as history."""
-        self._store.delete_schedule(schedule_id)
+        await self._schedules.delete(schedule_id)
         self._signals.schedules_changed()
 
-    def enable(self, schedule_id: ScheduleId) -> Schedule:
+    async def enable(self, schedule_id: ScheduleId) -> Schedule:
         """Resume a paused schedule from now: missed times while paused are not replayed."""
-        current = self._store.get_schedule(schedule_id)
+        current = await self._schedules.get(schedule_id)
         if current.status == ScheduleStatus.COMPLETED:
             raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be resumed")
-        return self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.ACTIVE))
+        return await self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.ACTIVE))
 
-    def disable(self, schedule_id: ScheduleId) -> Schedule:
+    async def disable(self, schedule_id: ScheduleId) -> Schedule:
         """Pause a schedule."""
-        current = self._store.get_schedule(schedule_id)
+        current = await self._schedules.get(schedule_id)
         if current.status == ScheduleStatus.COMPLETED:
             raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be paused")
-        return self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED))
+        return await self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED))
 
-    def fire_now(self, schedule_id: ScheduleId) -> Task:
+    async def fire_now(self, schedule_id: ScheduleId) -> Task:
         """Queue a run with the schedule's input now, without changing its timing."""
-        schedule = self._store.get_schedule(schedule_id)
+        schedule = await self._schedules.get(schedule_id)
         now = self._clock.now()
         task = scheduled_task(schedule, scheduled_for=now, now=now)
-        stored = self._store.add_task(task)
+        stored = await self._tasks.add(task)
         self._signals.work_added()
         return stored
 
-    def next_runs(self, schedule_id: ScheduleId, count: int = 5) -> builtins.list[datetime]:
+    async def next_runs(
+        self, schedule_id: ScheduleId, count: int = 5
+    ) -> builtins.list[datetime]:
         """The next ``count`` fire times from now (nothing for a paused or completed one)."""
         if not 1 <= count <= MAX_PREVIEW:
             raise InvalidScheduleError(
                 f"count must be between 1 and {MAX_PREVIEW}",
                 errors=[("count", f"must be between 1 and {MAX_PREVIEW}")],
             )
-        schedule = self._store.get_schedule(schedule_id)
+        schedule = await self._schedules.get(schedule_id)
         if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
             return []
         spec = self.spec(schedule)

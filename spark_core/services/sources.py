@@ -1,5 +1,7 @@
 """Use cases for sources: the servers where workflows live."""
 
+from typing import Any
+
 import msgspec
 
 from spark_core.errors import (
@@ -18,7 +20,15 @@ from spark_core.models import (
     SourceType,
     new_id,
 )
-from spark_core.ports import Clock, SecretBox, SourceConnector, SourceFilter, Store, WorkflowSource
+from spark_core.ports import (
+    Clock,
+    SecretBox,
+    SourceConnector,
+    SourceFilter,
+    SourcePatch,
+    SourceRepository,
+    WorkflowSource,
+)
 from spark_core.urls import normalise_url
 
 SOURCE_TYPE_ALIASES = {"hive": SourceType.HIVE.value}
@@ -36,12 +46,21 @@ class SourceChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SourceService:
-    """Adds, lists, changes, checks and removes sources, validating each against its server."""
+    """Adds, lists, changes, checks and removes sources, validating each against its server.
+
+    Every write names only the fields it changes, so a check that awaited the network for
+    seconds never undoes a rename made meanwhile by another request or process.
+    """
 
     def __init__(
-        self, *, store: Store, connector: SourceConnector, secrets: SecretBox, clock: Clock
+        self,
+        *,
+        sources: SourceRepository,
+        connector: SourceConnector,
+        secrets: SecretBox,
+        clock: Clock,
     ) -> None:
-        self._store = store
+        self._sources = sources
         self._connector = connector
         self._secrets = secrets
         self._clock = clock
@@ -71,7 +90,7 @@ class SourceService:
         name = _required_name(name)
         canonical_type = self.normalise_type(source_type)
         normalised = normalise_url(url)
-        if self._store.find_source_by_url(normalised) is not None:
+        if await self._sources.find_by_url(normalised) is not None:
             raise ConflictError(f"A source with URL {normalised} already exists")
         now = self._clock.now()
         source = Source(
@@ -86,9 +105,9 @@ class SourceService:
         version_info = await self._validate(source, api_key)
         source = msgspec.structs.replace(source, version_info=version_info)
         sealed = self._secrets.seal(api_key) if api_key else None
-        return self._store.add_source(source, sealed_key=sealed)
+        return await self._sources.add(source, sealed_key=sealed)
 
-    def list(
+    async def list(
         self, filters: SourceFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[Source]:
         """Sources, oldest first, optionally filtered by status and type."""
@@ -96,49 +115,47 @@ class SourceService:
         if filters.source_type is not None:
             canonical = SOURCE_TYPE_ALIASES.get(filters.source_type, filters.source_type)
             filters = msgspec.structs.replace(filters, source_type=canonical)
-        return self._store.list_sources(filters, limit=limit, offset=offset)
+        return await self._sources.list(filters, limit=limit, offset=offset)
 
-    def get(self, source_id: SourceId) -> Source:
+    async def get(self, source_id: SourceId) -> Source:
         """One source by id."""
-        return self._store.get_source(source_id)
+        return await self._sources.get(source_id)
 
     async def update(self, source_id: SourceId, changes: SourceChanges) -> Source:
         """Apply a partial update; a new URL, type or key is validated against the server."""
-        current = self._store.get_source(source_id)
-        updated = current
+        current = await self._sources.get(source_id)
+        fields: dict[str, Any] = {}
         if not isinstance(changes.name, msgspec.UnsetType):
-            updated = msgspec.structs.replace(updated, name=_required_name(changes.name))
+            fields["name"] = _required_name(changes.name)
         if not isinstance(changes.source_type, msgspec.UnsetType):
-            updated = msgspec.structs.replace(
-                updated, source_type=self.normalise_type(changes.source_type)
-            )
+            fields["source_type"] = self.normalise_type(changes.source_type)
         if not isinstance(changes.url, msgspec.UnsetType):
             normalised = normalise_url(changes.url)
-            other = self._store.find_source_by_url(normalised)
+            other = await self._sources.find_by_url(normalised)
             if other is not None and other.id != source_id:
                 raise ConflictError(f"A source with URL {normalised} already exists")
-            updated = msgspec.structs.replace(updated, url=normalised)
+            fields["url"] = normalised
         if not isinstance(changes.verify_tls, msgspec.UnsetType):
-            updated = msgspec.structs.replace(updated, verify_tls=changes.verify_tls)
+            fields["verify_tls"] = changes.verify_tls
         if not isinstance(changes.status, msgspec.UnsetType):
-            updated = msgspec.structs.replace(updated, status=changes.status)
+            fields["status"] = changes.status
 
+        updated = msgspec.structs.replace(current, **fields)
         api_key: str | None
         if isinstance(changes.api_key, msgspec.UnsetType):
-            rekeyed, api_key = False, self._open_key(source_id)
+            rekeyed, api_key = False, await self._open_key(source_id)
         else:
             rekeyed, api_key = True, changes.api_key or None
         reconnect = rekeyed or (updated.url, updated.source_type, updated.verify_tls) != (
             current.url, current.source_type, current.verify_tls
         )
         if reconnect:
-            version_info = await self._validate(updated, api_key)
-            updated = msgspec.structs.replace(
-                updated, version_info=version_info, status=SourceStatus.ACTIVE
-            )
-        updated = msgspec.structs.replace(updated, updated_at=self._clock.now())
-        sealed = self._secrets.seal(api_key) if rekeyed and api_key else None
-        return self._store.update_source(updated, sealed_key=sealed, replace_key=rekeyed)
+            fields["version_info"] = await self._validate(updated, api_key)
+            fields["status"] = SourceStatus.ACTIVE
+        if rekeyed:
+            fields["sealed_key"] = self._secrets.seal(api_key) if api_key else None
+        patch = SourcePatch(updated_at=self._clock.now(), **fields)
+        return await self._sources.update(source_id, patch)
 
     async def replace(
         self,
@@ -157,41 +174,36 @@ class SourceService:
         )
         return await self.update(source_id, changes)
 
-    def delete(self, source_id: SourceId) -> SourceDeletion:
+    async def delete(self, source_id: SourceId) -> SourceDeletion:
         """Remove a source with its workflows, their schedules and their tasks."""
-        return self._store.delete_source(source_id)
+        return await self._sources.delete(source_id)
 
     async def check(self, source_id: SourceId) -> Source:
         """Re-validate a source now; records ``status`` and ``version_info``.
 
         A failed check marks the source ``inactive`` and then raises the reason.
         """
-        source = self._store.get_source(source_id)
+        source = await self._sources.get(source_id)
         try:
-            version_info = await self.connect(source).check()
+            version_info = await (await self.connect(source)).check()
         except SourceError:
-            inactive = msgspec.structs.replace(
-                source, status=SourceStatus.INACTIVE, updated_at=self._clock.now()
-            )
-            self._store.update_source(inactive)
+            inactive = SourcePatch(status=SourceStatus.INACTIVE, updated_at=self._clock.now())
+            await self._sources.update(source_id, inactive)
             raise
-        checked = msgspec.structs.replace(
-            source,
-            status=SourceStatus.ACTIVE,
-            version_info=version_info,
-            updated_at=self._clock.now(),
+        checked = SourcePatch(
+            status=SourceStatus.ACTIVE, version_info=version_info, updated_at=self._clock.now()
         )
-        return self._store.update_source(checked)
+        return await self._sources.update(source_id, checked)
 
-    def connect(self, source: Source) -> WorkflowSource:
+    async def connect(self, source: Source) -> WorkflowSource:
         """A client for ``source`` with its API key opened."""
-        return self._connector.connect(source, self._open_key(source.id))
+        return self._connector.connect(source, await self._open_key(source.id))
 
-    def _open_key(self, source_id: SourceId) -> str | None:
-        sealed = self._store.get_source_key(source_id)
+    async def _open_key(self, source_id: SourceId) -> str | None:
+        sealed = await self._sources.get_key(source_id)
         return self._secrets.open(sealed) if sealed else None
 
-    async def _validate(self, source: Source, api_key: str | None) -> dict[str, object]:
+    async def _validate(self, source: Source, api_key: str | None) -> dict[str, Any]:
         client = self._connector.connect(source, api_key)
         try:
             return await client.check()

@@ -1,13 +1,14 @@
 """Use cases for tasks: creating runs, waiting for them, and managing their history."""
 
 import asyncio
+import contextlib
 from typing import Any
 
 import msgspec
 
 from spark_core.errors import InvalidStateError, ValidationError
 from spark_core.models import Page, Task, TaskId, TaskStatus, new_id
-from spark_core.ports import Clock, Store, TaskFilter
+from spark_core.ports import Clock, TaskFilter, TaskRepository
 from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
 
@@ -20,14 +21,15 @@ class TaskService:
     """Creates tasks for the worker to run, waits for them, lists, cancels and retries them."""
 
     def __init__(
-        self, *, store: Store, workflows: WorkflowService, clock: Clock, signals: TaskSignals
+        self, *, tasks: TaskRepository, workflows: WorkflowService, clock: Clock,
+        signals: TaskSignals,
     ) -> None:
-        self._store = store
+        self._tasks = tasks
         self._workflows = workflows
         self._clock = clock
         self._signals = signals
 
-    def create(
+    async def create(
         self,
         workflow_id: str,
         *,
@@ -38,7 +40,7 @@ class TaskService:
         tweaks: dict[str, Any] | None = None,
     ) -> Task:
         """Queue a run of a workflow (by local or remote id); the worker picks it up."""
-        workflow = self._workflows.get(workflow_id)
+        workflow = await self._workflows.get(workflow_id)
         _check_run_options(max_retries, timeout)
         now = self._clock.now()
         task = Task(
@@ -52,7 +54,7 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        stored = self._store.add_task(task)
+        stored = await self._tasks.add(task)
         self._signals.work_added()
         return stored
 
@@ -68,7 +70,7 @@ class TaskService:
         tweaks: dict[str, Any] | None = None,
     ) -> Task:
         """Queue a run and, with ``wait``, return it once finished (completed or failed)."""
-        task = self.create(
+        task = await self.create(
             workflow_id,
             input_data=input_data,
             max_retries=max_retries,
@@ -80,12 +82,12 @@ class TaskService:
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> Task:
         """Return the task once it is final, or as it stands after ``timeout`` seconds."""
-        future = self._signals.watch(task_id)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        try:
-            while True:
-                task = self._store.get_task(task_id)
+        while True:
+            future = self._signals.watch(task_id)  # before the read: a finish cannot slip by
+            try:
+                task = await self._tasks.get(task_id)
                 if task.status.is_final:
                     return task
                 step = STORE_POLL_SECONDS
@@ -93,42 +95,40 @@ class TaskService:
                     step = min(step, deadline - loop.time())
                     if step <= 0:
                         return task
-                try:
-                    await asyncio.wait_for(asyncio.shield(future), step)
-                except TimeoutError:
-                    continue
-                return self._store.get_task(task_id)
-        finally:
-            self._signals.unwatch(task_id, future)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, step)
+            finally:
+                self._signals.unwatch(task_id, future)
 
-    def list(
+    async def list(
         self, filters: TaskFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[Task]:
         """Tasks, newest first."""
-        return self._store.list_tasks(filters or TaskFilter(), limit=limit, offset=offset)
+        return await self._tasks.list(filters or TaskFilter(), limit=limit, offset=offset)
 
-    def get(self, task_id: TaskId) -> Task:
+    async def get(self, task_id: TaskId) -> Task:
         """One task, with the source's raw response."""
-        return self._store.get_task(task_id)
+        return await self._tasks.get(task_id)
 
-    def cancel(self, task_id: TaskId) -> Task:
-        """Cancel a pending or running task; a running remote call is abandoned."""
-        task = self._store.cancel_task(task_id, self._clock.now())
+    async def cancel(self, task_id: TaskId) -> Task:
+        """Cancel a pending or running task; a running remote call is abandoned, on whichever
+        node runs it."""
+        task = await self._tasks.cancel(task_id, now=self._clock.now())
         self._signals.cancel_requested(task_id)
         self._signals.task_finished(task)
         return task
 
-    def delete(self, task_id: TaskId) -> Task:
+    async def delete(self, task_id: TaskId) -> Task:
         """Delete a task, cancelling it first if it is still pending or running."""
-        task = self._store.get_task(task_id)
+        task = await self._tasks.get(task_id)
         if not task.status.is_final:
-            task = self.cancel(task_id)
-        self._store.delete_task(task_id)
+            task = await self.cancel(task_id)
+        await self._tasks.delete(task_id)
         return task
 
-    def retry(self, task_id: TaskId) -> Task:
+    async def retry(self, task_id: TaskId) -> Task:
         """Run a finished task again with the same input, as a new task."""
-        original = self._store.get_task(task_id)
+        original = await self._tasks.get(task_id)
         if not original.status.is_final:
             raise InvalidStateError(
                 f"Task {task_id} is {original.status}; only a finished task can be retried"
@@ -149,7 +149,7 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        stored = self._store.add_task(task)
+        stored = await self._tasks.add(task)
         self._signals.work_added()
         return stored
 

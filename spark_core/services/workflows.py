@@ -19,7 +19,13 @@ from spark_core.models import (
     WorkflowSummary,
     new_id,
 )
-from spark_core.ports import Clock, SourceFilter, Store, WorkflowFilter
+from spark_core.ports import (
+    Clock,
+    SourceFilter,
+    SourceRepository,
+    WorkflowFilter,
+    WorkflowRepository,
+)
 from spark_core.services.sources import SourceService
 from spark_core.urls import normalise_url
 
@@ -38,8 +44,16 @@ class RemoteListing(msgspec.Struct, frozen=True, kw_only=True):
 class WorkflowService:
     """Lists what sources offer, syncs it into the catalogue, and manages the catalogue."""
 
-    def __init__(self, *, store: Store, sources: SourceService, clock: Clock) -> None:
-        self._store = store
+    def __init__(
+        self,
+        *,
+        workflows: WorkflowRepository,
+        source_records: SourceRepository,
+        sources: SourceService,
+        clock: Clock,
+    ) -> None:
+        self._workflows = workflows
+        self._source_records = source_records
         self._sources = sources
         self._clock = clock
 
@@ -51,13 +65,14 @@ class WorkflowService:
         Asking one source surfaces its failure; across all sources, a failing source is
         logged and left out so that one bad server does not hide the others.
         """
-        narrowed = self._narrowed_source(source_id, source_url)
+        narrowed = await self._narrowed_source(source_id, source_url)
         if narrowed is not None:
-            flows = await self._sources.connect(narrowed).list_flows()
+            flows = await (await self._sources.connect(narrowed)).list_flows()
             return [RemoteListing(flow=flow, source=narrowed) for flow in flows]
-        active = self._active_sources()
+        active = await self._active_sources()
+        clients = [await self._sources.connect(source) for source in active]
         results = await asyncio.gather(
-            *(self._sources.connect(source).list_flows() for source in active),
+            *(client.list_flows() for client in clients),
             return_exceptions=True,
         )
         listings: list[RemoteListing] = []
@@ -75,11 +90,11 @@ class WorkflowService:
     ) -> RemoteListing:
         """One remote flow with its full definition, from the named source or the first
         active source that has it."""
-        narrowed = self._narrowed_source(source_id, source_url)
-        candidates = [narrowed] if narrowed is not None else self._active_sources()
+        narrowed = await self._narrowed_source(source_id, source_url)
+        candidates = [narrowed] if narrowed is not None else await self._active_sources()
         for source in candidates:
             try:
-                flow = await self._sources.connect(source).get_flow(flow_id)
+                flow = await (await self._sources.connect(source)).get_flow(flow_id)
             except RemoteNotFoundError:
                 continue
             except SourceError as exc:
@@ -125,40 +140,42 @@ class WorkflowService:
             created_at=now,
             updated_at=now,
         )
-        return self._store.upsert_workflow(workflow)
+        return await self._workflows.upsert(workflow)
 
-    def list(
+    async def list(
         self, filters: WorkflowFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[WorkflowSummary]:
         """The catalogue with each workflow's latest run and task counts."""
         filters = filters or WorkflowFilter()
         if filters.source_url:
             filters = msgspec.structs.replace(filters, source_url=normalise_url(filters.source_url))
-        return self._store.list_workflows(filters, limit=limit, offset=offset)
+        return await self._workflows.list(filters, limit=limit, offset=offset)
 
-    def get(self, id_or_remote_id: str) -> Workflow:
+    async def get(self, id_or_remote_id: str) -> Workflow:
         """One workflow by local id or by remote flow id."""
-        workflow = self._store.find_workflow(id_or_remote_id)
+        workflow = await self._workflows.find(id_or_remote_id)
         if workflow is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return workflow
 
-    def delete(self, id_or_remote_id: str) -> WorkflowDeletion:
+    async def delete(self, id_or_remote_id: str) -> WorkflowDeletion:
         """Remove a workflow with its schedules and tasks."""
-        return self._store.delete_workflow(self.get(id_or_remote_id).id)
+        return await self._workflows.delete((await self.get(id_or_remote_id)).id)
 
-    def _active_sources(self) -> builtins.list[Source]:
-        page = self._store.list_sources(
+    async def _active_sources(self) -> builtins.list[Source]:
+        page = await self._source_records.list(
             SourceFilter(status=SourceStatus.ACTIVE), limit=MAX_SOURCES_SCANNED, offset=0
         )
         return page.items
 
-    def _narrowed_source(self, source_id: SourceId | None, source_url: str | None) -> Source | None:
+    async def _narrowed_source(
+        self, source_id: SourceId | None, source_url: str | None
+    ) -> Source | None:
         if source_id is not None:
-            return self._store.get_source(source_id)
+            return await self._source_records.get(source_id)
         if source_url:
             url = normalise_url(source_url)
-            source = self._store.find_source_by_url(url)
+            source = await self._source_records.find_by_url(url)
             if source is None:
                 raise NotFoundError(
                     f"Source {url} not found", errors=[("source_url", "no source with this URL")]

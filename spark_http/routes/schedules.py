@@ -35,7 +35,7 @@ class ScheduleController(Controller):
         """Create a schedule. ``schedule_type`` is ``cron`` (5 or 6 fields, ``@daily``…),
         ``interval`` (``30s``, ``5m``, ``1h30m``…) or ``one-time`` (ISO-8601 or ``now``);
         an expression the scheduler cannot execute is a 400 with the reason."""
-        return schedules.create(data)
+        return await schedules.create(data)
 
     @get(["", "/"])
     async def list_schedules(
@@ -50,14 +50,14 @@ class ScheduleController(Controller):
             workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status
         )
         return page_out(
-            schedules.list(filters, limit=pagination.limit, offset=pagination.offset),
+            await schedules.list(filters, limit=pagination.limit, offset=pagination.offset),
             _same,
         )
 
     @get("/{schedule_id:str}")
     async def get_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
         """Read one schedule."""
-        return schedules.get(ScheduleId(schedule_id))
+        return await schedules.get(ScheduleId(schedule_id))
 
     @patch("/{schedule_id:str}")
     async def update_schedule(
@@ -65,7 +65,7 @@ class ScheduleController(Controller):
     ) -> Schedule:
         """Change some fields of a schedule. A new expression, type or timezone restarts its
         clock from now; other changes keep its next fire time."""
-        return schedules.update(ScheduleId(schedule_id), data)
+        return await schedules.update(ScheduleId(schedule_id), data)
 
     @put("/{schedule_id:str}")
     async def replace_schedule(
@@ -82,31 +82,31 @@ class ScheduleController(Controller):
         }
         if all(name in given for name in _REQUIRED):
             fields = msgspec.convert(given, ScheduleFields)
-            return schedules.replace(ScheduleId(schedule_id), fields)
-        return schedules.update(ScheduleId(schedule_id), data)
+            return await schedules.replace(ScheduleId(schedule_id), fields)
+        return await schedules.update(ScheduleId(schedule_id), data)
 
     @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
     async def delete_schedule(
         self, schedules: Schedules, schedule_id: FromPath[str]
     ) -> ScheduleDeleted:
         """Delete a schedule; the tasks it created stay as history."""
-        schedules.delete(ScheduleId(schedule_id))
+        await schedules.delete(ScheduleId(schedule_id))
         return ScheduleDeleted(deleted=True, id=schedule_id, tasks_kept=True)
 
     @post("/{schedule_id:str}/enable", status_code=HTTP_200_OK)
     async def enable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
         """Resume a paused schedule from now (times missed while paused are not replayed)."""
-        return schedules.enable(ScheduleId(schedule_id))
+        return await schedules.enable(ScheduleId(schedule_id))
 
     @post("/{schedule_id:str}/disable", status_code=HTTP_200_OK)
     async def disable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
         """Pause a schedule."""
-        return schedules.disable(ScheduleId(schedule_id))
+        return await schedules.disable(ScheduleId(schedule_id))
 
     @post("/{schedule_id:str}/run", status_code=HTTP_201_CREATED)
     async def run_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Task:
         """Fire the schedule now: queue a task with its input, leaving its timing unchanged."""
-        return schedules.fire_now(ScheduleId(schedule_id))
+        return await schedules.fire_now(ScheduleId(schedule_id))
 
     @get("/{schedule_id:str}/next")
     async def next_runs(
@@ -116,7 +116,7 @@ class ScheduleController(Controller):
         count: Annotated[int, QueryParameter(ge=1, le=MAX_PREVIEW)] = 5,
     ) -> NextRuns:
         """The next ``count`` fire times (default 5, at most 100); none when paused."""
-        times = schedules.next_runs(ScheduleId(schedule_id), count)
+        times = await schedules.next_runs(ScheduleId(schedule_id), count)
         return NextRuns(schedule_id=schedule_id, count=len(times), next_runs=times)
 
 

@@ -41,7 +41,7 @@ class SourceController(Controller):
         source_type: FromQuery[str | None] = None,
     ) -> PageOut[Source]:
         """List sources, oldest first; filter by ``status`` and ``source_type``."""
-        page = sources.list(
+        page = await sources.list(
             SourceFilter(status=status, source_type=source_type),
             limit=pagination.limit,
             offset=pagination.offset,
@@ -51,7 +51,7 @@ class SourceController(Controller):
     @get("/{source_id:str}")
     async def get_source(self, sources: Sources, source_id: FromPath[str]) -> Source:
         """Read one source. Its API key is never returned."""
-        return source_out(sources.get(SourceId(source_id)))
+        return source_out(await sources.get(SourceId(source_id)))
 
     @patch("/{source_id:str}")
     async def update_source(
@@ -85,7 +85,7 @@ class SourceController(Controller):
     async def delete_source(self, sources: Sources, source_id: FromPath[str]) -> SourceDeleted:
         """Delete a source with its workflows, their schedules and their tasks; the answer
         counts what was removed."""
-        return SourceDeleted.of(sources.delete(SourceId(source_id)))
+        return SourceDeleted.of(await sources.delete(SourceId(source_id)))
 
     @post("/{source_id:str}/check", status_code=200)
     async def check_source(self, sources: Sources, source_id: FromPath[str]) -> Source:

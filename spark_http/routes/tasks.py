@@ -34,13 +34,13 @@ class TaskController(Controller):
             schedule_id=ScheduleId(schedule_id) if schedule_id else None,
             status=status,
         )
-        page = tasks.list(filters, limit=pagination.limit, offset=pagination.offset)
+        page = await tasks.list(filters, limit=pagination.limit, offset=pagination.offset)
         return page_out(page, TaskListItem.of)
 
     @post(["", "/"], status_code=HTTP_201_CREATED)
     async def create_task(self, tasks: Tasks, data: JSONBody[TaskIn]) -> Task:
         """Queue a run of a workflow (local or remote id); the answer is the pending task."""
-        return tasks.create(
+        return await tasks.create(
             data.workflow_id,
             input_data=data.input_data,
             max_retries=data.max_retries,
@@ -52,22 +52,22 @@ class TaskController(Controller):
     @get("/{task_id:str}")
     async def get_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
         """Read one task, with ``output_raw`` (the source's full response)."""
-        return tasks.get(TaskId(task_id))
+        return await tasks.get(TaskId(task_id))
 
     @delete("/{task_id:str}", status_code=HTTP_200_OK)
     async def delete_task(self, tasks: Tasks, task_id: FromPath[str]) -> TaskDeleted:
         """Delete a task; a pending or running one is cancelled first (``cancelled`` says so)."""
-        before = tasks.get(TaskId(task_id))
-        tasks.delete(TaskId(task_id))
+        before = await tasks.get(TaskId(task_id))
+        await tasks.delete(TaskId(task_id))
         return TaskDeleted(deleted=True, id=task_id, cancelled=not before.status.is_final)
 
     @post("/{task_id:str}/retry", status_code=HTTP_201_CREATED)
     async def retry_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
         """Run a finished task again with the same input, as a new pending task."""
-        return tasks.retry(TaskId(task_id))
+        return await tasks.retry(TaskId(task_id))
 
     @post("/{task_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel_task(self, tasks: Tasks, task_id: FromPath[str]) -> Task:
         """Cancel a pending or running task (a running remote call is abandoned); a finished
         task cannot be cancelled (400)."""
-        return tasks.cancel(TaskId(task_id))
+        return await tasks.cancel(TaskId(task_id))

@@ -50,7 +50,7 @@ class WorkflowController(Controller):
         filters = WorkflowFilter(
             source_id=_source_id(source_id), source_url=source, flow_type=flow_type, q=q
         )
-        page = workflows.list(filters, limit=pagination.limit, offset=pagination.offset)
+        page = await workflows.list(filters, limit=pagination.limit, offset=pagination.offset)
         return page_out(page, WorkflowListItem.of)
 
     @get("/remote")
@@ -110,14 +110,14 @@ class WorkflowController(Controller):
     @get("/{workflow_id:str}")
     async def get_workflow(self, workflows: Workflows, workflow_id: FromPath[str]) -> Workflow:
         """Read one workflow by its local id or its remote flow id."""
-        return workflows.get(workflow_id)
+        return await workflows.get(workflow_id)
 
     @delete("/{workflow_id:str}", status_code=HTTP_200_OK)
     async def delete_workflow(
         self, workflows: Workflows, workflow_id: FromPath[str]
     ) -> WorkflowDeleted:
         """Delete a workflow with its schedules and tasks; the answer counts what was removed."""
-        return WorkflowDeleted.of(workflows.delete(workflow_id))
+        return WorkflowDeleted.of(await workflows.delete(workflow_id))
 
     @post("/{workflow_id:str}/run", status_code=HTTP_200_OK)
     async def run_workflow(

@@ -7,12 +7,6 @@ import pytest
 
 from spark_core.facade import Spark
 from spark_core.models import Workflow
-from spark_core.scheduler import Scheduler
-from spark_core.services.schedules import ScheduleService
-from spark_core.services.sources import SourceService
-from spark_core.services.tasks import TaskService
-from spark_core.services.workflows import WorkflowService
-from spark_core.signals import TaskSignals
 from spark_core.worker import RetryPolicy, Worker
 from tests.fakes.clock import FakeClock
 from tests.fakes.secrets import FakeSecretBox
@@ -29,29 +23,23 @@ class World(msgspec.Struct, kw_only=True):
     clock: FakeClock
     connector: FakeConnector
     remote: FakeRemote
-    signals: TaskSignals
     spark: Spark
 
 
 def build_world(*, concurrency: int = 4) -> World:
-    """The core over fakes, with one fake LangFlow server offering an ``echo`` flow."""
-    store, clock, signals = FakeStore(), FakeClock(), TaskSignals()
+    """The core over fakes, with one fake LangFlow server offering an ``echo`` flow, wired by
+    ``Spark.from_ports`` as every entrypoint wires it."""
+    clock = FakeClock()
+    store = FakeStore(clock)
     connector = FakeConnector()
     remote = connector.add_remote(REMOTE_URL, api_key="remote-key")
     remote.add_flow("echo", "Echo")
-    sources = SourceService(store=store, connector=connector, secrets=FakeSecretBox(), clock=clock)
-    workflows = WorkflowService(store=store, sources=sources, clock=clock)
-    tasks = TaskService(store=store, workflows=workflows, clock=clock, signals=signals)
-    schedules = ScheduleService(store=store, workflows=workflows, clock=clock, signals=signals)
-    worker = Worker(
-        store=store, sources=sources, clock=clock, signals=signals, concurrency=concurrency,
-        poll_seconds=0.05, lease_seconds=30, retry=RetryPolicy(base_seconds=1, max_seconds=8),
+    spark = Spark.from_ports(
+        store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
+        concurrency=concurrency, lease_seconds=30,
+        retry=RetryPolicy(base_seconds=1, max_seconds=8),
     )
-    scheduler = Scheduler(store=store, schedules=schedules, clock=clock, signals=signals)
-    spark = Spark(sources=sources, workflows=workflows, tasks=tasks, schedules=schedules,
-                  worker=worker, scheduler=scheduler, store=store)
-    return World(store=store, clock=clock, connector=connector, remote=remote, signals=signals,
-                 spark=spark)
+    return World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)
 
 
 @pytest.fixture
