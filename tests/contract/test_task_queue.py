@@ -1,0 +1,274 @@
+"""The task queue's contract: claims, leases fenced by owner and attempt, and recovery, all
+judged by the store's clock."""
+
+import asyncio
+
+import msgspec
+
+from spark_core.models import TaskStatus
+from spark_core.ports import Store
+from tests.contract.builders import LEASE, a_workflow, assert_utc, at, make_task, new_task, outcome
+from tests.fakes.clock import FakeClock
+
+
+async def test_claiming_takes_runnable_pending_tasks_oldest_first(
+        store: Store, clock: FakeClock) -> None:
+    """Tasks waiting for a future retry, or not pending, are left alone."""
+    workflow = await a_workflow(store)
+    newer = await make_task(store, workflow, created=2)
+    older = await make_task(store, workflow, created=1)
+    retry_due = await make_task(store, workflow, created=3, next_retry_at=at(5))
+    later = await make_task(store, workflow, created=0, next_retry_at=at(6))
+    await make_task(store, workflow, created=0, status=TaskStatus.COMPLETED)
+    clock.set(at(5))
+    first = await store.queue.claim(owner="w1", limit=2, lease_seconds=LEASE)
+    assert [t.id for t in first] == [older.id, newer.id]
+    rest = await store.queue.claim(owner="w1", limit=10, lease_seconds=LEASE)
+    assert [t.id for t in rest] == [retry_due.id]
+    clock.set(at(6))
+    assert [t.id for t in await store.queue.claim(owner="w1", limit=10,
+                                                  lease_seconds=LEASE)] == [later.id]
+
+
+async def test_a_claimed_task_is_running_with_a_start_time_and_one_more_try(
+        store: Store, clock: FakeClock) -> None:
+    """Claiming sets status, ``started_at``, ``updated_at`` (the store's now) and ``tries``."""
+    task = await make_task(store, await a_workflow(store), tries=1)
+    clock.set(at(1))
+    [claimed] = await store.queue.claim(owner="w1", limit=5, lease_seconds=LEASE)
+    assert (claimed.id, claimed.status, claimed.tries) == (task.id, TaskStatus.RUNNING, 2)
+    assert claimed.started_at == claimed.updated_at == at(1)
+    assert_utc(claimed)
+    assert await store.tasks.get(task.id) == claimed
+
+
+async def test_a_retried_task_keeps_the_start_time_of_its_first_attempt(
+        store: Store, clock: FakeClock) -> None:
+    """``started_at`` is set by the first claim only; every claim adds a try."""
+    task = await make_task(store, await a_workflow(store))
+    clock.set(at(1))
+    [first] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    retry = outcome(TaskStatus.PENDING, 2, error="flaky", next_retry_at=at(3))
+    assert await store.queue.release(task.id, retry, owner="w1", attempt=first.tries)
+    waiting = await store.tasks.get(task.id)
+    assert (waiting.status, waiting.error, waiting.next_retry_at) == (TaskStatus.PENDING,
+                                                                      "flaky", at(3))
+    clock.set(at(2.5))
+    assert await store.queue.claim(owner="w2", limit=1, lease_seconds=LEASE) == []
+    clock.set(at(3))
+    [second] = await store.queue.claim(owner="w2", limit=1, lease_seconds=LEASE)
+    assert (second.tries, second.started_at, second.updated_at) == (2, at(1), at(3))
+
+
+async def test_a_task_is_never_claimed_twice(store: Store) -> None:
+    """A second claimer gets only what the first left."""
+    workflow = await a_workflow(store)
+    for index in range(5):
+        await make_task(store, workflow, created=index)
+    one = await store.queue.claim(owner="w1", limit=3, lease_seconds=LEASE)
+    two = await store.queue.claim(owner="w2", limit=3, lease_seconds=LEASE)
+    assert (len(one), len(two)) == (3, 2)
+    assert not {t.id for t in one} & {t.id for t in two}
+    assert await store.queue.claim(owner="w3", limit=3, lease_seconds=LEASE) == []
+
+
+async def test_concurrent_claimers_never_get_the_same_task(store: Store) -> None:
+    """Many claims racing over the same queue share it out without a duplicate."""
+    workflow = await a_workflow(store)
+    for index in range(30):
+        await make_task(store, workflow, created=index)
+    batches = await asyncio.gather(*(
+        store.queue.claim(owner=f"w{index}", limit=3, lease_seconds=LEASE)
+        for index in range(16)
+    ))
+    claimed = [task.id for batch in batches for task in batch]
+    assert len(claimed) == len(set(claimed)) == 30
+    for index, batch in enumerate(batches):
+        ids = sorted(t.id for t in batch)
+        assert sorted(await store.queue.held(owner=f"w{index}", task_ids=ids)) == ids
+
+
+async def test_claiming_named_tasks_leaves_every_other_task_alone(store: Store) -> None:
+    """A claim narrowed to ids takes only those, and only while they are runnable."""
+    workflow = await a_workflow(store)
+    older = await make_task(store, workflow, created=1)
+    mine = await make_task(store, workflow, created=2)
+    claimed = await store.queue.claim(owner="w1", limit=5, lease_seconds=LEASE,
+                                      task_ids=[mine.id])
+    assert [t.id for t in claimed] == [mine.id]
+    assert (await store.tasks.get(older.id)).status is TaskStatus.PENDING
+    assert await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE,
+                                   task_ids=[mine.id]) == []
+    assert await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE,
+                                   task_ids=[]) == []
+
+
+async def test_renewing_returns_the_tasks_the_owner_still_holds(
+        store: Store, clock: FakeClock) -> None:
+    """Cancelled or other owners' tasks drop out; the renewed leases run from the store's now."""
+    workflow = await a_workflow(store)
+    kept = await make_task(store, workflow, created=1)
+    cancelled = await make_task(store, workflow, created=2)
+    await store.queue.claim(owner="w1", limit=2, lease_seconds=60)
+    theirs = await make_task(store, workflow, created=3)
+    await store.queue.claim(owner="w2", limit=1, lease_seconds=60)
+    await store.tasks.cancel(cancelled.id, now=at(0.5))
+    clock.set(at(0.5))
+    assert await store.queue.renew(owner="w1", lease_seconds=600) == [kept.id]
+    assert await store.queue.renew(owner="w2", lease_seconds=600) == [theirs.id]
+    assert await store.queue.renew(owner="nobody", lease_seconds=600) == []
+    clock.set(at(10))
+    assert await store.queue.expired(limit=10) == []
+    clock.set(at(10.6))
+    assert {t.id for t in await store.queue.expired(limit=10)} == {kept.id, theirs.id}
+
+
+async def test_renewing_skips_a_lease_that_already_expired(
+        store: Store, clock: FakeClock) -> None:
+    """An expired lease is not revived: the task may be recovered by now."""
+    workflow = await a_workflow(store)
+    stalled = await make_task(store, workflow, created=1)
+    await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    clock.set(at(0.5))
+    fresh = await make_task(store, workflow, created=2)
+    await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    clock.set(at(1.2))
+    assert await store.queue.renew(owner="w1", lease_seconds=60) == [fresh.id]
+    assert [t.id for t in await store.queue.expired(limit=10)] == [stalled.id]
+
+
+async def test_held_names_the_tasks_still_running_under_the_owner(store: Store) -> None:
+    """Released, cancelled and other owners' tasks are not held; unknown ids are ignored."""
+    workflow = await a_workflow(store)
+    tasks = [await make_task(store, workflow, created=index) for index in range(4)]
+    claimed = await store.queue.claim(owner="w1", limit=3, lease_seconds=LEASE)
+    await store.queue.claim(owner="w2", limit=1, lease_seconds=LEASE)
+    await store.tasks.cancel(tasks[1].id, now=at(1))
+    assert await store.queue.release(tasks[2].id, outcome(TaskStatus.COMPLETED, 1),
+                                     owner="w1", attempt=claimed[2].tries)
+    ids = [t.id for t in tasks] + [new_task(workflow).id]
+    assert await store.queue.held(owner="w1", task_ids=ids) == [tasks[0].id]
+    assert await store.queue.held(owner="w2", task_ids=ids) == [tasks[3].id]
+    assert await store.queue.held(owner="w1", task_ids=[]) == []
+
+
+async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
+    """Release writes the outcome and clears the lease for its owner and nobody else."""
+    workflow = await a_workflow(store)
+    task = await make_task(store, workflow, created=1)
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    done = outcome(TaskStatus.COMPLETED, 0.5, output_data="ok", output_raw={"answer": "ok"})
+    assert not await store.queue.release(task.id, done, owner="w2", attempt=claimed.tries)
+    assert await store.tasks.get(task.id) == claimed
+    assert await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
+    read = await store.tasks.get(task.id)
+    assert read == msgspec.structs.replace(
+        claimed, status=TaskStatus.COMPLETED, output_data="ok", output_raw={"answer": "ok"},
+        finished_at=at(0.5), updated_at=at(0.5))
+    assert await store.queue.renew(owner="w1", lease_seconds=LEASE) == []
+    assert not await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
+
+
+async def test_a_late_answer_of_an_earlier_attempt_is_refused(
+        store: Store, clock: FakeClock) -> None:
+    """The same owner re-claiming a task after its lease ran out holds a new attempt; the old
+    attempt's release is fenced off."""
+    task = await make_task(store, await a_workflow(store))
+    [first] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    clock.set(at(2))
+    interrupted = outcome(TaskStatus.PENDING, 2, error="interrupted")
+    assert await store.queue.recover(task.id, interrupted, attempt=first.tries)
+    [second] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    assert second.tries == first.tries + 1
+    late = outcome(TaskStatus.COMPLETED, 2.5, output_data="stale")
+    assert not await store.queue.release(task.id, late, owner="w1", attempt=first.tries)
+    assert await store.tasks.get(task.id) == second
+    fresh = outcome(TaskStatus.COMPLETED, 2.5, output_data="fresh")
+    assert await store.queue.release(task.id, fresh, owner="w1", attempt=second.tries)
+    assert (await store.tasks.get(task.id)).output_data == "fresh"
+
+
+async def test_releasing_a_task_that_is_not_running_writes_nothing(store: Store) -> None:
+    """A task cancelled meanwhile, or unknown, is not overwritten."""
+    workflow = await a_workflow(store)
+    task = await make_task(store, workflow)
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    await store.tasks.cancel(task.id, now=at(0.5))
+    late = outcome(TaskStatus.COMPLETED, 1)
+    assert not await store.queue.release(task.id, late, owner="w1", attempt=claimed.tries)
+    assert not await store.queue.recover(task.id, late, attempt=claimed.tries, owners=["w1"])
+    assert (await store.tasks.get(task.id)).status is TaskStatus.CANCELLED
+    ghost = new_task(workflow)
+    assert not await store.queue.release(ghost.id, late, owner="w1", attempt=1)
+    assert not await store.queue.recover(ghost.id, late, attempt=1)
+
+
+async def test_expired_leases_are_running_tasks_past_their_lease_oldest_first(
+        store: Store, clock: FakeClock) -> None:
+    """A lease ending at the store's now has not yet expired; ``limit`` caps the answer."""
+    workflow = await a_workflow(store)
+    first = await make_task(store, workflow, created=1)
+    second = await make_task(store, workflow, created=2)
+    await make_task(store, workflow, created=3, status=TaskStatus.COMPLETED)
+    await make_task(store, workflow, created=4)
+    clock.set(at(3))
+    await store.queue.claim(owner="dead", limit=2, lease_seconds=60)
+    clock.set(at(4))
+    assert await store.queue.expired(limit=10) == []
+    clock.set(at(4.5))
+    expired = await store.queue.expired(limit=10)
+    assert [t.id for t in expired] == [first.id, second.id]
+    assert expired[0] == await store.tasks.get(first.id)
+    assert [t.id for t in await store.queue.expired(limit=1)] == [first.id]
+
+
+async def test_recovering_needs_the_lease_to_have_expired(store: Store, clock: FakeClock) -> None:
+    """A live lease is not recovered; once it runs out the outcome is written and the lease
+    cleared."""
+    task = await make_task(store, await a_workflow(store))
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
+    interrupted = outcome(TaskStatus.PENDING, 2, error="interrupted")
+    clock.set(at(0.5))
+    assert not await store.queue.recover(task.id, interrupted, attempt=claimed.tries)
+    assert (await store.tasks.get(task.id)).status is TaskStatus.RUNNING
+    clock.set(at(2))
+    assert not await store.queue.recover(task.id, interrupted, attempt=claimed.tries + 1)
+    assert await store.queue.recover(task.id, interrupted, attempt=claimed.tries)
+    read = await store.tasks.get(task.id)
+    assert (read.status, read.error, read.tries) == (TaskStatus.PENDING, "interrupted", 1)
+    assert await store.queue.expired(limit=10) == []
+    assert await store.queue.held(owner="w1", task_ids=[task.id]) == []
+
+
+async def test_a_recovered_task_that_was_claimed_again_is_not_overwritten(
+        store: Store, clock: FakeClock) -> None:
+    """Two processes recovering the same expired task: the second write finds it re-claimed
+    by a live worker and leaves it alone, so the run is not interrupted twice."""
+    task = await make_task(store, await a_workflow(store))
+    await store.queue.claim(owner="dead", limit=1, lease_seconds=60)
+    clock.set(at(2))
+    [stale] = await store.queue.expired(limit=10)
+    interrupted = outcome(TaskStatus.PENDING, 2, error="interrupted")
+    assert await store.queue.recover(task.id, interrupted, attempt=stale.tries)
+    [again] = await store.queue.claim(owner="live", limit=1, lease_seconds=1800)
+    assert not await store.queue.recover(task.id, interrupted, attempt=stale.tries)
+    assert await store.tasks.get(task.id) == again
+    assert await store.queue.renew(owner="live", lease_seconds=LEASE) == [task.id]
+
+
+async def test_a_dead_owners_tasks_are_recovered_before_their_lease_runs_out(
+        store: Store) -> None:
+    """Owners named as dead count as expired at once; live owners' leases do not."""
+    workflow = await a_workflow(store)
+    lost = await make_task(store, workflow, created=1)
+    live = await make_task(store, workflow, created=2)
+    [claimed] = await store.queue.claim(owner="dead", limit=1, lease_seconds=LEASE)
+    await store.queue.claim(owner="alive", limit=1, lease_seconds=LEASE)
+    assert await store.queue.expired(limit=10) == []
+    assert [t.id for t in await store.queue.expired(limit=10, owners=["dead"])] == [lost.id]
+    failed = outcome(TaskStatus.FAILED, 1, error="node died")
+    assert not await store.queue.recover(lost.id, failed, attempt=claimed.tries)
+    assert await store.queue.recover(lost.id, failed, attempt=claimed.tries, owners=["dead"])
+    assert (await store.tasks.get(lost.id)).status is TaskStatus.FAILED
+    assert not await store.queue.recover(live.id, failed, attempt=1, owners=["dead"])
+    assert (await store.tasks.get(live.id)).status is TaskStatus.RUNNING
