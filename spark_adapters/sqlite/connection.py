@@ -1,35 +1,62 @@
-"""One SQLite connection shared by the store, with explicit transactions and error translation.
+"""The store's two connections to one SQLite file, and the boundary where sqlite3 errors stop.
 
-Writes run in ``BEGIN IMMEDIATE`` so two processes on one file serialise on the write lock at
-the start of a transaction instead of failing half-way through it. Reads run in a deferred
-transaction so a page and its total come from one snapshot. A lock serialises threads, because
-a transaction belongs to the connection, not to the thread that opened it.
+Writes run on one dedicated writer thread with its own connection, each in ``BEGIN IMMEDIATE``:
+two processes on one file queue for the write lock at the start of a transaction instead of
+failing half-way through it, and the queueing (up to ``busy_timeout``) happens off the event
+loop, so another process holding the lock never stalls it.
+
+Reads run inline on the event loop, on a second, read-only connection: in WAL mode a reader
+never waits for a writer, and a thread hop would cost more than most reads. That connection's
+``busy_timeout`` is 0, so a read cannot block the loop either; in the rare cases where SQLite
+still answers busy (WAL recovery after a crash, a file not in WAL mode), the read is retried on
+the writer thread, where waiting is harmless. A page and its total are read in one deferred
+transaction, so they come from one snapshot.
+
+``:memory:`` is one database per connection, so there the writer connection serves reads too.
 """
 
+import asyncio
+import functools
+import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import sqlite_utils
+from spark_core.errors import ConflictError, NotFoundError, SparkError, StoreUnavailableError
 
-from spark_core.errors import ConflictError, NotFoundError, SparkError
+T = TypeVar("T")
 
 MEMORY = ":memory:"
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest integer SQLite stores; larger Python ints cannot be bound as parameters."""
+WRITE_BUSY_TIMEOUT_MS = 5000
+"""How long a write waits for another process's write lock before giving up."""
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_PRIVATE_FILE = 0o600
+_PRIVATE_DIRECTORY = 0o700
 
 
-def open_database(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the database file at ``path`` with Spark's connection settings."""
-    if str(path) != MEMORY:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+def connect(path: str | Path, *, busy_timeout_ms: int,
+            read_only: bool = False) -> sqlite3.Connection:
+    """A connection with Spark's settings: WAL, foreign keys, driver autocommit mode.
+
+    A ``read_only`` connection never creates the file (which ``prepare_file`` makes private).
+    """
+    if read_only and str(path) != MEMORY:
+        target, uri = Path(path).resolve().as_uri() + "?mode=rw", True
+    else:
+        target, uri = str(path), False
+    conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, uri=uri)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if read_only:
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # Python's str.casefold, so "name contains" is case-insensitive beyond ASCII.
@@ -37,87 +64,190 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     except BaseException:
         conn.close()
         raise
-    return sqlite_utils.Database(conn)
+    return conn
 
 
 def _casefold(value: str | None) -> str | None:
     return None if value is None else value.casefold()
 
 
+def prepare_file(path: Path) -> None:
+    """Create the database's directory (0700) and file (0600) if missing.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so they are private
+    too: they hold users' task inputs and outputs.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=_PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
+    os.close(descriptor)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """True when SQLite refused because another connection holds a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn any ``sqlite3`` exception raised inside the block into a ``SparkError``."""
+def translate_errors(*, missing: str | None = None, conflict: str | None = None) -> Iterator[None]:
+    """Turn any ``sqlite3`` exception raised inside the block into a ``SparkError``.
+
+    ``missing`` and ``conflict`` replace the generic messages for a broken foreign key and a
+    broken unique constraint.
+    """
     try:
         yield
     except sqlite3.IntegrityError as exc:
         if "FOREIGN KEY" in str(exc):
-            raise NotFoundError("A referenced record does not exist") from exc
-        raise ConflictError(f"The record conflicts with an existing one ({exc})") from exc
+            raise NotFoundError(missing or "A referenced record does not exist") from exc
+        message = conflict or f"The record conflicts with an existing one ({exc})"
+        raise ConflictError(message) from exc
     except sqlite3.Error as exc:
+        if is_busy(exc):
+            raise StoreUnavailableError(
+                f"The database is locked by another process for too long ({exc})"
+            ) from exc
         raise SparkError(f"The database could not complete the operation ({exc})") from exc
 
 
-class Connection:
-    """The store's connection: transactions, locking and a few query helpers."""
-
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self.db = db
-        self._lock = threading.RLock()
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite_utils.Database]:
-        """A ``BEGIN IMMEDIATE`` transaction, committed on success and rolled back on error."""
-        with self._transaction("BEGIN IMMEDIATE") as db:
-            yield db
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
-        """A deferred transaction: every query inside sees the same snapshot."""
-        with self._transaction("BEGIN") as db:
-            yield db
-
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the connection for work that manages its own transaction (migrations)."""
-        with self._lock:
-            yield
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite_utils.Database]:
-        with self._lock, translate_errors():
-            if self.db.conn.in_transaction:  # nested call from another store method
-                yield self.db
-                return
-            self.db.conn.execute(begin)
-            try:
-                yield self.db
-                self.db.conn.execute("COMMIT")
-            except BaseException:
-                # An error may already have ended the transaction inside SQLite.
-                if self.db.conn.in_transaction:
-                    self.db.conn.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
-        with self._lock, translate_errors():
-            self.db.close()
+def _run(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
+         begin: str | None) -> T:
+    """``work(conn)``, inside ``begin`` … ``COMMIT`` when ``begin`` is given."""
+    if begin is None:
+        return work(conn)
+    conn.execute(begin)
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        # An error may already have ended the transaction inside SQLite.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
-def rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """All rows of a query as dicts, fetched at once (no cursor outlives its transaction).
+class Database:
+    """One SQLite file seen through a writer thread and an inline read connection."""
 
-    Uses ``execute`` (traced like any statement): sqlite-utils' ``query`` guards every read
-    with a savepoint, three statements where one does, and store calls are in a transaction.
-    """
-    cursor = db.execute(sql, params)
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.memory = str(path) == MEMORY
+        self.commits = 0
+        """Write transactions committed through this store (the in-memory wake-up signal)."""
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True between ``open`` and ``close``."""
+        return self._executor is not None
+
+    async def open(self) -> None:
+        """Open both connections; ``StoreUnavailableError`` saying why if it cannot."""
+        if self.is_open:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-sqlite-writer")
+        loop = asyncio.get_running_loop()
+        try:
+            if not self.memory:
+                prepare_file(Path(self.path))
+            self._writer = await loop.run_in_executor(
+                executor, functools.partial(connect, self.path,
+                                            busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS))
+            if not self.memory:
+                # busy_timeout 0: a read must never block the event loop (see module docstring).
+                self._reader = connect(self.path, busy_timeout_ms=0, read_only=True)
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            await self._close_connections(executor, loop)
+            raise StoreUnavailableError(
+                f"Cannot open the database at {self.path} ({reason})"
+            ) from exc
+        self._executor = executor
+
+    async def close(self) -> None:
+        """Close both connections after the writes already queued; later calls fail."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await self._close_connections(executor, asyncio.get_running_loop())
+
+    async def _close_connections(self, executor: ThreadPoolExecutor,
+                                 loop: asyncio.AbstractEventLoop) -> None:
+        writer, self._writer = self._writer, None
+        reader, self._reader = self._reader, None
+        try:
+            if writer is not None:
+                await loop.run_in_executor(executor, writer.close)
+        finally:
+            executor.shutdown(wait=False)
+            if reader is not None:
+                reader.close()
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one ``BEGIN IMMEDIATE`` transaction on the writer thread."""
+        return await self.on_writer(self._commit, work)
+
+    def _commit(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        result = _run(conn, work, "BEGIN IMMEDIATE")
+        self.commits += 1
+        return result
+
+    async def read(self, work: Callable[[sqlite3.Connection], T], *,
+                   snapshot: bool = False) -> T:
+        """``work`` on the read connection, inline; in one transaction if ``snapshot``."""
+        begin = "BEGIN" if snapshot else None
+        reader = self._reader
+        if reader is None:
+            return await self.on_writer(_run, work, begin)
+        try:
+            return _run(reader, work, begin)
+        except sqlite3.Error as exc:
+            if not is_busy(exc):
+                with translate_errors():
+                    raise
+        return await self.on_writer(_run, work, begin)
+
+    async def on_writer(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(writer_connection, *args)`` on the writer thread, sqlite3 errors translated."""
+        executor, writer = self._executor, self._writer
+        if executor is None or writer is None:
+            raise StoreUnavailableError(f"The database at {self.path} is not open")
+
+        def guarded() -> T:
+            with translate_errors():
+                return work(writer, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(executor, guarded)
+
+    async def ping(self) -> bool:
+        """True when the database answers ``SELECT 1``; never raises."""
+        try:
+            return bool(await self.read(lambda conn: scalar(conn, "SELECT 1")) == 1)
+        except Exception:  # any failure means "not healthy", which is the answer
+            return False
+
+    async def trace(self, callback: Callable[[str], None] | None) -> None:
+        """Have both connections report every statement they run (diagnostics and tests)."""
+        if self._reader is not None:
+            self._reader.set_trace_callback(callback)
+        await self.on_writer(lambda conn: conn.set_trace_callback(callback))
+
+
+def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """All rows of a query as dicts, fetched at once (no cursor outlives its transaction)."""
+    cursor = conn.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def scalar(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> Any:
+def scalar(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     """The first column of the first row of a query, or ``None`` when it has no rows."""
-    row = db.execute(sql, params).fetchone()
+    row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
 
 
@@ -130,7 +260,12 @@ def where_equal(**columns: object) -> tuple[str, list[Any]]:
     return f"WHERE {clause}", list(used.values())
 
 
-def select_page(db: sqlite_utils.Database, *, table: str, columns: str, where: str,
+def placeholders(values: Sequence[object]) -> str:
+    """``?, ?, …``: one parameter per value, for an ``IN (…)`` list."""
+    return ", ".join("?" for _ in values)
+
+
+def select_page(conn: sqlite3.Connection, *, table: str, columns: str, where: str,
                 params: list[Any], order_by: str, limit: int,
                 offset: int) -> tuple[list[dict[str, Any]], int]:
     """One page of a table's rows and the total count matching ``where``.
@@ -138,9 +273,9 @@ def select_page(db: sqlite_utils.Database, *, table: str, columns: str, where: s
     ``limit`` and ``offset`` beyond SQLite's largest integer are clamped to it (such a page
     is empty anyway); passed as they are, they would raise ``OverflowError``.
     """
-    total = int(scalar(db, f"SELECT count(*) FROM {table} {where}", params))  # noqa: S608
+    total = int(scalar(conn, f"SELECT count(*) FROM {table} {where}", params))  # noqa: S608
     page = rows(
-        db,
+        conn,
         f"SELECT {columns} FROM {table} {where} ORDER BY {order_by} LIMIT ? OFFSET ?",  # noqa: S608
         [*params, min(limit, SQLITE_MAX_INTEGER), min(offset, SQLITE_MAX_INTEGER)],
     )
@@ -148,15 +283,13 @@ def select_page(db: sqlite_utils.Database, *, table: str, columns: str, where: s
 
 
 def insert_statement(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
-    """An ``INSERT`` of ``row`` (column names are ours, values are parameters)."""
+    """An ``INSERT … RETURNING *`` of ``row`` (column names are ours, values are parameters)."""
     columns = ", ".join(row)
-    placeholders = ", ".join("?" for _ in row)
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(row.values())  # noqa: S608
+    values = placeholders(list(row))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING *"  # noqa: S608
+    return sql, list(row.values())
 
 
-def update_statement(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
-    """An ``UPDATE`` of every column in ``row`` for the row with ``row["id"]``."""
-    columns = [name for name in row if name != "id"]
-    assignments = ", ".join(f"{name} = ?" for name in columns)
-    sql = f"UPDATE {table} SET {assignments} WHERE id = ?"  # noqa: S608
-    return sql, [*(row[name] for name in columns), row["id"]]
+def set_clause(columns: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``a = ?, b = ?`` for an ``UPDATE`` of ``columns``, with their values."""
+    return ", ".join(f"{name} = ?" for name in columns), list(columns.values())

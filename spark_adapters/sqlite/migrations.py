@@ -2,20 +2,32 @@
 
 Each migration is a function that takes the database to the next version. ``migrate`` applies
 the missing ones in order inside one ``BEGIN IMMEDIATE`` transaction, so an older database is
-upgraded in place and two processes opening the same file never migrate it twice. Never edit a
-released migration: append a new one.
+upgraded in place, all or nothing, and two processes opening the same file never migrate it
+twice. Scripts run statement by statement: ``sqlite3``'s ``executescript`` would commit the
+transaction first. Never edit a released migration: append a new one.
 """
 
+import sqlite3
 from collections.abc import Callable
-
-import sqlite_utils
 
 from spark_adapters.sqlite.connection import translate_errors
 
 
-def _base_schema(db: sqlite_utils.Database) -> None:
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run each complete statement of ``script`` inside the caller's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"Incomplete statement in a migration: {statement.strip()}")
+
+
+def _base_schema(db: sqlite3.Connection) -> None:
     """Version 1: the four tables and the indexes behind every list filter and hot path."""
-    db.executescript("""
+    _run_script(db, """
         CREATE TABLE sources (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -113,7 +125,7 @@ def _base_schema(db: sqlite_utils.Database) -> None:
     """)
 
 
-def _task_leases(db: sqlite_utils.Database) -> None:
+def _task_leases(db: sqlite3.Connection) -> None:
     """Version 2: worker leases on tasks, and lookup of workflows by remote id."""
     db.execute("ALTER TABLE tasks ADD COLUMN lease_owner TEXT")
     db.execute("ALTER TABLE tasks ADD COLUMN lease_expires_at TEXT")
@@ -124,10 +136,10 @@ def _task_leases(db: sqlite_utils.Database) -> None:
                "ON workflows (remote_flow_id, created_at)")
 
 
-def _workflow_stats(db: sqlite_utils.Database) -> None:
+def _workflow_stats(db: sqlite3.Connection) -> None:
     """Version 3: per-workflow task counts kept by triggers, so listing workflows costs the
     same however many tasks they have (counting index entries grew with the tasks)."""
-    db.executescript("""
+    _run_script(db, """
         CREATE TABLE workflow_stats (
             workflow_id TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
             task_count INTEGER NOT NULL DEFAULT 0,
@@ -158,21 +170,43 @@ def _workflow_stats(db: sqlite_utils.Database) -> None:
     """)
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _base_schema, _task_leases, _workflow_stats,
+def _schedule_versions(db: sqlite3.Connection) -> None:
+    """Version 4: a version on schedules for compare-and-set updates, and at most one task per
+    (schedule, fire time) as the second line behind the compare-and-set fire.
+
+    Duplicates a database may already hold keep their rows: every one but the first created
+    loses its ``scheduled_for``, so the unique index can be built.
+    """
+    _run_script(db, """
+        ALTER TABLE schedules ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        UPDATE tasks SET scheduled_for = NULL
+        WHERE schedule_id IS NOT NULL AND scheduled_for IS NOT NULL AND EXISTS (
+            SELECT 1 FROM tasks AS earlier
+            WHERE earlier.schedule_id = tasks.schedule_id
+              AND earlier.scheduled_for = tasks.scheduled_for
+              AND (earlier.created_at, earlier.id) < (tasks.created_at, tasks.id)
+        );
+        CREATE UNIQUE INDEX idx_tasks_schedule_id_scheduled_for
+            ON tasks (schedule_id, scheduled_for)
+            WHERE schedule_id IS NOT NULL AND scheduled_for IS NOT NULL;
+    """)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _base_schema, _task_leases, _workflow_stats, _schedule_versions,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 
 LATEST_VERSION = len(MIGRATIONS)
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(db: sqlite3.Connection) -> int:
     """The schema version a database is at (0 for a new, empty file)."""
     with translate_errors():
         return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, *, target: int = LATEST_VERSION) -> int:
+def migrate(db: sqlite3.Connection, *, target: int = LATEST_VERSION) -> int:
     """Apply the migrations a database lacks, up to ``target``; return the version reached.
 
     ``db`` must be in driver autocommit mode (``isolation_level=None``), as the store opens it.
@@ -182,18 +216,17 @@ def migrate(db: sqlite_utils.Database, *, target: int = LATEST_VERSION) -> int:
     with translate_errors():
         if schema_version(db) >= target:  # the common case: no write lock needed
             return schema_version(db)
-        db.conn.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
             # Read again under the write lock: another process may have just migrated.
             current = schema_version(db)
             for version in range(current + 1, target + 1):
                 MIGRATIONS[version - 1](db)
             if target > current:
-                db.conn.execute(f"PRAGMA user_version = {int(target)}")
-            db.conn.execute("COMMIT")
+                db.execute(f"PRAGMA user_version = {int(target)}")
+            db.execute("COMMIT")
         except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return max(current, target)
-

@@ -37,16 +37,22 @@ def decode_datetime(text: str) -> datetime:
 
 def struct_to_row(item: msgspec.Struct, *, json_fields: Iterable[str]) -> dict[str, Any]:
     """A row for ``item``: datetimes as UTC text, enums as values, JSON fields as JSON text."""
-    row = msgspec.structs.asdict(item)
+    return encode_columns(msgspec.structs.asdict(item), json_fields=json_fields)
+
+
+def encode_columns(values: dict[str, Any], *, json_fields: Iterable[str]) -> dict[str, Any]:
+    """Column values for field values (a whole row, or the fields a patch sets), encoded as
+    ``struct_to_row`` does; ``values`` is changed in place and returned."""
     for name in json_fields:
-        value = row[name]
-        row[name] = None if value is None else _json_encoder.encode(value).decode()
-    for name, value in row.items():
+        if name in values:
+            value = values[name]
+            values[name] = None if value is None else _json_encoder.encode(value).decode()
+    for name, value in values.items():
         if isinstance(value, datetime):
-            row[name] = encode_datetime(value)
+            values[name] = encode_datetime(value)
         elif isinstance(value, enum.Enum):
-            row[name] = value.value
-    return row
+            values[name] = value.value
+    return values
 
 
 def struct_from_row(struct_type: type[S], row: Mapping[str, Any], *,

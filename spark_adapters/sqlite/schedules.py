@@ -1,30 +1,38 @@
-"""The ``schedules`` table, and the compare-and-set that fires a schedule exactly once."""
+"""``SqliteScheduleRepository``: schedules, and the compare-and-set on ``version`` that fires a
+schedule once however many schedulers race for it."""
 
+import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from spark_adapters.sqlite.connection import (
-    Connection,
+    Database,
     rows,
     scalar,
     select_page,
-    update_statement,
+    set_clause,
+    translate_errors,
     where_equal,
 )
 from spark_adapters.sqlite.rows import (
     decode_datetime,
+    encode_columns,
     encode_datetime,
     struct_from_row,
     struct_to_row,
 )
-from spark_adapters.sqlite.tasks import insert_tasks
-from spark_adapters.sqlite.workflows import require_workflow
-from spark_core.errors import ConflictError, NotFoundError
+from spark_adapters.sqlite.tasks import insert_fired_tasks
+from spark_core.errors import NotFoundError, StaleWriteError
 from spark_core.models import Page, Schedule, ScheduleId, Task
-from spark_core.ports import ScheduleFilter
+from spark_core.ports import (
+    Clock,
+    DueSchedules,
+    NextDue,
+    ScheduleFilter,
+    SchedulePatch,
+    ScheduleRepository,
+    patch_fields,
+)
 
 
 def schedule_to_row(schedule: Schedule) -> dict[str, Any]:
@@ -37,91 +45,132 @@ def schedule_from_row(row: dict[str, Any]) -> Schedule:
     return struct_from_row(Schedule, row, json_fields=())
 
 
-def fetch_schedule(db: sqlite_utils.Database, schedule_id: str) -> Schedule:
-    """One schedule by id inside an open transaction; ``NotFoundError`` if unknown."""
-    found = rows(db, "SELECT * FROM schedules WHERE id = ?", [schedule_id])
-    if not found:
-        raise NotFoundError(f"Schedule {schedule_id} not found")
-    return schedule_from_row(found[0])
+def _compare_and_set(patch: SchedulePatch) -> tuple[str, list[Any]]:
+    """An ``UPDATE`` setting the patch's fields and ``version + 1``, for parameters
+    ``[*values, schedule_id, expected_version]``."""
+    assignments, values = set_clause(encode_columns(patch_fields(patch), json_fields=()))
+    sql = (f"UPDATE schedules SET {assignments}, version = version + 1 "  # noqa: S608
+           "WHERE id = ? AND version = ?")
+    return sql, values
 
 
-class ScheduleTable:
-    """The schedule methods of ``SqliteStore``."""
+def _not_found(schedule_id: str) -> NotFoundError:
+    return NotFoundError(f"Schedule {schedule_id} not found")
 
-    _connection: Connection
 
-    def add_schedule(self, schedule: Schedule) -> Schedule:
-        """Insert; ``NotFoundError`` if its workflow does not exist."""
-        with self._connection.write() as db:
-            require_workflow(db, schedule.workflow_id)
-            if scalar(db, "SELECT 1 FROM schedules WHERE id = ?", [schedule.id]) is not None:
-                raise ConflictError(f"Schedule {schedule.id} already exists")
-            db.table("schedules").insert(schedule_to_row(schedule))
-            return fetch_schedule(db, schedule.id)
+class SqliteScheduleRepository(ScheduleRepository):
+    """The ``ScheduleRepository`` port on the ``schedules`` table; dueness by the store's clock."""
 
-    def get_schedule(self, schedule_id: ScheduleId) -> Schedule:
+    def __init__(self, database: Database, *, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        """Insert at version 1; ``NotFoundError`` if its workflow does not exist."""
+        row = {**schedule_to_row(schedule), "version": 1}
+        sql = (f"INSERT INTO schedules ({', '.join(row)}) "  # noqa: S608 - our column names
+               f"VALUES ({', '.join('?' for _ in row)}) RETURNING *")
+
+        def insert(conn: sqlite3.Connection) -> Schedule:
+            with translate_errors(missing=f"Workflow {schedule.workflow_id} not found",
+                                  conflict=f"Schedule {schedule.id} already exists"):
+                return schedule_from_row(rows(conn, sql, list(row.values()))[0])
+
+        return await self._database.write(insert)
+
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
-        with self._connection.read() as db:
-            return fetch_schedule(db, schedule_id)
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM schedules WHERE id = ?", [schedule_id]))
+        if not found:
+            raise _not_found(schedule_id)
+        return schedule_from_row(found[0])
 
-    def list_schedules(self, filters: ScheduleFilter, *, limit: int,
-                       offset: int) -> Page[Schedule]:
+    async def list(self, filters: ScheduleFilter, *, limit: int,
+                   offset: int) -> Page[Schedule]:
         """Schedules ordered by creation time."""
         where, params = where_equal(workflow_id=filters.workflow_id, status=filters.status)
-        with self._connection.read() as db:
-            page, total = select_page(db, table="schedules", columns="*", where=where,
-                                      params=params, order_by="created_at, id",
-                                      limit=limit, offset=offset)
+        page, total = await self._database.read(
+            lambda conn: select_page(conn, table="schedules", columns="*", where=where,
+                                     params=params, order_by="created_at, id",
+                                     limit=limit, offset=offset),
+            snapshot=True,
+        )
         return Page(items=[schedule_from_row(row) for row in page], total=total, limit=limit,
                     offset=offset)
 
-    def update_schedule(self, schedule: Schedule) -> Schedule:
-        """Overwrite a schedule (whatever its ``next_run_at``)."""
-        with self._connection.write() as db:
-            fetch_schedule(db, schedule.id)
-            require_workflow(db, schedule.workflow_id)
-            db.execute(*update_statement("schedules", schedule_to_row(schedule)))
-            return fetch_schedule(db, schedule.id)
+    async def update(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
+                     expected_version: int) -> Schedule:
+        """Set the patch's fields if the schedule is still at ``expected_version`` (which then
+        goes up by one); ``StaleWriteError`` if it changed, ``NotFoundError`` if it is gone."""
+        sql, values = _compare_and_set(patch)
+        params = [*values, schedule_id, expected_version]
+        missing = (f"Workflow {patch.workflow_id} not found"
+                   if isinstance(patch.workflow_id, str) else None)
 
-    def delete_schedule(self, schedule_id: ScheduleId) -> None:
+        def update(conn: sqlite3.Connection) -> Schedule:
+            with translate_errors(missing=missing):
+                found = rows(conn, f"{sql} RETURNING *", params)
+            if found:
+                return schedule_from_row(found[0])
+            stored = scalar(conn, "SELECT version FROM schedules WHERE id = ?", [schedule_id])
+            if stored is None:
+                raise _not_found(schedule_id)
+            raise StaleWriteError(
+                f"Schedule {schedule_id} changed meanwhile (version {stored}, "
+                f"expected {expected_version}); read it again"
+            )
+
+        return await self._database.write(update)
+
+    async def delete(self, schedule_id: ScheduleId) -> None:
         """Delete a schedule; its tasks stay, with ``schedule_id`` kept for history."""
-        with self._connection.write() as db:
-            if db.execute("DELETE FROM schedules WHERE id = ?", [schedule_id]).rowcount == 0:
-                raise NotFoundError(f"Schedule {schedule_id} not found")
 
-    def due_schedules(self, now: datetime, *, limit: int) -> list[Schedule]:
-        """Active schedules whose ``next_run_at`` <= ``now``, earliest first."""
-        with self._connection.read() as db:
-            due = rows(db, "SELECT * FROM schedules WHERE status = 'active' "
-                           "AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?",
-                       [encode_datetime(now), limit])
-        return [schedule_from_row(row) for row in due]
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM schedules WHERE id = ?", [schedule_id]).rowcount
 
-    def next_due_at(self) -> datetime | None:
-        """The earliest ``next_run_at`` of any active schedule."""
-        with self._connection.read() as db:
-            earliest = scalar(db, "SELECT min(next_run_at) FROM schedules "
-                                  "WHERE status = 'active'")
-        return None if earliest is None else decode_datetime(earliest)
+        if await self._database.write(delete) == 0:
+            raise _not_found(schedule_id)
 
-    def fire_schedule(self, schedule: Schedule, *, expected_next_run_at: datetime,
-                      tasks: Sequence[Task]) -> bool:
-        """Overwrite ``schedule`` and insert ``tasks`` only if ``next_run_at`` is unchanged."""
-        sql, params = update_statement("schedules", schedule_to_row(schedule))
-        sql += " AND next_run_at IS ?"
-        params.append(encode_datetime(expected_next_run_at))
-        with self._connection.write() as db:
-            if db.execute(sql, params).rowcount != 1:
+    async def due(self, *, limit: int) -> DueSchedules:
+        """Active schedules whose ``next_run_at`` <= the store's now, earliest first."""
+        now = self._clock.now()
+        due = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM schedules WHERE status = 'active' "
+                                    "AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?",
+                              [encode_datetime(now), limit]))
+        return DueSchedules(now=now, schedules=[schedule_from_row(row) for row in due])
+
+    async def next_due(self) -> NextDue:
+        """The earliest ``next_run_at`` of any active schedule, with the store's now."""
+        now = self._clock.now()
+        earliest = await self._database.read(
+            lambda conn: scalar(conn, "SELECT min(next_run_at) FROM schedules "
+                                      "WHERE status = 'active'"))
+        return NextDue(now=now, at=None if earliest is None else decode_datetime(earliest))
+
+    async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
+                   expected_version: int, tasks: Sequence[Task]) -> bool:
+        """If the schedule is still at ``expected_version``, set the patch's fields (version
+        + 1) and insert ``tasks`` (skipping a (schedule, time) already there), atomically;
+        returns whether this caller won."""
+        sql, values = _compare_and_set(patch)
+        params = [*values, schedule_id, expected_version]
+
+        def fire(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql, params).rowcount != 1:
                 return False
-            insert_tasks(db, list(tasks))
-        return True
+            insert_fired_tasks(conn, tasks)
+            return True
 
-    def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
+        return await self._database.write(fire)
+
+    async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
         """(pending, running) task counts of a schedule, for its overlap policy."""
-        with self._connection.read() as db:
-            counts = dict(db.execute(
-                "SELECT status, count(*) FROM tasks WHERE schedule_id = ? "
-                "AND status IN ('pending', 'running') GROUP BY status",
-                [schedule_id],
-            ).fetchall())
+        found = await self._database.read(lambda conn: conn.execute(
+            "SELECT status, count(*) FROM tasks WHERE schedule_id = ? "
+            "AND status IN ('pending', 'running') GROUP BY status",
+            [schedule_id],
+        ).fetchall())
+        counts = dict(found)
         return int(counts.get("pending", 0)), int(counts.get("running", 0))

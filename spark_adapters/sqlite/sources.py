@@ -1,21 +1,22 @@
-"""The ``sources`` table: the servers workflows are synced from, with their sealed API keys."""
+"""``SqliteSourceRepository``: the servers workflows are synced from, with their sealed keys."""
 
+import sqlite3
 from typing import Any
 
-import sqlite_utils
-
 from spark_adapters.sqlite.connection import (
-    Connection,
+    Database,
+    insert_statement,
     rows,
     scalar,
     select_page,
-    update_statement,
+    set_clause,
+    translate_errors,
     where_equal,
 )
-from spark_adapters.sqlite.rows import struct_from_row, struct_to_row
+from spark_adapters.sqlite.rows import encode_columns, struct_from_row, struct_to_row
 from spark_core.errors import ConflictError, NotFoundError
 from spark_core.models import Page, Source, SourceDeletion, SourceId
-from spark_core.ports import SourceFilter
+from spark_core.ports import SourceFilter, SourcePatch, SourceRepository, patch_fields
 
 _JSON_FIELDS = ("version_info",)
 
@@ -30,90 +31,107 @@ def source_from_row(row: dict[str, Any]) -> Source:
     return struct_from_row(Source, row, json_fields=_JSON_FIELDS)
 
 
-def fetch_source(db: sqlite_utils.Database, source_id: str) -> Source:
-    """One source by id inside an open transaction; ``NotFoundError`` if unknown."""
-    found = rows(db, "SELECT * FROM sources WHERE id = ?", [source_id])
-    if not found:
-        raise NotFoundError(f"Source {source_id} not found")
-    return source_from_row(found[0])
+def _url_taken(url: str) -> str:
+    return f"A source with URL {url} already exists"
 
 
-def _check_url_free(db: sqlite_utils.Database, url: str, source_id: str) -> None:
-    owner = scalar(db, "SELECT id FROM sources WHERE url = ? AND id != ?", [url, source_id])
-    if owner is not None:
-        raise ConflictError(f"A source with URL {url} already exists")
+def _not_found(source_id: str) -> NotFoundError:
+    return NotFoundError(f"Source {source_id} not found")
 
 
-class SourceTable:
-    """The source methods of ``SqliteStore``."""
+class SqliteSourceRepository(SourceRepository):
+    """The ``SourceRepository`` port on the ``sources`` table."""
 
-    _connection: Connection
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
-    def add_source(self, source: Source, *, sealed_key: str | None) -> Source:
-        """Insert; ``ConflictError`` if a source with the same URL exists."""
-        with self._connection.write() as db:
-            _check_url_free(db, source.url, source.id)
-            if scalar(db, "SELECT 1 FROM sources WHERE id = ?", [source.id]):
-                raise ConflictError(f"Source {source.id} already exists")
-            db.table("sources").insert({**source_to_row(source), "sealed_key": sealed_key})
-            return fetch_source(db, source.id)
+    async def add(self, source: Source, *, sealed_key: str | None) -> Source:
+        """Insert; ``ConflictError`` if a source with the same URL (or id) exists."""
+        sql, params = insert_statement("sources",
+                                       {**source_to_row(source), "sealed_key": sealed_key})
 
-    def get_source(self, source_id: SourceId) -> Source:
+        def insert(conn: sqlite3.Connection) -> Source:
+            try:
+                return source_from_row(rows(conn, sql, params)[0])
+            except sqlite3.IntegrityError as exc:
+                if "sources.url" in str(exc):
+                    raise ConflictError(_url_taken(source.url)) from exc
+                raise ConflictError(f"Source {source.id} already exists") from exc
+
+        return await self._database.write(insert)
+
+    async def get(self, source_id: SourceId) -> Source:
         """One source by id."""
-        with self._connection.read() as db:
-            return fetch_source(db, source_id)
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM sources WHERE id = ?", [source_id]))
+        if not found:
+            raise _not_found(source_id)
+        return source_from_row(found[0])
 
-    def find_source_by_url(self, url: str) -> Source | None:
+    async def find_by_url(self, url: str) -> Source | None:
         """The source with this (normalised) URL, if any."""
-        with self._connection.read() as db:
-            found = rows(db, "SELECT * FROM sources WHERE url = ?", [url])
-            return source_from_row(found[0]) if found else None
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM sources WHERE url = ?", [url]))
+        return source_from_row(found[0]) if found else None
 
-    def list_sources(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
+    async def list(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
         """Sources ordered by creation time."""
         where, params = where_equal(status=filters.status, source_type=filters.source_type)
-        with self._connection.read() as db:
-            page, total = select_page(db, table="sources", columns="*", where=where,
-                                      params=params, order_by="created_at, id",
-                                      limit=limit, offset=offset)
+        page, total = await self._database.read(
+            lambda conn: select_page(conn, table="sources", columns="*", where=where,
+                                     params=params, order_by="created_at, id",
+                                     limit=limit, offset=offset),
+            snapshot=True,
+        )
         return Page(items=[source_from_row(row) for row in page], total=total, limit=limit,
                     offset=offset)
 
-    def update_source(self, source: Source, *, sealed_key: str | None = None,
-                      replace_key: bool = False) -> Source:
-        """Overwrite a source; its sealed key changes only when ``replace_key`` is true."""
-        row = source_to_row(source)
-        if replace_key:
-            row["sealed_key"] = sealed_key
-        with self._connection.write() as db:
-            fetch_source(db, source.id)
-            _check_url_free(db, source.url, source.id)
-            db.execute(*update_statement("sources", row))
-            return fetch_source(db, source.id)
+    async def update(self, source_id: SourceId, patch: SourcePatch) -> Source:
+        """Set the patch's fields (a new URL reaches the source's workflows too) and return the
+        source as stored; ``ConflictError`` if the new URL belongs to another source."""
+        columns = encode_columns(patch_fields(patch), json_fields=_JSON_FIELDS)
+        assignments, params = set_clause(columns)
+        sql = f"UPDATE sources SET {assignments} WHERE id = ? RETURNING *"  # noqa: S608
+        new_url = columns.get("url")
 
-    def get_source_key(self, source_id: SourceId) -> str | None:
+        def update(conn: sqlite3.Connection) -> Source:
+            conflict = _url_taken(new_url) if new_url is not None else None
+            with translate_errors(conflict=conflict):
+                found = rows(conn, sql, [*params, source_id])
+            if not found:
+                raise _not_found(source_id)
+            if new_url is not None:
+                conn.execute("UPDATE workflows SET source = ? WHERE source_id = ?",
+                             [new_url, source_id])
+            return source_from_row(found[0])
+
+        return await self._database.write(update)
+
+    async def get_key(self, source_id: SourceId) -> str | None:
         """The sealed API key of a source (``None`` if it has none)."""
-        with self._connection.read() as db:
-            found = rows(db, "SELECT sealed_key FROM sources WHERE id = ?", [source_id])
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT sealed_key FROM sources WHERE id = ?", [source_id]))
         if not found:
-            raise NotFoundError(f"Source {source_id} not found")
+            raise _not_found(source_id)
         key: str | None = found[0]["sealed_key"]
         return key
 
-    def delete_source(self, source_id: SourceId) -> SourceDeletion:
+    async def delete(self, source_id: SourceId) -> SourceDeletion:
         """Delete a source with its workflows, their schedules and tasks."""
         workflows = "SELECT id FROM workflows WHERE source_id = ?"
-        with self._connection.write() as db:
-            fetch_source(db, source_id)
-            counts = {
-                table: int(scalar(db, f"SELECT count(*) FROM {table} "  # noqa: S608
-                                      f"WHERE workflow_id IN ({workflows})", [source_id]))
-                for table in ("schedules", "tasks")
-            }
-            workflow_count = int(scalar(db, f"SELECT count(*) FROM ({workflows})",  # noqa: S608
-                                        [source_id]))
-            db.execute("DELETE FROM sources WHERE id = ?", [source_id])
-        return SourceDeletion(source_id=source_id, workflows_deleted=workflow_count,
-                              schedules_deleted=counts["schedules"],
-                              tasks_deleted=counts["tasks"])
 
+        def delete(conn: sqlite3.Connection) -> SourceDeletion:
+            if scalar(conn, "SELECT 1 FROM sources WHERE id = ?", [source_id]) is None:
+                raise _not_found(source_id)
+            schedules, tasks = (
+                int(scalar(conn, f"SELECT count(*) FROM {table} "  # noqa: S608
+                                 f"WHERE workflow_id IN ({workflows})", [source_id]))
+                for table in ("schedules", "tasks")
+            )
+            workflow_count = int(scalar(conn, f"SELECT count(*) FROM ({workflows})",  # noqa: S608
+                                        [source_id]))
+            conn.execute("DELETE FROM sources WHERE id = ?", [source_id])
+            return SourceDeletion(source_id=source_id, workflows_deleted=workflow_count,
+                                  schedules_deleted=schedules, tasks_deleted=tasks)
+
+        return await self._database.write(delete)

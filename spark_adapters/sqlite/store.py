@@ -1,89 +1,88 @@
 """``SqliteStore``: the ``Store`` port on one SQLite file, the embedded default.
 
 WAL mode lets readers work while one writer commits; ``BEGIN IMMEDIATE`` on every write makes
-two processes on the same file queue for the write lock (``busy_timeout``) rather than fail.
-The methods live in one module per table; this class joins them to one connection.
+N processes on the same file queue for the write lock (``busy_timeout``) rather than fail, and
+the queueing happens on a writer thread, never on the event loop (see ``connection``). The
+repositories live one per module; this class joins them to one ``Database`` and one clock.
 """
 
+import sqlite3
 from pathlib import Path
 
-import sqlite_utils
-
-from spark_adapters.sqlite.connection import (
-    Connection,
-    open_database,
-    scalar,
-    translate_errors,
-)
+from spark_adapters.clock import SystemClock
+from spark_adapters.sqlite.connection import MEMORY, Database
 from spark_adapters.sqlite.migrations import LATEST_VERSION
 from spark_adapters.sqlite.migrations import migrate as migrate_database
 from spark_adapters.sqlite.migrations import schema_version as read_schema_version
-from spark_adapters.sqlite.schedules import ScheduleTable
-from spark_adapters.sqlite.sources import SourceTable
-from spark_adapters.sqlite.tasks import TaskTable
-from spark_adapters.sqlite.workflows import WorkflowTable
-from spark_core.errors import SparkError
-from spark_core.ports import Store
+from spark_adapters.sqlite.nodes import SqliteNodeRegistry
+from spark_adapters.sqlite.queue import SqliteTaskQueue
+from spark_adapters.sqlite.schedules import SqliteScheduleRepository
+from spark_adapters.sqlite.sources import SqliteSourceRepository
+from spark_adapters.sqlite.tasks import SqliteTaskRepository
+from spark_adapters.sqlite.wakeups import SqliteWakeUpFeed
+from spark_adapters.sqlite.workflows import SqliteWorkflowRepository
+from spark_core.errors import StoreUnavailableError
+from spark_core.ports import Clock, Store
 
 
-class SqliteStore(SourceTable, WorkflowTable, ScheduleTable, TaskTable, Store):
-    """Spark's state in a SQLite file (or ``":memory:"``), migrated to the current schema on open.
+class SqliteStore(Store):
+    """Spark's state in a SQLite file (or ``":memory:"``), judged by ``clock`` (UTC by default).
 
     Example::
 
         store = SqliteStore(".spark/spark.db")
-        page = store.list_workflows(WorkflowFilter(q="support"), limit=50, offset=0)
-        store.close()
+        await store.open()
+        await store.migrate()
+        page = await store.workflows.list(WorkflowFilter(q="support"), limit=50, offset=0)
+        await store.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
         self.path = path
-        try:
-            with translate_errors():
-                self._connection = Connection(open_database(path))
-        except OSError as exc:
-            raise SparkError(f"Cannot open the database at {path} ({exc.strerror})") from exc
-        try:
-            self.migrate()
-        except BaseException:
-            self._connection.close()
-            raise
+        self.clock: Clock = clock or SystemClock()
+        self.database = Database(path)
+        self.sources = SqliteSourceRepository(self.database)
+        self.workflows = SqliteWorkflowRepository(self.database)
+        self.schedules = SqliteScheduleRepository(self.database, clock=self.clock)
+        self.tasks = SqliteTaskRepository(self.database)
+        self.queue = SqliteTaskQueue(self.database, clock=self.clock)
+        self.nodes = SqliteNodeRegistry(None if str(path) == MEMORY else path)
+        self.wakeups = SqliteWakeUpFeed(self.database)
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """The underlying ``sqlite_utils.Database``, for diagnostics and tooling."""
-        return self._connection.db
+    def description(self) -> str:
+        """The database file's path (``:memory:`` for an in-memory store)."""
+        return str(self.path)
 
-    def schema_version(self) -> int:
+    async def open(self) -> None:
+        """Open the file, creating it (and its directory) privately if missing;
+        ``StoreUnavailableError`` saying why if it cannot."""
+        await self.database.open()
+
+    async def migrate(self) -> int:
+        """Bring the database up to this code's schema version, once even when N processes
+        start together; returns that version. ``StoreUnavailableError`` if the database is
+        newer than this code."""
+        return await self.database.on_writer(self._migrate)
+
+    def _migrate(self, conn: sqlite3.Connection) -> int:
+        version = read_schema_version(conn)
+        if version > LATEST_VERSION:
+            raise StoreUnavailableError(
+                f"The database at {self.path} has schema version {version}, newer than this "
+                f"Spark understands ({LATEST_VERSION}); upgrade Spark"
+            )
+        return migrate_database(conn)
+
+    async def schema_version(self) -> int:
         """The schema version of the open database."""
-        with self._connection.read() as db:
-            return read_schema_version(db)
+        return await self.database.read(read_schema_version)
 
-    def migrate(self) -> int:
-        """Bring the database up to this code's schema version; returns that version."""
-        with self._connection.lock():
-            version = read_schema_version(self.db)
-            if version > LATEST_VERSION:
-                raise SparkError(
-                    f"The database at {self.path} has schema version {version}, newer than this "
-                    f"Spark understands ({LATEST_VERSION}); upgrade Spark"
-                )
-            return migrate_database(self.db)
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query now; never raises."""
+        return await self.database.ping()
 
-    def is_healthy(self) -> bool:
-        """True when the database answers ``SELECT 1``."""
-        try:
-            with self._connection.read() as db:
-                return bool(scalar(db, "SELECT 1") == 1)
-        except SparkError:
-            return False
-
-    def close(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
-        self._connection.close()
-
-    def __enter__(self) -> "SqliteStore":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    async def close(self) -> None:
+        """Release the node locks and both connections; the store cannot be used afterwards."""
+        self.nodes.close()
+        await self.database.close()

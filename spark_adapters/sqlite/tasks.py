@@ -1,18 +1,20 @@
-"""The ``tasks`` table: runs, their results, and the leases workers hold on running ones."""
+"""``SqliteTaskRepository``: runs, with their input, answer, error and timing.
 
+The lease columns (``lease_owner``, ``lease_expires_at``) are not on the ``Task`` Struct; the
+queue (``spark_adapters.sqlite.queue``) owns them.
+"""
+
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from spark_adapters.sqlite.connection import (
-    Connection,
-    insert_statement,
+    Database,
     rows,
     scalar,
     select_page,
-    update_statement,
+    translate_errors,
     where_equal,
 )
 from spark_adapters.sqlite.rows import (
@@ -21,18 +23,29 @@ from spark_adapters.sqlite.rows import (
     struct_from_row,
     struct_to_row,
 )
-from spark_adapters.sqlite.workflows import require_workflow
-from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
-from spark_core.models import Page, Task, TaskId, TaskStatus
-from spark_core.ports import TaskFilter
+from spark_core.errors import InvalidStateError, NotFoundError
+from spark_core.models import Page, Task, TaskId
+from spark_core.ports import TaskFilter, TaskRepository
 
 _JSON_FIELDS = ("output_raw", "tweaks")
+_COLUMNS = column_names(Task)
 
 # Lists never read output_raw: a raw response can be megabytes and lists show many tasks.
-_LIST_COLUMNS = ", ".join(
-    "NULL AS output_raw" if name == "output_raw" else name for name in column_names(Task)
+_LIST_COLUMNS = ", ".join("NULL AS output_raw" if name == "output_raw" else name
+                          for name in _COLUMNS)
+_INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
+           f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+# A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
+# skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
+_INSERT_ONCE_PER_FIRE_TIME = (
+    f"{_INSERT} ON CONFLICT (schedule_id, scheduled_for) "
+    "WHERE schedule_id IS NOT NULL AND scheduled_for IS NOT NULL DO NOTHING"
 )
-_FINAL = tuple(status.value for status in TaskStatus if status.is_final)
+_CANCEL = (
+    "UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?, "
+    "lease_owner = NULL, lease_expires_at = NULL "
+    "WHERE id = ? AND status IN ('pending', 'running') RETURNING *"
+)
 
 
 def task_to_row(task: Task) -> dict[str, Any]:
@@ -45,138 +58,84 @@ def task_from_row(row: dict[str, Any]) -> Task:
     return struct_from_row(Task, row, json_fields=_JSON_FIELDS)
 
 
-def fetch_task(db: sqlite_utils.Database, task_id: str) -> Task:
-    """One task by id inside an open transaction; ``NotFoundError`` if unknown."""
-    found = rows(db, "SELECT * FROM tasks WHERE id = ?", [task_id])
-    if not found:
-        raise NotFoundError(f"Task {task_id} not found")
-    return task_from_row(found[0])
+def task_values(task: Task) -> list[Any]:
+    """The parameters of ``_INSERT`` for ``task``, in column order."""
+    row = task_to_row(task)
+    return [row[name] for name in _COLUMNS]
 
 
-def insert_tasks(db: sqlite_utils.Database, tasks: list[Task]) -> None:
-    """Insert new tasks inside an open transaction; ``ConflictError`` on a reused id."""
-    for task in tasks:
-        if scalar(db, "SELECT 1 FROM tasks WHERE id = ?", [task.id]) is not None:
-            raise ConflictError(f"Task {task.id} already exists")
-    for task in tasks:  # a plain INSERT: sqlite-utils' insert_all re-reads the schema each call
-        db.execute(*insert_statement("tasks", task_to_row(task)))
+def insert_fired_tasks(conn: sqlite3.Connection, tasks: Sequence[Task]) -> None:
+    """Insert a fire's tasks, skipping any whose (schedule_id, scheduled_for) exists already;
+    ``ConflictError`` on a reused id, ``NotFoundError`` on a missing workflow."""
+    if not tasks:
+        return
+    with translate_errors(missing="The workflow of a fired task does not exist"):
+        conn.executemany(_INSERT_ONCE_PER_FIRE_TIME, [task_values(task) for task in tasks])
 
 
-def _in(values: Sequence[str]) -> str:
-    return ", ".join("?" for _ in values)
+def _not_found(task_id: str) -> NotFoundError:
+    return NotFoundError(f"Task {task_id} not found")
 
 
-class TaskTable:
-    """The task methods of ``SqliteStore``."""
+class SqliteTaskRepository(TaskRepository):
+    """The ``TaskRepository`` port on the ``tasks`` table."""
 
-    _connection: Connection
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
-    def add_task(self, task: Task) -> Task:
-        """Insert; ``NotFoundError`` if its workflow does not exist."""
-        with self._connection.write() as db:
-            require_workflow(db, task.workflow_id)
-            insert_tasks(db, [task])
-            return fetch_task(db, task.id)
+    async def add(self, task: Task) -> Task:
+        """Insert; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
+        (or the schedule's fire time) is taken."""
+        params = task_values(task)
 
-    def get_task(self, task_id: TaskId) -> Task:
+        def insert(conn: sqlite3.Connection) -> Task:
+            with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
+                return task_from_row(rows(conn, f"{_INSERT} RETURNING *", params)[0])
+
+        return await self._database.write(insert)
+
+    async def get(self, task_id: TaskId) -> Task:
         """One task by id, with ``output_raw``."""
-        with self._connection.read() as db:
-            return fetch_task(db, task_id)
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM tasks WHERE id = ?", [task_id]))
+        if not found:
+            raise _not_found(task_id)
+        return task_from_row(found[0])
 
-    def list_tasks(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
+    async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``."""
         where, params = where_equal(workflow_id=filters.workflow_id,
                                     schedule_id=filters.schedule_id, status=filters.status)
-        with self._connection.read() as db:
-            page, total = select_page(db, table="tasks", columns=_LIST_COLUMNS, where=where,
-                                      params=params, order_by="created_at DESC, id DESC",
-                                      limit=limit, offset=offset)
+        page, total = await self._database.read(
+            lambda conn: select_page(conn, table="tasks", columns=_LIST_COLUMNS, where=where,
+                                     params=params, order_by="created_at DESC, id DESC",
+                                     limit=limit, offset=offset),
+            snapshot=True,
+        )
         return Page(items=[task_from_row(row) for row in page], total=total, limit=limit,
                     offset=offset)
 
-    def update_task(self, task: Task) -> Task:
-        """Overwrite a task; a lease it holds is kept."""
-        with self._connection.write() as db:
-            fetch_task(db, task.id)
-            require_workflow(db, task.workflow_id)
-            db.execute(*update_statement("tasks", task_to_row(task)))
-            return fetch_task(db, task.id)
+    async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
+        """Move a pending or running task to ``cancelled``, clearing any lease;
+        ``InvalidStateError`` if it already finished."""
+        stamp = encode_datetime(now)
 
-    def delete_task(self, task_id: TaskId) -> None:
+        def cancel(conn: sqlite3.Connection) -> Task:
+            cancelled = rows(conn, _CANCEL, [stamp, stamp, task_id])
+            if cancelled:
+                return task_from_row(cancelled[0])
+            status = scalar(conn, "SELECT status FROM tasks WHERE id = ?", [task_id])
+            if status is None:
+                raise _not_found(task_id)
+            raise InvalidStateError(f"Task {task_id} already finished ({status})")
+
+        return await self._database.write(cancel)
+
+    async def delete(self, task_id: TaskId) -> None:
         """Delete a task."""
-        with self._connection.write() as db:
-            if db.execute("DELETE FROM tasks WHERE id = ?", [task_id]).rowcount == 0:
-                raise NotFoundError(f"Task {task_id} not found")
 
-    def claim_tasks(self, now: datetime, *, owner: str, lease_until: datetime,
-                    limit: int, task_ids: Sequence[TaskId] | None = None) -> list[Task]:
-        """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
-        now_text = encode_datetime(now)
-        only = "" if task_ids is None else f"AND id IN ({_in(task_ids)}) "
-        with self._connection.write() as db:
-            ids = [row["id"] for row in rows(
-                db,
-                "SELECT id FROM tasks WHERE status = 'pending' "  # noqa: S608 - placeholders only
-                f"AND (next_retry_at IS NULL OR next_retry_at <= ?) {only}"
-                "ORDER BY created_at, id LIMIT ?",
-                [now_text, *(task_ids or ()), limit],
-            )]
-            if not ids:
-                return []
-            db.execute(
-                "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "  # noqa: S608
-                f"started_at = ?, tries = tries + 1, updated_at = ? WHERE id IN ({_in(ids)})",
-                [owner, encode_datetime(lease_until), now_text, now_text, *ids],
-            )
-            claimed = rows(db, f"SELECT * FROM tasks WHERE id IN ({_in(ids)}) "  # noqa: S608
-                               "ORDER BY created_at, id", ids)
-        return [task_from_row(row) for row in claimed]
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM tasks WHERE id = ?", [task_id]).rowcount
 
-    def renew_leases(self, owner: str, lease_until: datetime) -> list[TaskId]:
-        """Extend ``owner``'s leases; returns the ids of the running tasks it still holds."""
-        with self._connection.write() as db:
-            db.execute(
-                "UPDATE tasks SET lease_expires_at = ? "
-                "WHERE status = 'running' AND lease_owner = ?",
-                [encode_datetime(lease_until), owner],
-            )
-            held = rows(db, "SELECT id FROM tasks WHERE status = 'running' AND lease_owner = ? "
-                            "ORDER BY created_at, id", [owner])
-        return [TaskId(row["id"]) for row in held]
-
-    def expired_leases(self, now: datetime) -> list[Task]:
-        """Running tasks whose lease ran out before ``now``, oldest first."""
-        with self._connection.read() as db:
-            expired = rows(db, "SELECT * FROM tasks WHERE status = 'running' "
-                               "AND lease_expires_at < ? ORDER BY created_at, id",
-                           [encode_datetime(now)])
-        return [task_from_row(row) for row in expired]
-
-    def cancel_task(self, task_id: TaskId, now: datetime) -> Task:
-        """Move a pending or running task to ``cancelled``; ``InvalidStateError`` if final."""
-        now_text = encode_datetime(now)
-        with self._connection.write() as db:
-            task = fetch_task(db, task_id)
-            if task.status.is_final:
-                raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
-            db.execute(
-                "UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?, "
-                "lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
-                [now_text, now_text, task_id],
-            )
-            return fetch_task(db, task_id)
-
-    def release_task(self, task: Task, *, owner: str | None) -> bool:
-        """Overwrite a running task held by ``owner`` (or, if ``None``, whose lease had expired
-        by ``task.updated_at``), clearing the lease."""
-        row = {**task_to_row(task), "lease_owner": None, "lease_expires_at": None}
-        sql, params = update_statement("tasks", row)
-        if owner is None:
-            sql += " AND status = 'running' AND lease_expires_at < ?"
-            condition = [encode_datetime(task.updated_at)]
-        else:
-            sql += " AND status = 'running' AND lease_owner = ?"
-            condition = [owner]
-        with self._connection.write() as db:
-            changed: int = db.execute(sql, [*params, *condition]).rowcount
-        return changed == 1
+        if await self._database.write(delete) == 0:
+            raise _not_found(task_id)

@@ -1,21 +1,19 @@
-"""The ``workflows`` table: the local catalogue, listed with run statistics in one query."""
+"""``SqliteWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
 
+import sqlite3
 from typing import Any
 
-import sqlite_utils
-
 from spark_adapters.sqlite.connection import (
-    Connection,
+    Database,
     rows,
     scalar,
     select_page,
-    update_statement,
+    translate_errors,
 )
-from spark_adapters.sqlite.rows import struct_from_row, struct_to_row
-from spark_adapters.sqlite.sources import fetch_source
+from spark_adapters.sqlite.rows import column_names, struct_from_row, struct_to_row
 from spark_core.errors import NotFoundError
 from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
-from spark_core.ports import WorkflowFilter
+from spark_core.ports import WorkflowFilter, WorkflowRepository
 
 _JSON_FIELDS = ("data", "tags")
 
@@ -36,6 +34,17 @@ _SUMMARY_COLUMNS = """
     ) AS failed_task_count
 """
 
+_COLUMNS = column_names(Workflow)
+# One statement inserts or updates in place; the stored row keeps its id and created_at.
+_UPSERT = (
+    f"INSERT INTO workflows ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS
+                if name not in ("id", "created_at", "source_id", "remote_flow_id"))
+    + " RETURNING *"
+)
+
 
 def workflow_to_row(workflow: Workflow) -> dict[str, Any]:
     """The ``workflows`` row for ``workflow``."""
@@ -45,20 +54,6 @@ def workflow_to_row(workflow: Workflow) -> dict[str, Any]:
 def workflow_from_row(row: dict[str, Any]) -> Workflow:
     """The ``Workflow`` stored as ``row``; extra columns (list statistics) are ignored."""
     return struct_from_row(Workflow, row, json_fields=_JSON_FIELDS)
-
-
-def fetch_workflow(db: sqlite_utils.Database, workflow_id: str) -> Workflow:
-    """One workflow by id inside an open transaction; ``NotFoundError`` if unknown."""
-    found = rows(db, "SELECT * FROM workflows WHERE id = ?", [workflow_id])
-    if not found:
-        raise NotFoundError(f"Workflow {workflow_id} not found")
-    return workflow_from_row(found[0])
-
-
-def require_workflow(db: sqlite_utils.Database, workflow_id: str) -> None:
-    """Raise ``NotFoundError`` unless the workflow exists."""
-    if scalar(db, "SELECT 1 FROM workflows WHERE id = ?", [workflow_id]) is None:
-        raise NotFoundError(f"Workflow {workflow_id} not found")
 
 
 def _filter_clause(filters: WorkflowFilter) -> tuple[str, list[Any]]:
@@ -75,52 +70,57 @@ def _filter_clause(filters: WorkflowFilter) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
-class WorkflowTable:
-    """The workflow methods of ``SqliteStore``."""
+def _not_found(workflow_id: str) -> NotFoundError:
+    return NotFoundError(f"Workflow {workflow_id} not found")
 
-    _connection: Connection
 
-    def upsert_workflow(self, workflow: Workflow) -> Workflow:
-        """Insert, or update in place the one with the same (source_id, remote_flow_id)."""
+class SqliteWorkflowRepository(WorkflowRepository):
+    """The ``WorkflowRepository`` port on the ``workflows`` table."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def upsert(self, workflow: Workflow) -> Workflow:
+        """Insert, or update in place the one with the same (source_id, remote_flow_id);
+        ``NotFoundError`` if the source does not exist."""
         row = workflow_to_row(workflow)
-        with self._connection.write() as db:
-            fetch_source(db, workflow.source_id)
-            existing = rows(
-                db,
-                "SELECT id, created_at FROM workflows WHERE source_id = ? AND remote_flow_id = ?",
-                [workflow.source_id, workflow.remote_flow_id],
-            )
-            if existing:
-                row.update(existing[0])
-                db.execute(*update_statement("workflows", row))
-            else:
-                db.table("workflows").insert(row)
-            return fetch_workflow(db, row["id"])
+        params = [row[name] for name in _COLUMNS]
 
-    def get_workflow(self, workflow_id: WorkflowId) -> Workflow:
+        def upsert(conn: sqlite3.Connection) -> Workflow:
+            with translate_errors(missing=f"Source {workflow.source_id} not found",
+                                  conflict=f"Workflow {workflow.id} already exists"):
+                return workflow_from_row(rows(conn, _UPSERT, params)[0])
+
+        return await self._database.write(upsert)
+
+    async def get(self, workflow_id: WorkflowId) -> Workflow:
         """One workflow by local id."""
-        with self._connection.read() as db:
-            return fetch_workflow(db, workflow_id)
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM workflows WHERE id = ?", [workflow_id]))
+        if not found:
+            raise _not_found(workflow_id)
+        return workflow_from_row(found[0])
 
-    def find_workflow(self, id_or_remote_id: str) -> Workflow | None:
+    async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""
-        with self._connection.read() as db:
-            found = rows(db, "SELECT * FROM workflows WHERE id = ?", [id_or_remote_id]) or rows(
-                db,
-                "SELECT * FROM workflows WHERE remote_flow_id = ? "
-                "ORDER BY created_at, id LIMIT 1",
-                [id_or_remote_id],
-            )
+        found = await self._database.read(
+            lambda conn: rows(conn, "SELECT * FROM workflows WHERE id = ?", [id_or_remote_id])
+            or rows(conn, "SELECT * FROM workflows WHERE remote_flow_id = ? "
+                          "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]),
+            snapshot=True,
+        )
         return workflow_from_row(found[0]) if found else None
 
-    def list_workflows(self, filters: WorkflowFilter, *, limit: int,
-                       offset: int) -> Page[WorkflowSummary]:
+    async def list(self, filters: WorkflowFilter, *, limit: int,
+                   offset: int) -> Page[WorkflowSummary]:
         """Workflows by name with ``latest_run`` and task counts, computed in one query."""
         where, params = _filter_clause(filters)
-        with self._connection.read() as db:
-            page, total = select_page(db, table="workflows", columns=_SUMMARY_COLUMNS,
-                                      where=where, params=params, order_by="name, id",
-                                      limit=limit, offset=offset)
+        page, total = await self._database.read(
+            lambda conn: select_page(conn, table="workflows", columns=_SUMMARY_COLUMNS,
+                                     where=where, params=params, order_by="name, id",
+                                     limit=limit, offset=offset),
+            snapshot=True,
+        )
         items = [
             WorkflowSummary(workflow=workflow_from_row(row), latest_run=row["latest_run"],
                             task_count=row["task_count"],
@@ -129,15 +129,19 @@ class WorkflowTable:
         ]
         return Page(items=items, total=total, limit=limit, offset=offset)
 
-    def delete_workflow(self, workflow_id: WorkflowId) -> WorkflowDeletion:
+    async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
         """Delete a workflow with its schedules and tasks."""
-        with self._connection.write() as db:
-            require_workflow(db, workflow_id)
+
+        def delete(conn: sqlite3.Connection) -> WorkflowDeletion:
+            if scalar(conn, "SELECT 1 FROM workflows WHERE id = ?", [workflow_id]) is None:
+                raise _not_found(workflow_id)
             schedules, tasks = (
-                int(scalar(db, f"SELECT count(*) FROM {table} WHERE workflow_id = ?",  # noqa: S608
-                           [workflow_id]))
+                int(scalar(conn, f"SELECT count(*) FROM {table} "  # noqa: S608
+                                 "WHERE workflow_id = ?", [workflow_id]))
                 for table in ("schedules", "tasks")
             )
-            db.execute("DELETE FROM workflows WHERE id = ?", [workflow_id])
-        return WorkflowDeletion(workflow_id=workflow_id, schedules_deleted=schedules,
-                                tasks_deleted=tasks)
+            conn.execute("DELETE FROM workflows WHERE id = ?", [workflow_id])
+            return WorkflowDeletion(workflow_id=workflow_id, schedules_deleted=schedules,
+                                    tasks_deleted=tasks)
+
+        return await self._database.write(delete)

@@ -1,0 +1,141 @@
+"""``SqliteTaskQueue``: runnable tasks handed to workers under leases fenced by owner and
+attempt, every lease judged by the store's clock.
+
+A lease lives in two ``tasks`` columns, ``lease_owner`` and ``lease_expires_at``; the attempt is
+``tries`` as the claim left it. Each call is one statement inside its transaction.
+"""
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from spark_adapters.sqlite.connection import Database, placeholders, rows
+from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
+from spark_adapters.sqlite.tasks import task_from_row
+from spark_core.models import Task, TaskId
+from spark_core.ports import Clock, TaskOutcome, TaskQueue
+
+_WRITE_OUTCOME = (
+    "UPDATE tasks SET status = ?, output_data = ?, output_raw = ?, error = ?, "
+    "next_retry_at = ?, finished_at = ?, updated_at = ?, "
+    "lease_owner = NULL, lease_expires_at = NULL "
+    "WHERE id = ? AND status = 'running' AND tries = ?"
+)
+_json_encoder = msgspec.json.Encoder()
+
+
+def _outcome_values(outcome: TaskOutcome) -> list[Any]:
+    """The ``SET`` parameters of ``_WRITE_OUTCOME`` for ``outcome``."""
+    raw = None if outcome.output_raw is None else _json_encoder.encode(outcome.output_raw).decode()
+    return [outcome.status.value, outcome.output_data, raw, outcome.error,
+            encode_optional_datetime(outcome.next_retry_at),
+            encode_optional_datetime(outcome.finished_at), encode_datetime(outcome.updated_at)]
+
+
+def _oldest_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``RETURNING`` gives no order; the port promises oldest first."""
+    return sorted(found, key=lambda row: (row["created_at"], row["id"]))
+
+
+class SqliteTaskQueue(TaskQueue):
+    """The ``TaskQueue`` port on the lease columns of the ``tasks`` table."""
+
+    def __init__(self, database: Database, *, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    def _lease(self, seconds: float) -> tuple[str, str]:
+        """The store's now and the end of a lease of ``seconds`` from it, encoded."""
+        now = self._clock.now()
+        return encode_datetime(now), encode_datetime(now + timedelta(seconds=seconds))
+
+    async def claim(self, *, owner: str, limit: int, lease_seconds: float,
+                    task_ids: Sequence[TaskId] | None = None) -> list[Task]:
+        """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease, oldest
+        first; ``tries`` + 1, and ``started_at`` set on the first attempt only."""
+        if limit <= 0 or (task_ids is not None and not task_ids):
+            return []
+        now, until = self._lease(lease_seconds)
+        only = "" if task_ids is None else f"AND id IN ({placeholders(task_ids)}) "
+        sql = (
+            "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "  # noqa: S608 - placeholders only
+            "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ? "
+            "WHERE id IN (SELECT id FROM tasks WHERE status = 'pending' "
+            f"AND (next_retry_at IS NULL OR next_retry_at <= ?) {only}"
+            "ORDER BY created_at, id LIMIT ?) RETURNING *"
+        )
+        params = [owner, until, now, now, now, *(task_ids or ()), limit]
+        claimed = await self._database.write(lambda conn: rows(conn, sql, params))
+        return [task_from_row(row) for row in _oldest_first(claimed)]
+
+    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
+        """Extend every unexpired lease ``owner`` holds; returns the ids still held."""
+        now, until = self._lease(lease_seconds)
+        renewed = await self._database.write(lambda conn: rows(
+            conn,
+            "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? "
+            "AND status = 'running' AND lease_expires_at >= ? RETURNING id, created_at",
+            [until, owner, now],
+        ))
+        return [TaskId(row["id"]) for row in _oldest_first(renewed)]
+
+    async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Which of ``task_ids`` are still running under ``owner``'s unexpired lease, in the
+        order asked."""
+        if not task_ids:
+            return []
+        now = encode_datetime(self._clock.now())
+        sql = (f"SELECT id FROM tasks WHERE id IN ({placeholders(task_ids)}) "  # noqa: S608
+               "AND status = 'running' AND lease_owner = ? AND lease_expires_at >= ?")
+        found = await self._database.read(
+            lambda conn: conn.execute(sql, [*task_ids, owner, now]).fetchall())
+        still = {row[0] for row in found}
+        return [task_id for task_id in task_ids if task_id in still]
+
+    async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
+                      attempt: int) -> bool:
+        """Write an attempt's outcome and clear the lease, only if the task is still running
+        under ``owner`` at ``attempt``; returns whether it was written."""
+        params = [*_outcome_values(outcome), task_id, attempt, owner]
+        sql = f"{_WRITE_OUTCOME} AND lease_owner = ?"
+
+        def release(conn: sqlite3.Connection) -> bool:
+            return bool(conn.execute(sql, params).rowcount == 1)
+
+        return await self._database.write(release)
+
+    async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
+        """Running tasks whose lease ran out by the store's clock, or whose owner is one of
+        ``owners``, oldest first."""
+        now = encode_datetime(self._clock.now())
+        lost, params = _lost_lease(now, owners)
+        sql = (f"SELECT * FROM tasks WHERE status = 'running' AND {lost} "  # noqa: S608
+               "ORDER BY created_at, id LIMIT ?")
+        found = await self._database.read(lambda conn: rows(conn, sql, [*params, limit]))
+        return [task_from_row(row) for row in found]
+
+    async def recover(self, task_id: TaskId, outcome: TaskOutcome, *, attempt: int,
+                      owners: Sequence[str] = ()) -> bool:
+        """Write the outcome of an abandoned attempt, only if the task is still running at
+        ``attempt`` and its lease expired (or its owner is one of ``owners``)."""
+        now = encode_datetime(self._clock.now())
+        lost, condition = _lost_lease(now, owners)
+        params = [*_outcome_values(outcome), task_id, attempt, *condition]
+        sql = f"{_WRITE_OUTCOME} AND {lost}"
+
+        def recover(conn: sqlite3.Connection) -> bool:
+            return bool(conn.execute(sql, params).rowcount == 1)
+
+        return await self._database.write(recover)
+
+
+def _lost_lease(now: str, owners: Sequence[str]) -> tuple[str, list[Any]]:
+    """The condition "the lease expired before ``now``, or its owner is one of ``owners``"."""
+    if not owners:
+        return "lease_expires_at < ?", [now]
+    return (f"(lease_expires_at < ? OR lease_owner IN ({placeholders(owners)}))",
+            [now, *owners])
+
