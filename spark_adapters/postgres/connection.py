@@ -1,0 +1,169 @@
+"""The connection pool, the store's clock, and translation of psycopg errors at the boundary.
+
+Every repository borrows connections from one ``Database``. Connections are in autocommit
+mode: a single statement is its own transaction, and methods that need more than one statement
+open ``transaction()``. No psycopg exception leaves this package: ``translate_errors`` turns
+them into ``SparkError`` subclasses, with messages that never contain the password.
+"""
+
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+import psycopg.errors
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from spark_core.errors import ConflictError, NotFoundError, SparkError, StoreUnavailableError
+from spark_core.ports import Clock
+
+Conn = psycopg.AsyncConnection[DictRow]
+
+CONNECT_TIMEOUT = 5
+"""Seconds to wait for a new connection before calling the database unreachable."""
+
+BIGINT_MAX = 2**63 - 1
+"""The largest ``LIMIT`` or ``OFFSET`` PostgreSQL accepts."""
+
+NOW = "coalesce(%(now)s::timestamptz, now())"
+"""The store's clock in SQL: the fake clock's time when a test gives one, else the database's."""
+
+
+def describe(url: str) -> str:
+    """``url`` as ``postgresql://user@host:port/db``: safe to print, never the password."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://(unreadable URL)"
+    user = parts.get("user")
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or "5432"
+    dbname = parts.get("dbname") or user or ""
+    at = f"{user}@" if user else ""
+    return f"postgresql://{at}{host}:{port}/{dbname}"
+
+
+def _secrets(url: str) -> list[str]:
+    """Every spelling of the password in ``url`` a message could echo."""
+    found: list[str] = []
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        password = urllib.parse.urlsplit(url).password
+    if password:
+        found += [str(password), urllib.parse.quote(str(password), safe="")]
+    return [url, *found]
+
+
+def scrub(message: str, url: str) -> str:
+    """``message`` with the URL and its password blanked out."""
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+@contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Turn any psycopg (or pool) exception raised inside the block into a ``SparkError``."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        raise ConflictError(
+            f"The record conflicts with an existing one ({_constraint(exc)})") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFoundError(f"A referenced record does not exist ({_constraint(exc)})") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise StoreUnavailableError(
+            f"PostgreSQL at {describe(url)} is unavailable: {scrub(_reason(exc), url)}"
+        ) from exc
+    except psycopg.Error as exc:
+        raise SparkError(
+            f"The database could not complete the operation: {scrub(_reason(exc), url)}"
+        ) from exc
+
+
+def _constraint(exc: psycopg.Error) -> str:
+    return exc.diag.constraint_name or "constraint"
+
+
+def page_bounds(limit: int, offset: int) -> dict[str, int]:
+    """``LIMIT``/``OFFSET`` parameters clamped to what PostgreSQL accepts (such a page is empty
+    anyway); a negative value counts as zero."""
+    return {"limit": min(max(limit, 0), BIGINT_MAX), "offset": min(max(offset, 0), BIGINT_MAX)}
+
+
+class Database:
+    """The pool every repository borrows from, with the store's clock and its settings."""
+
+    def __init__(self, url: str, *, pool_size: int, poll_only: bool,
+                 clock: Clock | None) -> None:
+        self.url = url
+        self.description = describe(url)
+        self.poll_only = poll_only
+        self.clock = clock
+        self.connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT,
+        }
+        if poll_only:  # transaction poolers (PgBouncer) cannot keep prepared statements
+            self.connect_kwargs["prepare_threshold"] = None
+        self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            open=False,
+            timeout=30.0,
+            connection_class=psycopg.AsyncConnection[DictRow],
+            kwargs={**self.connect_kwargs, "row_factory": dict_row},
+            name="spark",
+        )
+
+    def now(self) -> datetime | None:
+        """The ``now`` parameter of every dueness or lease predicate (``None``: the DB's)."""
+        return None if self.clock is None else self.clock.now()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A pooled autocommit connection; errors inside are translated."""
+        with translate_errors(self.url):
+            async with self.pool.connection() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """A pooled connection inside one transaction, committed on success."""
+        with translate_errors(self.url):
+            async with self.pool.connection() as conn, conn.transaction():
+                yield conn
+
+    async def connect(self) -> Conn:
+        """A new connection outside the pool (for listening and node locks)."""
+        with translate_errors(self.url):
+            return await self.connect_raw()
+
+    async def connect_raw(self) -> Conn:
+        """``connect`` with psycopg's own errors (``open`` words them itself)."""
+        return await psycopg.AsyncConnection.connect(
+            self.url, **self.connect_kwargs, row_factory=dict_row)
+
+
+async def fetch_all(conn: Conn, query: Any, params: Any = None) -> list[dict[str, Any]]:
+    """Every row of one query."""
+    cursor = await conn.execute(query, params)
+    return await cursor.fetchall()
+
+
+async def fetch_one(conn: Conn, query: Any, params: Any = None) -> dict[str, Any] | None:
+    """The first row of one query, or ``None``."""
+    cursor = await conn.execute(query, params)
+    return await cursor.fetchone()

@@ -1,0 +1,146 @@
+"""``PostgresTaskQueue``: leases on running tasks, judged by the database's clock.
+
+A claim is one statement: a ``FOR UPDATE SKIP LOCKED`` pick of the oldest runnable tasks,
+materialised so the planner cannot update more rows than the limit, and the update that leases
+them. Every later write of the attempt is fenced by owner *and* attempt (``tries``).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from spark_adapters.postgres.connection import NOW, Database, fetch_all
+from spark_adapters.postgres.rows import json_param, param, text_param
+from spark_adapters.postgres.tasks import task_from_row
+from spark_core.models import Task, TaskId, TaskStatus
+from spark_core.ports import TaskOutcome
+
+_LEASE_UNTIL = NOW + " + make_interval(secs => %(lease)s)"
+
+_CLAIM = (
+    "WITH picked AS MATERIALIZED ("  # noqa: S608 - constants only; values are parameters
+    " SELECT id FROM tasks WHERE status = 'pending'"
+    " AND (next_retry_at IS NULL OR next_retry_at <= " + NOW + ") {only}"
+    " ORDER BY created_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+    "UPDATE tasks t SET status = 'running', lease_owner = %(owner)s,"
+    " lease_expires_at = " + _LEASE_UNTIL + ", tries = t.tries + 1,"
+    " started_at = coalesce(t.started_at, " + NOW + "), updated_at = " + NOW + " "
+    "FROM picked WHERE t.id = picked.id RETURNING t.*"
+)
+_CLAIM_ANY = _CLAIM.format(only="")
+_CLAIM_AMONG = _CLAIM.format(only="AND id = ANY(%(ids)s::text[])")
+
+_RENEW = (
+    "UPDATE tasks SET lease_expires_at = " + _LEASE_UNTIL + " "  # noqa: S608 - constants only
+    "WHERE status = 'running' AND lease_owner = %(owner)s"
+    " AND lease_expires_at >= " + NOW + " RETURNING id, created_at"
+)
+
+_ABANDONED = "(lease_expires_at < " + NOW + " OR lease_owner = ANY(%(owners)s::text[]))"
+
+_OUTCOME = (
+    "UPDATE tasks SET status = %(status)s, output_data = %(output_data)s,"
+    " output_raw = %(output_raw)s, error = %(error)s, next_retry_at = %(next_retry_at)s,"
+    " finished_at = %(finished_at)s, updated_at = %(updated_at)s,"
+    " lease_owner = NULL, lease_expires_at = NULL "
+    "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
+    "RETURNING spark_notify(%(hint)s, id) AS hint"
+)
+_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
+_RECOVER = _OUTCOME.format(fence=_ABANDONED)
+
+_EXPIRED = (
+    "SELECT * FROM tasks WHERE status = 'running' AND " + _ABANDONED +  # noqa: S608
+    " ORDER BY created_at, id LIMIT %(limit)s"
+)
+
+
+def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[str, Any]:
+    if outcome.status.is_final:
+        hint: str | None = "finished"
+    elif outcome.status is TaskStatus.PENDING and outcome.next_retry_at is None:
+        hint = "work"
+    else:
+        hint = None
+    return {
+        "id": task_id, "attempt": attempt, "hint": hint, "status": outcome.status.value,
+        "output_data": text_param(outcome.output_data),
+        "output_raw": json_param(outcome.output_raw), "error": text_param(outcome.error),
+        "next_retry_at": param(outcome.next_retry_at),
+        "finished_at": param(outcome.finished_at), "updated_at": param(outcome.updated_at),
+    }
+
+
+def _limit(limit: int) -> int:
+    return min(max(limit, 0), 2**63 - 1)
+
+
+class PostgresTaskQueue:
+    """The ``TaskQueue`` port on the ``tasks`` table's lease columns."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self, *, owner: str, limit: int, lease_seconds: float,
+        task_ids: Sequence[TaskId] | None = None,
+    ) -> list[Task]:
+        """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease, oldest
+        first; two claimers never get the same task."""
+        if limit <= 0 or (task_ids is not None and not task_ids):
+            return []
+        params = {"owner": owner, "limit": _limit(limit), "lease": float(lease_seconds),
+                  "now": self._db.now()}
+        query = _CLAIM_ANY
+        if task_ids is not None:
+            query, params["ids"] = _CLAIM_AMONG, list(task_ids)
+        async with self._db.connection() as conn:
+            claimed = [task_from_row(row) for row in await fetch_all(conn, query, params)]
+        return sorted(claimed, key=lambda task: (task.created_at, task.id))
+
+    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
+        """Extend every unexpired lease ``owner`` holds; returns the ids still held."""
+        async with self._db.connection() as conn:
+            renewed = await fetch_all(conn, _RENEW, {
+                "owner": owner, "lease": float(lease_seconds), "now": self._db.now()})
+        renewed.sort(key=lambda row: (row["created_at"], row["id"]))
+        return [TaskId(row["id"]) for row in renewed]
+
+    async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Which of ``task_ids`` are still running under ``owner``'s lease."""
+        if not task_ids:
+            return []
+        async with self._db.connection() as conn:
+            found = await fetch_all(
+                conn, "SELECT id FROM tasks WHERE id = ANY(%(ids)s::text[]) "
+                "AND status = 'running' AND lease_owner = %(owner)s",
+                {"ids": list(task_ids), "owner": owner})
+        held = {row["id"] for row in found}
+        return [task_id for task_id in task_ids if task_id in held]
+
+    async def release(
+        self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
+    ) -> bool:
+        """Write an attempt's outcome and clear the lease, only if the task is still running
+        under ``owner`` at ``attempt``. Returns whether it was written."""
+        params = {**_outcome_params(task_id, outcome, attempt), "owner": owner}
+        async with self._db.connection() as conn:
+            return bool(await fetch_all(conn, _RELEASE, params))
+
+    async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
+        """Running tasks whose lease ran out by the store's clock, or whose owner is one of
+        ``owners``, oldest first."""
+        async with self._db.connection() as conn:
+            found = await fetch_all(conn, _EXPIRED, {
+                "limit": _limit(limit), "owners": list(owners), "now": self._db.now()})
+        return [task_from_row(row) for row in found]
+
+    async def recover(
+        self, task_id: TaskId, outcome: TaskOutcome, *, attempt: int,
+        owners: Sequence[str] = (),
+    ) -> bool:
+        """Write the outcome of an abandoned attempt, only if the task is still running at
+        ``attempt`` and its lease has expired (or its owner is one of ``owners``)."""
+        params = {**_outcome_params(task_id, outcome, attempt), "owners": list(owners),
+                  "now": self._db.now()}
+        async with self._db.connection() as conn:
+            return bool(await fetch_all(conn, _RECOVER, params))

@@ -1,0 +1,146 @@
+"""``PostgresWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
+
+from typing import Any
+
+from psycopg import sql
+
+from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
+from spark_adapters.postgres.rows import struct_from_row, struct_to_row
+from spark_adapters.postgres.statements import insert_statement
+from spark_core.errors import NotFoundError
+from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
+from spark_core.ports import WorkflowFilter
+
+_JSON_FIELDS = ("data", "tags")
+
+# The newest task is one index search per workflow on the page, and the counts are kept by
+# triggers in workflow_stats, so a page costs the same however many tasks exist.
+_SUMMARY_COLUMNS = """
+    w.*,
+    coalesce(
+        (SELECT upper(t.status) FROM tasks t WHERE t.workflow_id = w.id
+         ORDER BY t.created_at DESC, t.id DESC LIMIT 1),
+        'NEW'
+    ) AS latest_run,
+    coalesce(stats.task_count, 0) AS task_count,
+    coalesce(stats.failed_task_count, 0) AS failed_task_count
+"""
+
+def workflow_to_row(workflow: Workflow) -> dict[str, Any]:
+    """The ``workflows`` row for ``workflow``, with its case-folded name for searching."""
+    row = struct_to_row(workflow, json_fields=_JSON_FIELDS)
+    row["name_folded"] = workflow.name.casefold()
+    return row
+
+
+async def fetch_workflow(conn: Conn, workflow_id: str) -> Workflow:
+    """One workflow by id; ``NotFoundError`` if unknown."""
+    row = await fetch_one(conn, "SELECT * FROM workflows WHERE id = %s", [workflow_id])
+    if row is None:
+        raise NotFoundError(f"Workflow {workflow_id} not found")
+    return struct_from_row(Workflow, row)
+
+
+async def require_workflow(conn: Conn, workflow_id: str) -> None:
+    """Raise ``NotFoundError`` unless the workflow exists."""
+    if await fetch_one(conn, "SELECT 1 FROM workflows WHERE id = %s", [workflow_id]) is None:
+        raise NotFoundError(f"Workflow {workflow_id} not found")
+
+
+def _filter_clause(filters: WorkflowFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for column, value in (("source_id", filters.source_id), ("source", filters.source_url),
+                          ("flow_type", filters.flow_type)):
+        if value is not None:
+            conditions.append(sql.SQL("w.{} = {}").format(sql.Identifier(column),
+                                                         sql.Placeholder(column)))
+            params[column] = value
+    if filters.q is not None:
+        # strpos, not LIKE: the text is matched as it is, wildcards included.
+        conditions.append(sql.SQL("strpos(w.name_folded, %(q)s) > 0"))
+        params["q"] = filters.q.casefold()
+    if not conditions:
+        return sql.SQL(""), params
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params
+
+
+class PostgresWorkflowRepository:
+    """The ``WorkflowRepository`` port on the ``workflows`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def upsert(self, workflow: Workflow) -> Workflow:
+        """Insert, or update in place the one with the same (source_id, remote_flow_id)."""
+        row = workflow_to_row(workflow)
+        updated = sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name))
+            for name in row if name not in ("id", "created_at")
+        )
+        query = insert_statement("workflows", row) + sql.SQL(
+            " ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET {} RETURNING *"
+        ).format(updated)
+        async with self._db.transaction() as conn:
+            if await fetch_one(conn, "SELECT 1 FROM sources WHERE id = %s",
+                               [workflow.source_id]) is None:
+                raise NotFoundError(f"Source {workflow.source_id} not found")
+            stored = await fetch_one(conn, query, row)
+            assert stored is not None
+            return struct_from_row(Workflow, stored)
+
+    async def get(self, workflow_id: WorkflowId) -> Workflow:
+        """One workflow by local id."""
+        async with self._db.connection() as conn:
+            return await fetch_workflow(conn, workflow_id)
+
+    async def find(self, id_or_remote_id: str) -> Workflow | None:
+        """A workflow by local id, else by remote flow id (first by creation time)."""
+        async with self._db.connection() as conn:
+            row = await fetch_one(conn, """
+                SELECT * FROM workflows WHERE id = %(key)s
+                UNION ALL
+                (SELECT * FROM workflows WHERE remote_flow_id = %(key)s
+                 ORDER BY created_at, id LIMIT 1)
+                LIMIT 1
+            """, {"key": id_or_remote_id})
+        return None if row is None else struct_from_row(Workflow, row)
+
+    async def list(
+        self, filters: WorkflowFilter, *, limit: int, offset: int
+    ) -> Page[WorkflowSummary]:
+        """Workflows by name with ``latest_run`` and task counts, computed in one query."""
+        where, params = _filter_clause(filters)
+        query = sql.SQL(
+            "WITH page AS (SELECT w.id FROM workflows w {where} ORDER BY w.name, w.id "
+            "LIMIT %(limit)s OFFSET %(offset)s), "
+            "total AS (SELECT count(*) AS n FROM workflows w {where}) "
+            "SELECT total.n AS total_count, summary.* FROM total LEFT JOIN LATERAL ("
+            "SELECT {columns} FROM page JOIN workflows w ON w.id = page.id "
+            "LEFT JOIN workflow_stats stats ON stats.workflow_id = w.id"
+            ") AS summary ON true ORDER BY summary.name, summary.id"
+        ).format(where=where, columns=sql.SQL(_SUMMARY_COLUMNS))
+        async with self._db.connection() as conn:
+            found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
+        items = [
+            WorkflowSummary(workflow=struct_from_row(Workflow, row),
+                            latest_run=row["latest_run"], task_count=int(row["task_count"]),
+                            failed_task_count=int(row["failed_task_count"]))
+            for row in found if row["id"] is not None
+        ]
+        return Page(items=items, total=int(found[0]["total_count"]), limit=limit,
+                    offset=offset)
+
+    async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
+        """Delete a workflow with its schedules and tasks."""
+        async with self._db.transaction() as conn:
+            counts = await fetch_one(conn, """
+                SELECT (SELECT count(*) FROM schedules WHERE workflow_id = %(id)s) AS schedules,
+                       (SELECT count(*) FROM tasks WHERE workflow_id = %(id)s) AS tasks
+            """, {"id": workflow_id})
+            deleted = await conn.execute("DELETE FROM workflows WHERE id = %s", [workflow_id])
+            if deleted.rowcount == 0 or counts is None:
+                raise NotFoundError(f"Workflow {workflow_id} not found")
+        return WorkflowDeletion(workflow_id=workflow_id,
+                                schedules_deleted=int(counts["schedules"]),
+                                tasks_deleted=int(counts["tasks"]))
