@@ -55,8 +55,9 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_readme_has_the_library_and_embedding_examples() -> None:
-    """One library script, a host service and a custom-source script are documented."""
-    assert len(python_blocks("Use as a library")) == 1
+    """Two library scripts (connect, and from_ports), a host service and a custom-source script
+    are documented."""
+    assert len(python_blocks("Use as a library")) == 2
     assert len(python_blocks("Embed in your service")) == 2
 
 
@@ -70,9 +71,11 @@ async def test_the_library_example_runs_against_langflow(
     monkeypatch.setenv("LANGFLOW_URL", langflow_server.url)
     monkeypatch.setenv("LANGFLOW_API_KEY", str(langflow_server.api_key))
     monkeypatch.setenv("LANGFLOW_FLOW_ID", ECHO_ID)
-    [(code, line)] = python_blocks("Use as a library")
+    [(code, line), (from_ports, from_ports_line)] = python_blocks("Use as a library")
     await asyncio.to_thread(execute, code, line)
+    await asyncio.to_thread(execute, from_ports, from_ports_line)
     out = capsys.readouterr().out
+    assert "from ports: again" in out
     assert f"offered: {ECHO_ID} spark-echo" in out
     assert "ran: completed hello" in out
     assert "waited: completed" in out
