@@ -15,6 +15,7 @@ import msgspec
 from spark_adapters.sqlite.connection import Database, placeholders, rows
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
 from spark_adapters.sqlite.tasks import task_from_row
+from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
 from spark_core.models import Task, TaskId
 from spark_core.ports import Clock, TaskOutcome, TaskQueue
 
@@ -43,9 +44,14 @@ def _oldest_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class SqliteTaskQueue(TaskQueue):
     """The ``TaskQueue`` port on the lease columns of the ``tasks`` table."""
 
-    def __init__(self, database: Database, *, clock: Clock) -> None:
+    def __init__(self, database: Database, *, clock: Clock, hints: SqliteWakeUpFeed) -> None:
         self._database = database
         self._clock = clock
+        self._hints = hints
+
+    def _announce(self, task_id: TaskId, outcome: TaskOutcome) -> None:
+        """A written outcome is a finished task, or a retry: work again."""
+        self._hints.publish(finished(task_id) if outcome.status.is_final else WORK)
 
     def _lease(self, seconds: float) -> tuple[str, str]:
         """The store's now and the end of a lease of ``seconds`` from it, encoded."""
@@ -105,7 +111,10 @@ class SqliteTaskQueue(TaskQueue):
         def release(conn: sqlite3.Connection) -> bool:
             return bool(conn.execute(sql, params).rowcount == 1)
 
-        return await self._database.write(release)
+        written = await self._database.write(release)
+        if written:
+            self._announce(task_id, outcome)
+        return written
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of
@@ -129,7 +138,10 @@ class SqliteTaskQueue(TaskQueue):
         def recover(conn: sqlite3.Connection) -> bool:
             return bool(conn.execute(sql, params).rowcount == 1)
 
-        return await self._database.write(recover)
+        written = await self._database.write(recover)
+        if written:
+            self._announce(task_id, outcome)
+        return written
 
 
 def _lost_lease(now: str, owners: Sequence[str]) -> tuple[str, list[Any]]:

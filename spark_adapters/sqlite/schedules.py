@@ -22,6 +22,7 @@ from spark_adapters.sqlite.rows import (
     struct_to_row,
 )
 from spark_adapters.sqlite.tasks import insert_fired_tasks
+from spark_adapters.sqlite.wakeups import SCHEDULES, WORK, SqliteWakeUpFeed
 from spark_core.errors import NotFoundError, StaleWriteError
 from spark_core.models import Page, Schedule, ScheduleId, Task
 from spark_core.ports import (
@@ -61,9 +62,10 @@ def _not_found(schedule_id: str) -> NotFoundError:
 class SqliteScheduleRepository(ScheduleRepository):
     """The ``ScheduleRepository`` port on the ``schedules`` table; dueness by the store's clock."""
 
-    def __init__(self, database: Database, *, clock: Clock) -> None:
+    def __init__(self, database: Database, *, clock: Clock, hints: SqliteWakeUpFeed) -> None:
         self._database = database
         self._clock = clock
+        self._hints = hints
 
     async def add(self, schedule: Schedule) -> Schedule:
         """Insert at version 1; ``NotFoundError`` if its workflow does not exist."""
@@ -76,7 +78,9 @@ class SqliteScheduleRepository(ScheduleRepository):
                                   conflict=f"Schedule {schedule.id} already exists"):
                 return schedule_from_row(rows(conn, sql, list(row.values()))[0])
 
-        return await self._database.write(insert)
+        added = await self._database.write(insert)
+        self._hints.publish(SCHEDULES)
+        return added
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
@@ -121,7 +125,9 @@ class SqliteScheduleRepository(ScheduleRepository):
                 f"expected {expected_version}); read it again"
             )
 
-        return await self._database.write(update)
+        updated = await self._database.write(update)
+        self._hints.publish(SCHEDULES)
+        return updated
 
     async def delete(self, schedule_id: ScheduleId) -> None:
         """Delete a schedule; its tasks stay, with ``schedule_id`` kept for history."""
@@ -131,6 +137,7 @@ class SqliteScheduleRepository(ScheduleRepository):
 
         if await self._database.write(delete) == 0:
             raise _not_found(schedule_id)
+        self._hints.publish(SCHEDULES)
 
     async def due(self, *, limit: int) -> DueSchedules:
         """Active schedules whose ``next_run_at`` <= the store's now, earliest first."""
@@ -163,7 +170,10 @@ class SqliteScheduleRepository(ScheduleRepository):
             insert_fired_tasks(conn, tasks)
             return True
 
-        return await self._database.write(fire)
+        won = await self._database.write(fire)
+        if won:
+            self._hints.publish(*((SCHEDULES, WORK) if tasks else (SCHEDULES,)))
+        return won
 
     async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
         """(pending, running) task counts of a schedule, for its overlap policy."""

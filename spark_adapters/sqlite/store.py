@@ -41,13 +41,14 @@ class SqliteStore(Store):
         self.path = path
         self.clock: Clock = clock or SystemClock()
         self.database = Database(path)
+        self.wakeups = SqliteWakeUpFeed(self.database)
         self.sources = SqliteSourceRepository(self.database)
         self.workflows = SqliteWorkflowRepository(self.database)
-        self.schedules = SqliteScheduleRepository(self.database, clock=self.clock)
-        self.tasks = SqliteTaskRepository(self.database)
-        self.queue = SqliteTaskQueue(self.database, clock=self.clock)
+        self.schedules = SqliteScheduleRepository(self.database, clock=self.clock,
+                                                  hints=self.wakeups)
+        self.tasks = SqliteTaskRepository(self.database, hints=self.wakeups)
+        self.queue = SqliteTaskQueue(self.database, clock=self.clock, hints=self.wakeups)
         self.nodes = SqliteNodeRegistry(None if str(path) == MEMORY else path)
-        self.wakeups = SqliteWakeUpFeed(self.database)
 
     @property
     def description(self) -> str:

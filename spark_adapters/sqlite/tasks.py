@@ -23,6 +23,7 @@ from spark_adapters.sqlite.rows import (
     struct_from_row,
     struct_to_row,
 )
+from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
 from spark_core.errors import InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId
 from spark_core.ports import TaskFilter, TaskRepository
@@ -35,6 +36,7 @@ _LIST_COLUMNS = ", ".join("NULL AS output_raw" if name == "output_raw" else name
                           for name in _COLUMNS)
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_INSERT_RETURNING = f"{_INSERT} RETURNING *"
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
 _INSERT_ONCE_PER_FIRE_TIME = (
@@ -80,8 +82,9 @@ def _not_found(task_id: str) -> NotFoundError:
 class SqliteTaskRepository(TaskRepository):
     """The ``TaskRepository`` port on the ``tasks`` table."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, hints: SqliteWakeUpFeed) -> None:
         self._database = database
+        self._hints = hints
 
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
@@ -90,9 +93,11 @@ class SqliteTaskRepository(TaskRepository):
 
         def insert(conn: sqlite3.Connection) -> Task:
             with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
-                return task_from_row(rows(conn, f"{_INSERT} RETURNING *", params)[0])
+                return task_from_row(rows(conn, _INSERT_RETURNING, params)[0])
 
-        return await self._database.write(insert)
+        added = await self._database.write(insert)
+        self._hints.publish(WORK)
+        return added
 
     async def get(self, task_id: TaskId) -> Task:
         """One task by id, with ``output_raw``."""
@@ -129,7 +134,9 @@ class SqliteTaskRepository(TaskRepository):
                 raise _not_found(task_id)
             raise InvalidStateError(f"Task {task_id} already finished ({status})")
 
-        return await self._database.write(cancel)
+        task = await self._database.write(cancel)
+        self._hints.publish(*cancelled(task_id))
+        return task
 
     async def delete(self, task_id: TaskId) -> None:
         """Delete a task."""
