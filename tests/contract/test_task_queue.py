@@ -123,7 +123,7 @@ async def test_renewing_returns_the_tasks_the_owner_still_holds(
     assert {t.id for t in await store.queue.expired(limit=10)} == {kept.id, theirs.id}
 
 
-async def test_renewing_skips_a_lease_that_already_expired(
+async def test_an_expired_lease_is_neither_held_nor_renewed(
         store: Store, clock: FakeClock) -> None:
     """An expired lease is not revived: the task may be recovered by now."""
     workflow = await a_workflow(store)
@@ -133,6 +133,7 @@ async def test_renewing_skips_a_lease_that_already_expired(
     fresh = await make_task(store, workflow, created=2)
     await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
     clock.set(at(1.2))
+    assert await store.queue.held(owner="w1", task_ids=[stalled.id, fresh.id]) == [fresh.id]
     assert await store.queue.renew(owner="w1", lease_seconds=60) == [fresh.id]
     assert [t.id for t in await store.queue.expired(limit=10)] == [stalled.id]
 

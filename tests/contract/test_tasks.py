@@ -30,6 +30,21 @@ async def test_a_task_needs_an_existing_workflow_and_a_fresh_id(store: Store) ->
         await store.tasks.add(task)
 
 
+async def test_a_second_task_for_one_schedule_occasion_is_a_conflict(store: Store) -> None:
+    """(schedule_id, scheduled_for) is unique when both are set; unscheduled tasks repeat."""
+    workflow = await a_workflow(store)
+    schedule = await make_schedule(store, workflow)
+    await make_task(store, workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    with pytest.raises(ConflictError):
+        await make_task(store, workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    await make_task(store, workflow, schedule_id=schedule.id, scheduled_for=at(20))
+    await make_task(store, workflow, schedule_id=schedule.id)
+    await make_task(store, workflow, schedule_id=schedule.id)
+    await make_task(store, workflow, scheduled_for=at(10))
+    await make_task(store, workflow, scheduled_for=at(10))
+    assert (await store.tasks.list(TaskFilter(), limit=10, offset=0)).total == 6
+
+
 async def test_a_task_round_trips_with_its_raw_output_and_tweaks(store: Store) -> None:
     """JSON fields, optional datetimes and numbers read back as written."""
     task = await make_task(

@@ -154,6 +154,9 @@ class _State:
         self.workflow(task.workflow_id)
         if task.id in self.tasks:
             raise ConflictError(f"Task {task.id} already exists")
+        if self.occasion_taken(task):
+            raise ConflictError(
+                f"Schedule {task.schedule_id} already has a task for {task.scheduled_for}")
         self.tasks[task.id] = _stored(task)
         if task.status is TaskStatus.PENDING:
             self.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
@@ -537,12 +540,13 @@ class FakeTaskQueue(TaskQueue):
         return held
 
     async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
-        """Which of ``task_ids`` are still running under ``owner``'s lease."""
+        """Which of ``task_ids`` are still running under ``owner``'s unexpired lease."""
         self._state.enter()
-        leases = self._state.leases
+        now, leases = self._state.now(), self._state.leases
         return [
             task_id for task_id in task_ids
             if task_id in leases and leases[task_id].owner == owner
+            and leases[task_id].until >= now
             and self._state.tasks[task_id].status is TaskStatus.RUNNING
         ]
 
