@@ -302,3 +302,52 @@ async def test_a_node_whose_session_died_is_dead_and_a_live_one_never_is(
         assert await store.nodes.dead() == []
     finally:
         await other.close()
+
+
+async def test_a_given_clock_judges_dueness_and_is_the_now_returned(postgres_url: str) -> None:
+    """With a fake clock, ``due`` and ``next_due`` use and return its time, not the DB's."""
+    clock = FakeClock(T0)
+    store = PostgresStore(postgres_url, clock=clock)
+    await store.open()
+    await store.migrate()
+    try:
+        workflow = await a_workflow(store)
+        schedule = await store.schedules.add(Schedule(
+            id=ScheduleId(new_id()), workflow_id=workflow.id,
+            schedule_type=ScheduleType.INTERVAL, schedule_expr="10m",
+            next_run_at=T0 + timedelta(minutes=10), start_at=T0, created_at=T0, updated_at=T0))
+        early = await store.schedules.due(limit=10)
+        assert (early.now, early.schedules) == (T0, [])
+        clock.advance(minutes=10)
+        due = await store.schedules.due(limit=10)
+        assert due.now == T0 + timedelta(minutes=10)
+        assert [s.id for s in due.schedules] == [schedule.id]
+        upcoming = await store.schedules.next_due()
+        assert (upcoming.now, upcoming.at) == (due.now, schedule.next_run_at)
+    finally:
+        await store.close()
+
+
+async def test_poll_only_mode_works_without_listen_or_session_locks(postgres_url: str) -> None:
+    """Behind a transaction pooler: no prepared statements, 1 s polling, nobody known dead."""
+    store = PostgresStore(postgres_url, poll_only=True)
+    await store.open()
+    await store.migrate()
+    try:
+        workflow = await a_workflow(store)
+        for i in range(10):  # past psycopg's prepare threshold
+            await store.tasks.add(new_task(workflow, seconds=i))
+        assert len(await store.queue.claim(owner="a", limit=10, lease_seconds=30)) == 10
+        await store.nodes.register("a")
+        assert await store.nodes.dead() == []
+        assert store.wakeups.poll_seconds == 1.0
+        hints: list[WakeUp] = []
+        listener = asyncio.create_task(store.wakeups.listen(hints.append))
+        await asyncio.sleep(0.1)
+        assert not listener.done()
+        assert hints == []
+        listener.cancel()
+    finally:
+        await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.tasks.get(TaskId("closed"))
