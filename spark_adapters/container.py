@@ -1,7 +1,9 @@
 """The composition root: one dependency-injector container wiring adapters into the core.
 
-The shared aiohttp session and the store are async resources (the store is opened and migrated
-on the way in and closed on the way out), so providers that depend on them resolve to
+The shared aiohttp session and the opened store are async resources (``store`` is the configured
+adapter, which ``opened_store`` opens and migrates on the way in and closes on the way out; a
+test or program overrides ``store`` with any other adapter and gets the same handling), so
+providers that depend on them resolve to
 awaitables: entrypoints call ``await container.init_resources()`` and then
 ``await container.spark()`` once, and ``await container.shutdown_resources()`` at the end.
 ``open_spark`` does all three. The facade itself is built by ``Spark.from_ports``, the same
@@ -56,11 +58,8 @@ def configured_store(settings: Settings, clock: Clock | None = None) -> Store:
     return SqliteStore(settings.database_path, clock=clock)
 
 
-async def opened_store(
-    settings: Settings, clock: Clock, *, migrate: bool = True
-) -> AsyncIterator[Store]:
-    """The configured store, opened (and migrated) for the container's lifetime."""
-    store = configured_store(settings, clock)
+async def opened(store: Store, *, migrate: bool = True) -> AsyncIterator[Store]:
+    """``store`` opened (and migrated) for the container's lifetime, then closed."""
     await store.open()
     try:
         if migrate:
@@ -77,12 +76,13 @@ class Container(containers.DeclarativeContainer):
 
     session = providers.Resource(http_session)
     clock = providers.Singleton(SystemClock)
-    store = providers.Resource(opened_store, settings, clock)
+    store = providers.Singleton(configured_store, settings, clock)  # override to swap stores
+    opened_store = providers.Resource(opened, store)
     secrets = providers.Singleton(secret_box, settings)
     connector = providers.Singleton(SourceRegistry.default, session)
     spark = providers.Singleton(
         Spark.from_ports,
-        store=store,
+        store=opened_store,
         connector=connector,
         secrets=secrets,
         clock=clock,

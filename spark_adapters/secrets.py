@@ -28,8 +28,9 @@ class FernetSecretBox:
         return cls(raw)
 
     @classmethod
-    def from_key_file(cls, path: Path) -> "FernetSecretBox":
+    def from_key_file(cls, path: Path | str) -> "FernetSecretBox":
         """A box keyed by ``path``, generating a new key there (mode 0600) on first use."""
+        path = Path(path)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             try:

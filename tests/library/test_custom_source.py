@@ -61,7 +61,7 @@ async def test_a_refused_webhook_key_fails_when_the_source_is_added(
     with pytest.raises(SourceValidationError, match="401"):
         await spark.add_source(name="hooks", source_type="webhook", url=webhook.url,
                                api_key="wrong")
-    assert spark.sources.list().total == 0
+    assert (await spark.sources.list()).total == 0
 
 
 async def test_webhook_failures_become_failed_tasks_with_the_remote_reason(

@@ -95,7 +95,7 @@ async def test_the_host_keeps_serving_while_spark_schedules_fire_in_its_loop(
         in_flight = await spark.tasks.run(slow.id, input_data="slow", wait=False,
                                           tweaks={SLOW_NODE: {"delay_seconds": 30}})
         for _ in range(250):
-            if spark.tasks.get(in_flight.id).status == TaskStatus.RUNNING:
+            if (await spark.tasks.get(in_flight.id)).status == TaskStatus.RUNNING:
                 break
             await asyncio.sleep(0.02)
         else:
@@ -104,11 +104,14 @@ async def test_the_host_keeps_serving_while_spark_schedules_fire_in_its_loop(
     assert spark.health()["scheduler"] == "stopped"
     assert _spark_tasks() == []
     store = SqliteStore(tmp_path / "spark.db")
+    await store.open()
     try:
-        running = store.list_tasks(TaskFilter(status=TaskStatus.RUNNING), limit=100, offset=0)
-        interrupted = store.get_task(in_flight.id)
+        running = await store.tasks.list(
+            TaskFilter(status=TaskStatus.RUNNING), limit=100, offset=0
+        )
+        interrupted = await store.tasks.get(in_flight.id)
     finally:
-        store.close()
+        await store.close()
     assert running.total == 0
     assert interrupted.error == "interrupted"
 
@@ -161,7 +164,7 @@ async def test_clock_store_and_connector_are_replaced_through_the_container(
     container.clock.override(providers.Object(clock))
     container.connector.override(providers.Object(connector))
     container.secrets.override(providers.Object(FakeSecretBox()))
-    container.store.override(providers.Singleton(SqliteStore, other_db))
+    container.store.override(providers.Singleton(SqliteStore, other_db, clock=clock))
     async with spark_adapters.connect(container=container, run_background=False) as spark:
         source = await spark.add_source(name="fake", source_type="langflow",
                                         url="http://flows.test")
@@ -170,7 +173,7 @@ async def test_clock_store_and_connector_are_replaced_through_the_container(
         schedule = await spark.schedule(workflow.id, every="2s")
         assert schedule.next_run_at == clock.now() + timedelta(seconds=2)
         clock.advance(2)
-        assert spark.scheduler.tick() == 1
+        assert await spark.scheduler.tick() == 1
         [task] = (await spark.list_tasks(schedule_id=schedule.id)).items
         assert task.scheduled_for == clock.now()
     assert other_db.is_file()

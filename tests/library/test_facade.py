@@ -82,8 +82,9 @@ async def test_from_ports_wires_a_working_spark_over_your_own_adapters() -> None
     """``Spark.from_ports`` builds every service over the adapters it is given."""
     connector = FakeConnector()
     connector.add_remote(REMOTE_URL).add_flow("echo")
+    clock = FakeClock()
     spark = Spark.from_ports(
-        store=FakeStore(), connector=connector, secrets=FakeSecretBox(), clock=FakeClock()
+        store=FakeStore(clock), connector=connector, secrets=FakeSecretBox(), clock=clock
     )
     source = await spark.add_source(name="flows", source_type="langflow", url=REMOTE_URL)
     workflow = await spark.sync("echo", source_id=source.id)
