@@ -58,7 +58,8 @@ def load_migrations() -> list[Migration]:
 
 
 async def _applied(conn: Conn) -> dict[int, str]:
-    if (await fetch_one(conn, "SELECT to_regclass('spark_schema_migrations') AS t"))["t"] is None:  # type: ignore[index]
+    table = await fetch_one(conn, "SELECT to_regclass('spark_schema_migrations') AS t")
+    if table is None or table["t"] is None:
         return {}
     rows = await fetch_all(conn, "SELECT version, checksum FROM spark_schema_migrations")
     return {int(row["version"]): str(row["checksum"]) for row in rows}
