@@ -1,244 +1,527 @@
-"""``SqliteStore`` on real files: durability, migrations, two processes' worth of concurrency,
-and the query plans that keep lists fast. Behaviour shared with the fake is in the contract."""
+"""``SqliteStore`` on real files: lifecycle, file modes, migrations, other processes on the same
+file (locks, node liveness, wake-ups), and the query plans that keep lists fast. Behaviour
+shared with the fake and PostgreSQL is in ``tests/contract``."""
 
+import asyncio
+import itertools
+import signal
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import sqlite_utils
 
 from spark_adapters.sqlite import LATEST_VERSION, SqliteStore, migrate
+from spark_adapters.sqlite.connection import connect, translate_errors
+from spark_adapters.sqlite.nodes import lock_file_name
 from spark_adapters.sqlite.rows import encode_datetime
-from spark_adapters.sqlite.tasks import task_to_row
-from spark_core.errors import SparkError
-from spark_core.models import TaskId, TaskStatus, Workflow
-from spark_core.ports import TaskFilter, WorkflowFilter
-from tests.contract.test_store_contract import (
+from spark_adapters.sqlite.tasks import task_values
+from spark_core.errors import SparkError, StoreUnavailableError
+from spark_core.models import ScheduleId, TaskId, TaskStatus, Workflow
+from spark_core.ports import TaskFilter, WakeUp, WakeUpKind, WorkflowFilter
+from tests.contract.builders import (
     LEASE,
     T0,
     a_workflow,
     at,
+    fired,
     make_schedule,
     make_source,
     make_task,
     make_workflow,
     new_task,
 )
+from tests.fakes.clock import FakeClock
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+flock_only = pytest.mark.skipif(sys.platform == "win32", reason="lock files need fcntl")
 
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
-    """Where the database file goes."""
+    """Where the database file goes (its directory does not exist yet)."""
     return tmp_path / "data" / "spark.db"
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[SqliteStore]:
-    """A store on a fresh file."""
-    with SqliteStore(path) as sqlite_store:
-        yield sqlite_store
+def clock() -> FakeClock:
+    """The store's clock, at ``T0``."""
+    return FakeClock(T0)
 
 
-def test_the_parent_directory_is_created_and_data_survives_a_restart(path: Path) -> None:
-    """Close the file, open it again: everything is still there."""
-    first = SqliteStore(path)
-    workflow = a_workflow(first)
-    schedule = make_schedule(first, workflow)
-    task = make_task(first, workflow, output_raw={"answer": 42})
-    first.close()
-    again = SqliteStore(path)
-    assert again.get_workflow(workflow.id) == workflow
-    assert again.get_schedule(schedule.id) == schedule
-    assert again.get_task(task.id) == task
-    assert again.get_source_key(workflow.source_id) == "sealed"
-    again.close()
+async def opened(path: str | Path, clock: FakeClock | None = None) -> SqliteStore:
+    """A store on ``path``, opened and migrated."""
+    store = SqliteStore(path, clock=clock)
+    await store.open()
+    await store.migrate()
+    return store
 
 
-def test_the_file_is_in_wal_mode_with_foreign_keys_enforced(store: SqliteStore) -> None:
-    """The connection settings the store promises are in force."""
-    settings = {name: store.db.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
-    assert settings == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000,
-                        "synchronous": 1}
+@pytest.fixture
+async def store(path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
+    """A store on a fresh file, closed afterwards."""
+    sqlite_store = await opened(path, clock)
+    yield sqlite_store
+    await sqlite_store.close()
 
 
-def test_an_in_memory_store_works_for_quick_use() -> None:
-    """``:memory:`` gives a working, migrated store."""
-    with SqliteStore(":memory:") as memory:
-        task = make_task(memory, a_workflow(memory))
-        assert memory.get_task(task.id) == task
-        assert memory.schema_version() == LATEST_VERSION
+def mode(path: Path) -> int:
+    """The permission bits of ``path``."""
+    return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(path: Path) -> None:
-    """Rows written under the base schema read back after the lease migration."""
-    path.parent.mkdir(parents=True)
-    old = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    assert migrate(old, target=1) == 1
-    stamp = encode_datetime(T0)
-    old.execute("INSERT INTO sources (id, name, source_type, url, status, created_at, "
-                "updated_at) VALUES ('s1', 'Old', 'langflow', 'http://old', 'active', ?, ?)",
-                [stamp, stamp])
-    old.execute("INSERT INTO workflows (id, source_id, source, remote_flow_id, name, flow_type, "
-                "created_at, updated_at) VALUES ('w1', 's1', 'http://old', 'r1', 'Legacy', "
-                "'langflow', ?, ?)", [stamp, stamp])
-    old.execute("INSERT INTO tasks (id, workflow_id, status, input_data, max_retries, "
-                "created_at, updated_at) VALUES ('t1', 'w1', 'pending', 'hi', 3, ?, ?)",
-                [stamp, stamp])
-    assert "lease_owner" not in old.table("tasks").columns_dict
-    old.close()
-
-    with SqliteStore(path) as upgraded:
-        assert upgraded.schema_version() == LATEST_VERSION == 3
-        task = upgraded.get_task(TaskId("t1"))
-        assert (task.input_data, task.status, task.created_at) == ("hi", TaskStatus.PENDING, T0)
-        assert upgraded.find_workflow("r1") is not None
-        [claimed] = upgraded.claim_tasks(at(1), owner="w", lease_until=at(1) + LEASE, limit=1)
-        assert claimed.id == "t1"
-        assert upgraded.renew_leases("w", at(9)) == ["t1"]
+# -- lifecycle and files ---------------------------------------------------------------------
+async def test_constructing_a_store_opens_nothing(path: Path) -> None:
+    """No directory or file exists until ``open``."""
+    store = SqliteStore(path)
+    assert store.description == str(path)
+    assert not path.parent.exists()
 
 
-def test_opening_a_database_from_a_newer_spark_is_refused(path: Path) -> None:
+async def test_the_database_and_its_directory_are_private_and_survive_a_restart(
+        path: Path) -> None:
+    """The directory is 0700, the file and its WAL companions 0600; data outlives a close."""
+    first = await opened(path)
+    workflow = await a_workflow(first)
+    schedule = await make_schedule(first, workflow)
+    task = await make_task(first, workflow, output_raw={"answer": 42})
+    assert mode(path.parent) == 0o700
+    for name in ("spark.db", "spark.db-wal", "spark.db-shm"):
+        assert mode(path.parent / name) == 0o600, name
+    await first.close()
+
+    again = await opened(path)
+    assert await again.workflows.get(workflow.id) == workflow
+    assert await again.schedules.get(schedule.id) == schedule
+    assert await again.tasks.get(task.id) == task
+    assert await again.sources.get_key(workflow.source_id) == "sealed"
+    await again.close()
+
+
+async def test_writes_wait_for_locks_and_reads_never_do(store: SqliteStore) -> None:
+    """The writer waits up to 5 s for another process's lock; the reader not at all, read-only."""
+    writer = await store.database.on_writer(
+        lambda conn: [conn.execute(f"PRAGMA {name}").fetchone()[0]
+                      for name in ("journal_mode", "foreign_keys", "busy_timeout")])
+    assert writer == ["wal", 1, 5000]
+    reader = await store.database.read(
+        lambda conn: [conn.execute(f"PRAGMA {name}").fetchone()[0]
+                      for name in ("busy_timeout", "query_only", "foreign_keys")])
+    assert reader == [0, 1, 1]
+
+
+async def test_an_in_memory_store_works_for_quick_use(clock: FakeClock) -> None:
+    """``:memory:`` gives a working, migrated store whose reads see its writes."""
+    memory = await opened(":memory:", clock)
+    task = await make_task(memory, await a_workflow(memory))
+    assert await memory.tasks.get(task.id) == task
+    assert (await memory.queue.claim(owner="w", limit=5, lease_seconds=LEASE))[0].id == task.id
+    assert await memory.schema_version() == LATEST_VERSION
+    assert await memory.ping()
+    assert await memory.nodes.dead() == []
+    await memory.close()
+
+
+async def test_a_path_that_cannot_hold_a_database_is_unavailable_naming_it(
+        tmp_path: Path) -> None:
+    """A directory, a file under a regular file, or a non-database file: a readable reason."""
+    (tmp_path / "plain").write_text("not a directory")
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database file at all" * 100)
+    for bad in (tmp_path, tmp_path / "plain" / "spark.db", tmp_path / "garbage.db"):
+        store = SqliteStore(bad)
+        with pytest.raises(StoreUnavailableError, match=f"Cannot open the database at {bad}"):
+            await store.open()
+        await store.close()
+
+
+async def test_opening_a_database_from_a_newer_spark_is_refused(path: Path) -> None:
     """A schema version this code does not know is an error, not a silent downgrade."""
-    SqliteStore(path).close()
+    await (await opened(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(SparkError, match="newer than this Spark understands"):
-        SqliteStore(path)
+    store = SqliteStore(path)
+    await store.open()
+    with pytest.raises(StoreUnavailableError, match="newer than this Spark understands"):
+        await store.migrate()
+    await store.close()
 
 
-def test_sqlite_errors_never_escape_as_sqlite_exceptions(store: SqliteStore) -> None:
-    """A closed store raises ``SparkError`` and reports itself unhealthy."""
-    store.close()
-    with pytest.raises(SparkError):
-        store.list_tasks(TaskFilter(), limit=10, offset=0)
-    assert not store.is_healthy()
+async def test_a_closed_store_raises_spark_errors_and_answers_pings_with_false(
+        store: SqliteStore) -> None:
+    """No sqlite3 exception escapes; ``ping`` never raises."""
+    assert await store.ping()
+    await store.close()
+    with pytest.raises(StoreUnavailableError, match="not open"):
+        await store.tasks.list(TaskFilter(), limit=10, offset=0)
+    with pytest.raises(StoreUnavailableError):
+        await store.tasks.delete(TaskId("t"))
+    assert not await store.ping()
+    await store.close()
 
 
-def test_a_path_that_cannot_hold_a_database_is_a_spark_error(tmp_path: Path) -> None:
-    """Opening a directory, or a file under a regular file, fails with ``SparkError``."""
-    with pytest.raises(SparkError):
-        SqliteStore(tmp_path)
-    (tmp_path / "plain").write_text("not a directory")
-    with pytest.raises(SparkError):
-        SqliteStore(tmp_path / "plain" / "spark.db")
+def test_a_lock_held_past_the_busy_timeout_is_an_unavailable_store() -> None:
+    """"database is locked" becomes ``StoreUnavailableError``; other errors ``SparkError``."""
+    with pytest.raises(StoreUnavailableError, match="locked"), translate_errors():
+        raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(SparkError, match="no such table"), translate_errors():
+        raise sqlite3.OperationalError("no such table: nowhere")
 
 
-def run_in_threads(count: int, work: Callable[[int], None]) -> None:
-    """Run ``work(index)`` in ``count`` threads and re-raise the first failure."""
-    errors: list[BaseException] = []
+# -- another process holding the write lock ----------------------------------------------------
+async def test_the_event_loop_keeps_running_while_a_write_waits_for_another_process(
+        store: SqliteStore, path: Path) -> None:
+    """A write queued behind another connection's ``BEGIN IMMEDIATE`` for ~1 s stalls nothing:
+    a ticker keeps ticking, and reads answer at once meanwhile."""
+    workflow = await a_workflow(store)
+    existing = await make_task(store, workflow)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks: list[float] = []
 
-    def guarded(index: int) -> None:
-        try:
-            work(index)
-        except BaseException as exc:  # handed back to the test thread, which re-raises it
-            errors.append(exc)
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
 
-    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
+    writing = asyncio.create_task(make_task(store, workflow, created=1))
+    await asyncio.sleep(0.2)
+    read_started = time.monotonic()
+    assert await store.tasks.get(existing.id) == existing
+    assert time.monotonic() - read_started < 0.1
+    assert not writing.done()
+    await asyncio.sleep(0.8)
+    other.execute("COMMIT")
+    written = await writing
+    waited = time.monotonic() - started
+    ticking.cancel()
+    other.close()
+
+    assert waited >= 0.95
+    assert await store.tasks.get(written.id) == written
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
+    assert len(ticks) >= 40
+    assert max(gaps) < 0.2
 
 
-def test_two_stores_on_one_file_never_claim_the_same_task(path: Path) -> None:
-    """Claimers on separate connections split the queue without overlap."""
-    stores = [SqliteStore(path), SqliteStore(path)]
-    workflow = a_workflow(stores[0])
-    expected = {make_task(stores[0], workflow, created=i / 100).id for i in range(300)}
+async def test_two_stores_on_one_file_never_claim_the_same_task(
+        store: SqliteStore, path: Path, clock: FakeClock) -> None:
+    """Claimers on separate writer connections split the queue without overlap."""
+    other = await opened(path, clock)
+    workflow = await a_workflow(store)
+    expected = {(await make_task(store, workflow, created=i / 100)).id for i in range(200)}
     claimed: list[list[str]] = [[], []]
 
-    def claim(index: int) -> None:
-        while batch := stores[index].claim_tasks(at(10), owner=f"w{index}",
-                                                  lease_until=at(10) + LEASE, limit=3):
+    async def claim(index: int, sqlite_store: SqliteStore) -> None:
+        while batch := await sqlite_store.queue.claim(owner=f"w{index}", limit=3,
+                                                       lease_seconds=LEASE):
             claimed[index].extend(task.id for task in batch)
 
-    run_in_threads(2, claim)
+    await asyncio.gather(claim(0, store), claim(1, other))
     every_claim = claimed[0] + claimed[1]
-    assert len(every_claim) == len(set(every_claim)) == 300
+    assert len(every_claim) == len(set(every_claim)) == 200
     assert set(every_claim) == expected
-    for index, sqlite_store in enumerate(stores):
-        assert sorted(sqlite_store.renew_leases(f"w{index}", at(20))) == sorted(claimed[index])
-        sqlite_store.close()
+    assert sorted(await other.queue.renew(owner="w1", lease_seconds=LEASE)) == sorted(
+        claimed[1])
+    await other.close()
 
 
-def test_two_stores_on_one_file_never_fire_the_same_time_twice(path: Path) -> None:
+async def test_two_stores_on_one_file_never_fire_the_same_time_twice(
+        store: SqliteStore, path: Path, clock: FakeClock) -> None:
     """Racing schedulers win each (schedule, time) exactly once between them."""
-    stores = [SqliteStore(path), SqliteStore(path)]
-    workflow = a_workflow(stores[0])
-    schedule = make_schedule(stores[0], workflow, next_run=0)
-    rounds = 50
-    barrier = threading.Barrier(2)
-    wins: list[list[int]] = [[], []]
+    stores = [store, await opened(path, clock)]
+    workflow = await a_workflow(store)
+    schedule = await make_schedule(store, workflow, next_run=0)
+    rounds = 30
+    wins: list[int] = []
 
-    def fire(index: int) -> None:
-        for minute in range(rounds):
-            barrier.wait()
-            fired = msgspec.structs.replace(schedule, next_run_at=at(minute + 1),
-                                            last_run_at=at(minute))
-            task = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(minute))
-            if stores[index].fire_schedule(fired, expected_next_run_at=at(minute),
-                                           tasks=[task]):
-                wins[index].append(minute)
+    async def fire(sqlite_store: SqliteStore, minute: int) -> None:
+        task = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(minute))
+        if await sqlite_store.schedules.fire(schedule.id, fired(minute, next_run=minute + 1),
+                                             expected_version=minute + 1, tasks=[task]):
+            wins.append(minute)
 
-    run_in_threads(2, fire)
-    assert sorted(wins[0] + wins[1]) == list(range(rounds))
-    tasks = stores[1].list_tasks(TaskFilter(schedule_id=schedule.id), limit=100, offset=0)
+    for minute in range(rounds):
+        await asyncio.gather(*(fire(sqlite_store, minute) for sqlite_store in stores))
+    assert sorted(wins) == list(range(rounds))
+    tasks = await stores[1].tasks.list(TaskFilter(schedule_id=schedule.id), limit=100, offset=0)
     assert sorted(t.scheduled_for for t in tasks.items if t.scheduled_for) == [
         at(m) for m in range(rounds)]
-    assert stores[1].get_schedule(schedule.id).next_run_at == at(rounds)
-    for sqlite_store in stores:
-        sqlite_store.close()
+    assert (await stores[1].schedules.get(schedule.id)).version == rounds + 1
+    await stores[1].close()
 
 
-def query_plans(store: SqliteStore, call: Callable[[], Any]) -> list[str]:
+async def test_a_fire_skips_a_fire_time_already_stored_and_adding_one_is_a_conflict(
+        store: SqliteStore) -> None:
+    """The unique (schedule_id, scheduled_for) index backs the compare-and-set."""
+    workflow = await a_workflow(store)
+    schedule = await make_schedule(store, workflow)
+    first = await make_task(store, workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    again = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    fresh = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(20))
+    assert await store.schedules.fire(schedule.id, fired(20, next_run=30), expected_version=1,
+                                      tasks=[again, fresh])
+    page = await store.tasks.list(TaskFilter(schedule_id=schedule.id), limit=10, offset=0)
+    assert {t.id for t in page.items} == {first.id, fresh.id}
+    with pytest.raises(SparkError, match="conflicts"):
+        await store.tasks.add(again)
+
+
+# -- migrations --------------------------------------------------------------------------------
+def old_database(path: Path, version: int) -> sqlite3.Connection:
+    """A database file at schema ``version``, with one source and two workflows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=version) == version
+    stamp = encode_datetime(T0)
+    conn.execute("INSERT INTO sources (id, name, source_type, url, status, created_at, "
+                 "updated_at) VALUES ('s1', 'Old', 'langflow', 'http://old', 'active', ?, ?)",
+                 [stamp, stamp])
+    for workflow_id in ("w1", "w2"):
+        conn.execute("INSERT INTO workflows (id, source_id, source, remote_flow_id, name, "
+                     "flow_type, created_at, updated_at) VALUES (?, 's1', 'http://old', ?, "
+                     "'Legacy', 'langflow', ?, ?)", [workflow_id, f"r-{workflow_id}", stamp,
+                                                     stamp])
+    return conn
+
+
+def insert_old_task(conn: sqlite3.Connection, task_id: str, workflow_id: str, *,
+                    status: str = "pending", created: float = 0,
+                    schedule_id: str | None = None, scheduled_for: float | None = None) -> None:
+    """A task row as an older Spark wrote it."""
+    stamp = encode_datetime(at(created))
+    due = None if scheduled_for is None else encode_datetime(at(scheduled_for))
+    conn.execute("INSERT INTO tasks (id, workflow_id, schedule_id, status, input_data, "
+                 "max_retries, scheduled_for, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, 'hi', 3, ?, ?, ?)",
+                 [task_id, workflow_id, schedule_id, status, due, stamp, stamp])
+
+
+async def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(
+        path: Path, clock: FakeClock) -> None:
+    """Rows written under the base schema read back, claim and renew after every migration."""
+    old = old_database(path, 1)
+    insert_old_task(old, "t1", "w1")
+    old.close()
+    upgraded = await opened(path, clock)
+    assert await upgraded.schema_version() == LATEST_VERSION == 4
+    task = await upgraded.tasks.get(TaskId("t1"))
+    assert (task.input_data, task.status, task.created_at) == ("hi", TaskStatus.PENDING, T0)
+    assert await upgraded.workflows.find("r-w1") is not None
+    [claimed] = await upgraded.queue.claim(owner="w", limit=1, lease_seconds=LEASE)
+    assert claimed.id == "t1"
+    assert await upgraded.queue.renew(owner="w", lease_seconds=LEASE) == ["t1"]
+    await upgraded.close()
+
+
+async def test_a_version_2_database_with_tasks_gets_correct_workflow_counts(
+        path: Path) -> None:
+    """Migration 3 counts the tasks already there, failed ones apart."""
+    old = old_database(path, 2)
+    for number, status in enumerate(["failed", "completed", "failed", "pending", "failed"]):
+        insert_old_task(old, f"a{number}", "w1", status=status, created=number)
+    insert_old_task(old, "b0", "w2", status="completed")
+    old.close()
+    upgraded = await opened(path)
+    page = await upgraded.workflows.list(WorkflowFilter(), limit=10, offset=0)
+    assert [(s.workflow.id, s.task_count, s.failed_task_count, s.latest_run)
+            for s in page.items] == [("w1", 5, 3, "FAILED"), ("w2", 1, 0, "COMPLETED")]
+    await upgraded.close()
+
+
+async def test_a_version_3_database_with_duplicate_fire_times_upgrades_keeping_every_task(
+        path: Path) -> None:
+    """The earliest task of a repeated (schedule, time) keeps it; later ones lose only their
+    ``scheduled_for``; schedules start at version 1."""
+    old = old_database(path, 3)
+    stamp = encode_datetime(T0)
+    old.execute("INSERT INTO schedules (id, workflow_id, schedule_type, schedule_expr, status, "
+                "overlap_policy, catchup_policy, max_retries, start_at, created_at, updated_at) "
+                "VALUES ('s', 'w1', 'interval', '10m', 'active', 'skip', 'latest', 3, ?, ?, ?)",
+                [stamp, stamp, stamp])
+    insert_old_task(old, "late", "w1", schedule_id="s", scheduled_for=10, created=2)
+    insert_old_task(old, "first", "w1", schedule_id="s", scheduled_for=10, created=1)
+    insert_old_task(old, "later", "w1", schedule_id="s", scheduled_for=10, created=3)
+    insert_old_task(old, "other", "w1", schedule_id="s", scheduled_for=20, created=1)
+    insert_old_task(old, "gone", "w1", schedule_id="deleted", scheduled_for=10, created=1)
+    old.close()
+    upgraded = await opened(path)
+    page = await upgraded.tasks.list(TaskFilter(), limit=10, offset=0)
+    assert {t.id: t.scheduled_for for t in page.items} == {
+        "first": at(10), "late": None, "later": None, "other": at(20), "gone": at(10)}
+    assert (await upgraded.schedules.get(ScheduleId("s"))).version == 1
+    await upgraded.close()
+
+
+# -- node registry -----------------------------------------------------------------------------
+CHILD = """
+import asyncio, sys
+from spark_adapters.sqlite import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await store.open()
+    await store.nodes.register(sys.argv[2])
+    print("registered", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def registered_child(path: Path, owner: str) -> asyncio.subprocess.Process:
+    """Another process that opens the store and registers ``owner``, then waits."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(path), owner, cwd=REPOSITORY,
+        stdout=asyncio.subprocess.PIPE)
+    assert child.stdout is not None
+    async with asyncio.timeout(30):
+        assert await child.stdout.readline() == b"registered\n"
+    return child
+
+
+@flock_only
+async def test_a_killed_process_is_dead_and_a_live_one_is_not(
+        store: SqliteStore, path: Path) -> None:
+    """SIGKILL drops the lock: the owner is reported once, its file removed; a running
+    process, and this one, are never reported."""
+    await store.nodes.register("me")
+    killed = await registered_child(path, "host:41/killed")
+    alive = await registered_child(path, "host:42/alive")
+    try:
+        assert await store.nodes.dead() == []
+        killed.send_signal(signal.SIGKILL)
+        await killed.wait()
+        assert await store.nodes.dead() == ["host:41/killed"]
+        assert await store.nodes.dead() == []
+        assert not (path.parent / "nodes" / lock_file_name("host:41/killed")).exists()
+        assert mode(path.parent / "nodes" / lock_file_name("host:42/alive")) == 0o600
+    finally:
+        alive.kill()
+        await alive.wait()
+
+
+@flock_only
+async def test_a_store_closed_without_unregistering_is_dead_and_an_unregistered_one_is_gone(
+        store: SqliteStore, path: Path) -> None:
+    """Closing releases the lock (its runs are recovered at once); ``unregister`` withdraws."""
+    leaving, closing = await opened(path), await opened(path)
+    await leaving.nodes.register("leaving")
+    await closing.nodes.register("closing")
+    await leaving.nodes.unregister("leaving")
+    assert await store.nodes.dead() == []
+    await closing.close()
+    assert await store.nodes.dead() == ["closing"]
+    await leaving.close()
+
+
+# -- wake-ups ----------------------------------------------------------------------------------
+class Hints:
+    """The hints a listener received, and a way to wait for more."""
+
+    def __init__(self) -> None:
+        self.received: list[WakeUp] = []
+        self._arrived = asyncio.Event()
+
+    def deliver(self, hint: WakeUp) -> None:
+        """The ``listen`` callback."""
+        self.received.append(hint)
+        self._arrived.set()
+
+    async def until(self, count: int) -> None:
+        """Wait (real time, at most five seconds) until ``count`` hints arrived."""
+        async with asyncio.timeout(5):
+            while len(self.received) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def test_another_process_committing_wakes_listeners(
+        store: SqliteStore, path: Path) -> None:
+    """A commit on another connection is noticed through ``data_version`` within a poll."""
+    workflow = await a_workflow(store)
+    hints = Hints()
+    listener = asyncio.create_task(store.wakeups.listen(hints.deliver))
+    await hints.until(2)
+    assert store.wakeups.poll_seconds == 1.0
+    other = sqlite3.connect(path, isolation_level=None)
+    task = new_task(workflow)
+    other.execute(f"INSERT INTO tasks ({', '.join(msgspec.structs.asdict(task))}) "
+                  f"VALUES ({', '.join('?' for _ in task_values(task))})", task_values(task))
+    other.close()
+    await hints.until(4)
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
+    assert {hint.kind for hint in hints.received[2:]} == {WakeUpKind.WORK, WakeUpKind.SCHEDULES}
+
+
+# -- query plans -------------------------------------------------------------------------------
+async def query_plans(store: SqliteStore, path: Path,
+                      call: Callable[[], Awaitable[Any]]) -> list[str]:
     """The query plan of every statement ``call`` makes the store run, one text per statement."""
-    statements: list[tuple[str, Any]] = []
-    with store.db.tracer(lambda sql, params: statements.append((sql, params))):
-        call()
+    statements: list[str] = []
+    await store.database.trace(statements.append)
+    await call()
+    await store.database.trace(None)
+    explain = connect(path, busy_timeout_ms=1000, read_only=True)
     plans = []
-    for sql, params in statements:
-        rows = store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params or []).fetchall()
+    for sql in statements:
+        if sql.split()[0].upper() in {"BEGIN", "COMMIT"}:
+            continue
+        rows = explain.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
         plans.append("\n".join(row[-1] for row in rows))
+    explain.close()
     return plans
 
 
-def seed_many_tasks(store: SqliteStore, workflows: list[Workflow], per_workflow: int) -> None:
-    """Bulk-insert ``per_workflow`` tasks for each workflow, every fourth one failed."""
+async def seed_many_tasks(path: Path, workflows: list[Workflow], per_workflow: int) -> None:
+    """Insert ``per_workflow`` tasks for each workflow from another connection, every fourth
+    one failed."""
     statuses = [TaskStatus.FAILED, TaskStatus.COMPLETED, TaskStatus.COMPLETED, TaskStatus.PENDING]
-    store.db.table("tasks").insert_all(
-        task_to_row(new_task(workflow, created=i / 60, status=statuses[i % 4]))
-        for workflow in workflows for i in range(per_workflow)
-    )
+    tasks = [new_task(workflow, created=i / 60, status=statuses[i % 4])
+             for workflow in workflows for i in range(per_workflow)]
+    columns = list(msgspec.structs.asdict(tasks[0]))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(f"INSERT INTO tasks ({', '.join(columns)}) "
+                     f"VALUES ({', '.join('?' for _ in columns)})",
+                     [task_values(task) for task in tasks])
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
 
 
-@pytest.mark.parametrize("call", [
-    pytest.param(lambda s, w: s.list_tasks(TaskFilter(workflow_id=w.id), limit=50, offset=0),
-                 id="tasks-of-a-workflow"),
-    pytest.param(lambda s, w: s.list_workflows(WorkflowFilter(), limit=50, offset=0),
-                 id="workflows"),
-    pytest.param(lambda s, w: s.list_workflows(WorkflowFilter(source_id=w.source_id), limit=50,
-                                               offset=0), id="workflows-of-a-source"),
-    pytest.param(lambda s, w: s.due_schedules(at(5), limit=10), id="due-schedules"),
-    pytest.param(lambda s, w: s.claim_tasks(at(5), owner="o", lease_until=at(9), limit=5),
-                 id="claim"),
-])
-def test_hot_queries_search_indexes_and_never_scan_the_tasks_table(
-        store: SqliteStore, call: Callable[[SqliteStore, Workflow], Any]) -> None:
+HOT_CALLS: dict[str, Callable[[SqliteStore, Workflow], Awaitable[Any]]] = {
+    "tasks-of-a-workflow": lambda s, w: s.tasks.list(TaskFilter(workflow_id=w.id), limit=50,
+                                                     offset=0),
+    "workflows": lambda s, w: s.workflows.list(WorkflowFilter(), limit=50, offset=0),
+    "workflows-of-a-source": lambda s, w: s.workflows.list(
+        WorkflowFilter(source_id=w.source_id), limit=50, offset=0),
+    "due-schedules": lambda s, w: s.schedules.due(limit=10),
+    "claim": lambda s, w: s.queue.claim(owner="o", limit=5, lease_seconds=LEASE),
+    "renew": lambda s, w: s.queue.renew(owner="o", lease_seconds=LEASE),
+    "expired": lambda s, w: s.queue.expired(limit=10, owners=["gone"]),
+}
+
+
+@pytest.mark.parametrize("name", list(HOT_CALLS))
+async def test_hot_queries_search_indexes_and_never_scan_the_tasks_table(
+        store: SqliteStore, path: Path, clock: FakeClock, name: str) -> None:
     """Every statement behind a list or a hot path is served by an index."""
-    source = make_source(store)
-    workflows = [make_workflow(store, source, remote_id=str(i), name=f"w{i}") for i in range(5)]
-    make_schedule(store, workflows[0], next_run=1)
-    seed_many_tasks(store, workflows, 50)
-    store.db.execute("ANALYZE")
-    plans = query_plans(store, lambda: call(store, workflows[0]))
+    source = await make_source(store)
+    workflows = [await make_workflow(store, source, remote_id=str(i), name=f"w{i}")
+                 for i in range(5)]
+    await make_schedule(store, workflows[0], next_run=1)
+    await seed_many_tasks(path, workflows, 50)
+    clock.set(at(5))
+    plans = await query_plans(store, path, lambda: HOT_CALLS[name](store, workflows[0]))
     assert plans
     for plan in plans:
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan or (
@@ -246,23 +529,26 @@ def test_hot_queries_search_indexes_and_never_scan_the_tasks_table(
         assert "SCAN tasks" not in plan, plan
 
 
-def test_the_unfiltered_task_list_reads_its_page_in_index_order(store: SqliteStore) -> None:
+async def test_the_unfiltered_task_list_reads_its_page_in_index_order(
+        store: SqliteStore, path: Path) -> None:
     """Newest-first paging walks the created_at index instead of sorting every task."""
-    seed_many_tasks(store, [a_workflow(store)], 50)
-    plans = query_plans(store, lambda: store.list_tasks(TaskFilter(), limit=50, offset=0))
-    page_plan = plans[-1]
-    assert "idx_tasks_created_at" in page_plan
-    assert "TEMP B-TREE" not in page_plan
+    await seed_many_tasks(path, [await a_workflow(store)], 50)
+    plans = await query_plans(store, path,
+                              lambda: store.tasks.list(TaskFilter(), limit=50, offset=0))
+    assert "idx_tasks_created_at" in plans[-1]
+    assert "TEMP B-TREE" not in plans[-1]
 
 
-def test_listing_workflows_counts_thousands_of_tasks_correctly(store: SqliteStore) -> None:
+async def test_listing_workflows_counts_thousands_of_tasks_correctly(
+        store: SqliteStore, path: Path) -> None:
     """The one-query statistics stay right at volume."""
-    source = make_source(store)
-    workflows = [make_workflow(store, source, remote_id=str(i), name=f"w{i}") for i in range(3)]
-    seed_many_tasks(store, workflows, 2000)
-    idle = make_workflow(store, source, remote_id="idle", name="zz idle")
-    make_task(store, workflows[1], created=1000, status=TaskStatus.CANCELLED)
-    page = store.list_workflows(WorkflowFilter(), limit=10, offset=0)
+    source = await make_source(store)
+    workflows = [await make_workflow(store, source, remote_id=str(i), name=f"w{i}")
+                 for i in range(3)]
+    await seed_many_tasks(path, workflows, 2000)
+    idle = await make_workflow(store, source, remote_id="idle", name="zz idle")
+    await make_task(store, workflows[1], created=1000, status=TaskStatus.CANCELLED)
+    page = await store.workflows.list(WorkflowFilter(), limit=10, offset=0)
     assert [(s.workflow.id, s.task_count, s.failed_task_count, s.latest_run)
             for s in page.items] == [
         (workflows[0].id, 2000, 500, "PENDING"),
@@ -270,5 +556,8 @@ def test_listing_workflows_counts_thousands_of_tasks_correctly(store: SqliteStor
         (workflows[2].id, 2000, 500, "PENDING"),
         (idle.id, 0, 0, "NEW"),
     ]
-    assert store.count_active_tasks(make_schedule(store, idle).id) == (0, 0)
-    assert store.list_tasks(TaskFilter(status=TaskStatus.FAILED), limit=1, offset=0).total == 1500
+    schedule = await make_schedule(store, idle)
+    assert await store.schedules.count_active_tasks(schedule.id) == (0, 0)
+    failed = await store.tasks.list(TaskFilter(status=TaskStatus.FAILED), limit=1, offset=0)
+    assert failed.total == 1500
+
