@@ -2,6 +2,7 @@
 the store's clock."""
 
 import asyncio
+from datetime import timedelta, timezone
 
 import msgspec
 import pytest
@@ -247,3 +248,25 @@ async def test_active_task_counts_cover_pending_and_running_tasks_of_one_schedul
     await make_task(store, workflow, status=TaskStatus.PENDING)
     assert await store.schedules.count_active_tasks(schedule.id) == (2, 1)
     assert await store.schedules.count_active_tasks(ScheduleId("other")) == (0, 0)
+
+
+async def test_dueness_compares_instants_whatever_the_offset_written(
+        store: Store, clock: FakeClock) -> None:
+    """A ``next_run_at`` written at +02:00 or without offset (UTC) is due at that instant."""
+    workflow = await a_workflow(store)
+    plus_two = timezone(timedelta(hours=2))
+    offset = await make_schedule(store, workflow, next_run=None,
+                                 next_run_at=at(5).astimezone(plus_two))
+    naive = await make_schedule(store, workflow, next_run=None,
+                                next_run_at=at(6).replace(tzinfo=None))
+    assert (offset.next_run_at, naive.next_run_at) == (at(5), at(6))
+    assert_utc(offset)
+    assert_utc(naive)
+    assert (await store.schedules.next_due()).at == at(5)
+    clock.set(at(4.99))
+    assert (await store.schedules.due(limit=10)).schedules == []
+    clock.set(at(5))
+    assert [s.id for s in (await store.schedules.due(limit=10)).schedules] == [offset.id]
+    clock.set(at(6))
+    assert [s.id for s in (await store.schedules.due(limit=10)).schedules] == [offset.id,
+                                                                              naive.id]

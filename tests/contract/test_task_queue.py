@@ -2,6 +2,7 @@
 judged by the store's clock."""
 
 import asyncio
+from datetime import timedelta, timezone
 
 import msgspec
 
@@ -273,3 +274,17 @@ async def test_a_dead_owners_tasks_are_recovered_before_their_lease_runs_out(
     assert (await store.tasks.get(lost.id)).status is TaskStatus.FAILED
     assert not await store.queue.recover(live.id, failed, attempt=1, owners=["dead"])
     assert (await store.tasks.get(live.id)).status is TaskStatus.RUNNING
+
+
+async def test_a_retry_time_in_another_offset_is_judged_as_an_instant(
+        store: Store, clock: FakeClock) -> None:
+    """``next_retry_at`` written at -05:00 is claimable at that instant, not five hours off."""
+    minus_five = timezone(timedelta(hours=-5))
+    task = await make_task(store, await a_workflow(store),
+                           next_retry_at=at(5).astimezone(minus_five))
+    assert (await store.tasks.get(task.id)).next_retry_at == at(5)
+    clock.set(at(4.99))
+    assert await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE) == []
+    clock.set(at(5))
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    assert_utc(claimed)
