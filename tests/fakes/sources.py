@@ -26,6 +26,8 @@ class FakeRemote:
         self.delay = 0.0
         self.runs: list[RunRequest] = []
         self.release: asyncio.Event | None = None
+        self.check_release: asyncio.Event | None = None
+        self.checks = 0
 
     def add_flow(self, remote_id: str, name: str = "", flow_type: str = "langflow") -> RemoteFlow:
         """Offer a flow on this server."""
@@ -56,8 +58,12 @@ class FakeSource:
         return self._remote
 
     async def check(self) -> dict[str, Any]:
-        """Healthy and accepting the key, or the matching error."""
-        self._server()
+        """Healthy and accepting the key (after ``check_release``, if set), or the matching
+        error."""
+        server = self._server()
+        server.checks += 1
+        if server.check_release is not None:
+            await server.check_release.wait()
         return {"version": "fake-1.0"}
 
     async def list_flows(self) -> list[RemoteFlow]:

@@ -1,9 +1,12 @@
 """Sources: validated against their server, stored with a sealed key, changed and removed."""
 
+import asyncio
+
 import pytest
 
 from spark_core.errors import ConflictError, NotFoundError, UnknownSourceTypeError, ValidationError
 from spark_core.models import SourceId, SourceStatus
+from spark_core.ports import SourcePatch
 from spark_core.services.sources import SourceChanges
 from tests.unit.conftest import REMOTE_URL, World
 
@@ -24,7 +27,7 @@ async def test_a_source_key_is_stored_sealed_never_in_plain_text(world: World) -
     source = await world.spark.sources.add(
         name="flows", source_type="langflow", url=REMOTE_URL, api_key="remote-key"
     )
-    sealed = world.store.get_source_key(source.id)
+    sealed = await world.store.sources.get_key(source.id)
     assert sealed is not None
     assert "remote-key" not in sealed
 
@@ -42,7 +45,7 @@ async def test_a_wrong_key_is_rejected_when_the_source_is_added(world: World) ->
         await world.spark.sources.add(
             name="flows", source_type="langflow", url=REMOTE_URL, api_key="wrong"
         )
-    assert world.spark.sources.list().total == 0
+    assert (await world.spark.sources.list()).total == 0
 
 
 async def test_an_unreachable_server_is_rejected_when_the_source_is_added(world: World) -> None:
@@ -97,13 +100,38 @@ async def test_a_failed_check_marks_the_source_inactive(world: World) -> None:
     world.remote.healthy = False
     with pytest.raises(Exception, match="Could not reach"):
         await world.spark.sources.check(source.id)
-    assert world.spark.sources.get(source.id).status == SourceStatus.INACTIVE
+    assert (await world.spark.sources.get(source.id)).status == SourceStatus.INACTIVE
 
 
 async def test_deleting_a_source_reports_what_went_with_it(world: World, echo: object) -> None:
     """Removing a source removes its workflows and says how many."""
-    source = world.spark.sources.list().items[0]
-    deletion = world.spark.sources.delete(source.id)
+    source = (await world.spark.sources.list()).items[0]
+    deletion = await world.spark.sources.delete(source.id)
     assert deletion.workflows_deleted == 1
     with pytest.raises(NotFoundError):
-        world.spark.sources.get(SourceId(source.id))
+        await world.spark.sources.get(SourceId(source.id))
+
+
+async def test_a_check_does_not_undo_a_rename_made_while_it_awaited_the_server(
+    world: World,
+) -> None:
+    """A check writes only status and version info: a rename that landed while the check
+    waited on the network survives it, and the check's findings are stored too."""
+    source = await world.spark.sources.add(
+        name="before", source_type="langflow", url=REMOTE_URL, api_key="remote-key"
+    )
+    await world.store.sources.update(source.id, SourcePatch(
+        status=SourceStatus.INACTIVE, version_info={}, updated_at=world.clock.now()))
+    world.remote.check_release = asyncio.Event()
+    checks = world.remote.checks
+    checking = asyncio.create_task(world.spark.sources.check(source.id))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert world.remote.checks == checks + 1  # the check now waits on the server
+    renamed = await world.spark.sources.update(source.id, SourceChanges(name="after"))
+    assert renamed.name == "after"
+    world.remote.check_release.set()
+    checked = await asyncio.wait_for(checking, 5)
+    stored = await world.spark.sources.get(source.id)
+    assert (checked.name, stored.name) == ("after", "after")
+    assert (stored.status, stored.version_info) == (SourceStatus.ACTIVE, {"version": "fake-1.0"})

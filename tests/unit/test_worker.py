@@ -1,20 +1,49 @@
 """The worker: every run goes through it, bounded, retried, cancellable and crash-safe."""
 
 import asyncio
-from datetime import timedelta
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pytest
+
+from spark_core import worker as worker_module
 from spark_core.errors import RemoteRunError, SourceUnavailableError
-from spark_core.models import RunResult, Task, TaskStatus, Workflow
+from spark_core.facade import Spark
+from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
+from spark_core.ports import TaskOutcome, WakeUp, WakeUpKind
 from tests.unit.conftest import World, build_world, synced_echo
 
 
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait (in real time, bounded) until ``predicate()`` holds."""
+async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Wait (in real time, bounded) until the awaited ``predicate()`` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not await predicate():
         assert loop.time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+def _status_is(world: World, task_id: TaskId, status: TaskStatus) -> Callable[[], Awaitable[bool]]:
+    """A predicate for ``_until``: the stored task has ``status``."""
+    async def check() -> bool:
+        return (await world.store.tasks.get(task_id)).status == status
+    return check
+
+
+def _idle(world: World) -> Callable[[], Awaitable[bool]]:
+    """A predicate for ``_until``: the worker has no run in flight."""
+    async def check() -> bool:
+        return world.spark.worker.inflight == 0
+    return check
+
+
+@pytest.fixture
+async def running_spark(world: World) -> AsyncIterator[Spark]:
+    """The whole facade started without the scheduler: the worker plus the relay of the
+    store's wake-ups (hints from other processes) and the health watch."""
+    await world.spark.start(scheduler=False)
+    yield world.spark
+    await world.spark.stop(grace=1)
 
 
 async def test_a_run_returns_the_answer_text_and_raw_response(
@@ -40,20 +69,24 @@ async def test_the_task_id_is_sent_as_session_id_unless_given(
 
 
 async def test_a_transient_failure_is_retried_on_the_same_task(
-    world: World, echo: Workflow, running_worker: object
+    world: World, echo: Workflow, running_spark: Spark
 ) -> None:
     """A 5xx-like failure schedules a retry with backoff; the same row then completes."""
     world.remote.outcomes = [SourceUnavailableError("boom", status=503),
                              RunResult(output_text="ok", raw={})]
-    task = world.spark.tasks.create(echo.id, input_data="x", max_retries=2)
-    await _until(lambda: world.store.get_task(task.id).next_retry_at is not None)
-    waiting = world.store.get_task(task.id)
+    task = await world.spark.tasks.create(echo.id, input_data="x", max_retries=2)
+
+    async def retry_planned() -> bool:
+        return (await world.store.tasks.get(task.id)).next_retry_at is not None
+
+    await _until(retry_planned)
+    waiting = await world.store.tasks.get(task.id)
     assert waiting.status == TaskStatus.PENDING
     assert waiting.error == "boom"
     delay = (waiting.next_retry_at - world.clock.now()).total_seconds()  # type: ignore[operator]
     assert 0.5 <= delay <= 1.0
     world.clock.advance(2)
-    world.signals.work_added()
+    world.store.wakeups.publish(WakeUp(kind=WakeUpKind.WORK))
     done = await world.spark.tasks.wait(task.id, timeout=5)
     assert (done.id, done.status, done.tries, done.output_data) == (
         task.id, TaskStatus.COMPLETED, 2, "ok")
@@ -95,8 +128,12 @@ async def test_no_more_runs_than_the_concurrency_limit_at_once() -> None:
     world.remote.release = asyncio.Event()
     await world.spark.worker.start()
     try:
-        tasks = [world.spark.tasks.create(echo.id, input_data=str(n)) for n in range(10)]
-        await _until(lambda: len(world.remote.runs) == 4)
+        tasks = [await world.spark.tasks.create(echo.id, input_data=str(n)) for n in range(10)]
+
+        async def four_running() -> bool:
+            return len(world.remote.runs) == 4
+
+        await _until(four_running)
         await asyncio.sleep(0.1)
         assert len(world.remote.runs) == 4
         world.remote.release.set()
@@ -111,14 +148,56 @@ async def test_cancelling_a_running_task_abandons_the_remote_call(
 ) -> None:
     """A cancelled run ends `cancelled` and the worker does not overwrite it later."""
     world.remote.release = asyncio.Event()
-    task = world.spark.tasks.create(echo.id)
-    await _until(lambda: world.store.get_task(task.id).status == TaskStatus.RUNNING)
-    cancelled = world.spark.tasks.cancel(task.id)
+    task = await world.spark.tasks.create(echo.id)
+    await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+    cancelled = await world.spark.tasks.cancel(task.id)
     assert cancelled.status == TaskStatus.CANCELLED
     world.remote.release.set()
     await asyncio.sleep(0.1)
-    assert world.store.get_task(task.id).status == TaskStatus.CANCELLED
+    assert (await world.store.tasks.get(task.id)).status == TaskStatus.CANCELLED
     assert world.spark.worker.inflight == 0
+
+
+async def test_a_cancel_hint_from_another_process_ends_the_local_run(
+    world: World, echo: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task cancelled in the store by another process stops here when its CANCEL wake-up
+    arrives, without waiting for the held-check (turned off here)."""
+    monkeypatch.setattr(worker_module, "WATCH_SECONDS", 3600.0)
+    world.remote.release = asyncio.Event()
+    await world.spark.start(scheduler=False)
+    try:
+        task = await world.spark.tasks.create(echo.id)
+        await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+        world.store.wakeups.muted = True  # the other process's hint is still on its way
+        await world.store.tasks.cancel(task.id, now=world.clock.now())
+        world.store.wakeups.muted = False
+        await asyncio.sleep(0.1)
+        assert world.spark.worker.inflight == 1
+        world.store.wakeups.publish(WakeUp(kind=WakeUpKind.CANCEL, id=task.id))
+        await _until(_idle(world), timeout=0.5)
+        world.remote.release.set()
+        await asyncio.sleep(0.05)
+        stored = await world.store.tasks.get(task.id)
+        assert (stored.status, stored.output_data) == (TaskStatus.CANCELLED, None)
+    finally:
+        await world.spark.stop(grace=1)
+
+
+async def test_a_cancel_whose_hint_is_lost_still_ends_the_local_run_within_a_second(
+    world: World, echo: Workflow, running_spark: Spark
+) -> None:
+    """With no wake-up at all, the worker's held-check (every half second) notices that the
+    task is no longer its own and abandons the remote call."""
+    world.remote.release = asyncio.Event()
+    task = await world.spark.tasks.create(echo.id)
+    await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+    world.store.wakeups.muted = True
+    await world.store.tasks.cancel(task.id, now=world.clock.now())
+    await _until(_idle(world), timeout=1.2)
+    world.remote.release.set()
+    await asyncio.sleep(0.05)
+    assert (await world.store.tasks.get(task.id)).status == TaskStatus.CANCELLED
 
 
 async def test_stopping_lets_runs_finish_within_the_grace_period(
@@ -127,10 +206,10 @@ async def test_stopping_lets_runs_finish_within_the_grace_period(
     """A graceful stop waits for a run that finishes in time."""
     world.remote.delay = 0.1
     await world.spark.worker.start()
-    task = world.spark.tasks.create(echo.id)
-    await _until(lambda: world.store.get_task(task.id).status == TaskStatus.RUNNING)
+    task = await world.spark.tasks.create(echo.id)
+    await _until(_status_is(world, task.id, TaskStatus.RUNNING))
     await world.spark.worker.stop(grace=5)
-    assert world.store.get_task(task.id).status == TaskStatus.COMPLETED
+    assert (await world.store.tasks.get(task.id)).status == TaskStatus.COMPLETED
 
 
 async def test_stopping_interrupts_runs_past_the_grace_period(
@@ -139,21 +218,25 @@ async def test_stopping_interrupts_runs_past_the_grace_period(
     """Runs still going after the grace period are interrupted and queued for a retry."""
     world.remote.release = asyncio.Event()
     await world.spark.worker.start()
-    task = world.spark.tasks.create(echo.id, max_retries=1)
-    last = world.spark.tasks.create(echo.id, max_retries=0)
-    await _until(lambda: len(world.remote.runs) == 2)
+    task = await world.spark.tasks.create(echo.id, max_retries=1)
+    last = await world.spark.tasks.create(echo.id, max_retries=0)
+
+    async def both_running() -> bool:
+        return len(world.remote.runs) == 2
+
+    await _until(both_running)
     await world.spark.worker.stop(grace=0.05)
-    retried, failed = world.store.get_task(task.id), world.store.get_task(last.id)
+    retried = await world.store.tasks.get(task.id)
+    failed = await world.store.tasks.get(last.id)
     assert (retried.status, retried.error) == (TaskStatus.PENDING, "interrupted")
     assert (failed.status, failed.error) == (TaskStatus.FAILED, "interrupted")
 
 
-def _crashed_run(world: World, workflow: Workflow, *, max_retries: int) -> Task:
+async def _crashed_run(world: World, workflow: Workflow, *, max_retries: int,
+                       owner: str = "dead-process") -> Task:
     """A task claimed by a process that then died: running under a lease nobody renews."""
-    task = world.spark.tasks.create(workflow.id, max_retries=max_retries)
-    now = world.clock.now()
-    [claimed] = world.store.claim_tasks(now, owner="dead-process",
-                                        lease_until=now + timedelta(seconds=30), limit=1)
+    task = await world.spark.tasks.create(workflow.id, max_retries=max_retries)
+    [claimed] = await world.store.queue.claim(owner=owner, limit=1, lease_seconds=30)
     assert claimed.id == task.id
     return claimed
 
@@ -162,10 +245,10 @@ async def test_a_run_whose_process_died_is_marked_interrupted_and_retried(
     world: World, echo: Workflow
 ) -> None:
     """After its lease expires, another worker marks the run interrupted and retries it."""
-    task = _crashed_run(world, echo, max_retries=1)
-    assert world.spark.worker.recover_expired() == []  # lease still valid
+    task = await _crashed_run(world, echo, max_retries=1)
+    assert await world.spark.worker.recover_expired() == []  # lease still valid
     world.clock.advance(31)
-    [recovered] = world.spark.worker.recover_expired()
+    [recovered] = await world.spark.worker.recover_expired()
     assert (recovered.status, recovered.error) == (TaskStatus.PENDING, "interrupted")
     world.clock.advance(5)
     await world.spark.worker.start()
@@ -180,26 +263,115 @@ async def test_a_died_run_without_retries_left_fails_as_interrupted(
     world: World, echo: Workflow
 ) -> None:
     """No task stays `running` forever: without retries it ends `failed`/`interrupted`."""
-    task = _crashed_run(world, echo, max_retries=0)
+    task = await _crashed_run(world, echo, max_retries=0)
     world.clock.advance(31)
-    world.spark.worker.recover_expired()
-    stored = world.store.get_task(task.id)
+    await world.spark.worker.recover_expired()
+    stored = await world.store.tasks.get(task.id)
     assert (stored.status, stored.error) == (TaskStatus.FAILED, "interrupted")
     assert stored.finished_at is not None
+
+
+async def test_a_run_of_a_dead_process_is_recovered_at_start_without_waiting_for_its_lease(
+    world: World, echo: Workflow
+) -> None:
+    """When the node registry says the owner is gone, the worker interrupts and retries its
+    run as soon as it starts, though the lease still has half a minute to go."""
+    task = await _crashed_run(world, echo, max_retries=1, owner="gone-node")
+    world.store.nodes.mark_dead("gone-node")
+    await world.spark.worker.start()
+    try:
+        recovered = await world.store.tasks.get(task.id)
+        assert (recovered.status, recovered.error) == (TaskStatus.PENDING, "interrupted")
+        world.clock.advance(2)  # past the retry backoff, still well inside the old lease
+        world.store.wakeups.publish(WakeUp(kind=WakeUpKind.WORK))
+        done = await world.spark.tasks.wait(task.id, timeout=5)
+    finally:
+        await world.spark.worker.stop(grace=1)
+    assert (done.status, done.tries) == (TaskStatus.COMPLETED, 2)
+
+
+async def test_a_run_of_a_live_process_is_left_alone_until_its_lease_expires(
+    world: World, echo: Workflow
+) -> None:
+    """A process merely slow (not reported dead) keeps its run while the lease holds."""
+    task = await _crashed_run(world, echo, max_retries=1, owner="slow-node")
+    await world.store.nodes.register("slow-node")
+    await world.spark.worker.start()
+    try:
+        await asyncio.sleep(0.05)
+        stored = await world.store.tasks.get(task.id)
+        assert (stored.status, stored.error) == (TaskStatus.RUNNING, None)
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
+async def test_the_outcome_of_a_run_is_kept_while_the_store_is_unavailable(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """A run that finishes while the database is gone is not lost: the worker keeps the
+    outcome and writes it once the database answers again."""
+    world.remote.release = asyncio.Event()
+    task = await world.spark.tasks.create(echo.id, input_data="kept")
+    await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+    world.store.broken = True
+    world.remote.release.set()
+    await _until(_idle(world))
+    await asyncio.sleep(0.3)  # a few failed writes
+    world.store.broken = False
+    await _until(_status_is(world, task.id, TaskStatus.COMPLETED), timeout=3)
+    stored = await world.store.tasks.get(task.id)
+    assert (stored.output_data, stored.tries, stored.error) == ("kept", 1, None)
+
+
+async def test_a_late_outcome_of_a_run_taken_over_elsewhere_is_dropped(
+    world: World, echo: Workflow, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A run that stalled past its lease while another node recovered and re-claimed the task
+    cannot write its answer over the new attempt: the release is fenced by owner and attempt."""
+    monkeypatch.setattr(worker_module, "WATCH_SECONDS", 3600.0)  # the stall: no held-check
+    world.remote.release = asyncio.Event()
+    await world.spark.worker.start()
+    try:
+        task = await world.spark.tasks.create(echo.id, input_data="late")
+        await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+        world.clock.advance(31)
+        [expired] = await world.store.queue.expired(limit=10)
+        interrupted = TaskOutcome(status=TaskStatus.PENDING, error="interrupted",
+                                  updated_at=world.clock.now())
+        assert await world.store.queue.recover(expired.id, interrupted, attempt=1)
+        [again] = await world.store.queue.claim(owner="other-node", limit=1, lease_seconds=30)
+        assert (again.id, again.tries) == (task.id, 2)
+        with caplog.at_level(logging.WARNING, logger="spark_core.worker"):
+            world.remote.release.set()
+            await _until(_idle(world))
+        stored = await world.store.tasks.get(task.id)
+        assert (stored.status, stored.tries, stored.output_data) == (
+            TaskStatus.RUNNING, 2, None)
+        assert "late outcome is dropped" in caplog.text
+        done = TaskOutcome(status=TaskStatus.COMPLETED, output_data="new",
+                           finished_at=world.clock.now(), updated_at=world.clock.now())
+        assert await world.store.queue.release(task.id, done, owner="other-node", attempt=2)
+    finally:
+        await world.spark.worker.stop(grace=1)
 
 
 async def test_running_one_task_here_leaves_other_queued_work_alone(
     world: World, echo: Workflow
 ) -> None:
     """`run_task` (the CLI's in-process run) runs its own task only, retries included."""
-    other = world.spark.tasks.create(echo.id, input_data="someone else's")
+    other = await world.spark.tasks.create(echo.id, input_data="someone else's")
     world.remote.outcomes = [SourceUnavailableError("flaky", status=503),
                              RunResult(output_text="mine", raw={})]
-    mine = world.spark.tasks.create(echo.id, input_data="mine", max_retries=1)
+    mine = await world.spark.tasks.create(echo.id, input_data="mine", max_retries=1)
     running = asyncio.create_task(world.spark.worker.run_task(mine.id))
-    await _until(lambda: world.store.get_task(mine.id).next_retry_at is not None)
+
+    async def retry_planned() -> bool:
+        return (await world.store.tasks.get(mine.id)).next_retry_at is not None
+
+    await _until(retry_planned)
     world.clock.advance(5)
     done = await asyncio.wait_for(running, 5)
     assert (done.status, done.tries, done.output_data) == (TaskStatus.COMPLETED, 2, "mine")
-    assert world.store.get_task(other.id).status == TaskStatus.PENDING
+    assert (await world.store.tasks.get(other.id)).status == TaskStatus.PENDING
     assert [run.input_value for run in world.remote.runs] == ["mine", "mine"]
