@@ -35,6 +35,11 @@ _RENEW = (
     " AND lease_expires_at >= " + NOW + " RETURNING id, created_at"
 )
 
+_HELD = (
+    "SELECT id FROM tasks WHERE id = ANY(%(ids)s::text[]) AND status = 'running'"  # noqa: S608 - constants only
+    " AND lease_owner = %(owner)s AND lease_expires_at >= " + NOW
+)
+
 _ABANDONED = "(lease_expires_at < " + NOW + " OR lease_owner = ANY(%(owners)s::text[]))"
 
 _OUTCOME = (
@@ -106,14 +111,12 @@ class PostgresTaskQueue:
         return [TaskId(row["id"]) for row in renewed]
 
     async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:
-        """Which of ``task_ids`` are still running under ``owner``'s lease."""
+        """Which of ``task_ids`` are still running under ``owner``'s unexpired lease."""
         if not task_ids:
             return []
         async with self._db.connection() as conn:
             found = await fetch_all(
-                conn, "SELECT id FROM tasks WHERE id = ANY(%(ids)s::text[]) "
-                "AND status = 'running' AND lease_owner = %(owner)s",
-                {"ids": list(task_ids), "owner": owner})
+                conn, _HELD, {"ids": list(task_ids), "owner": owner, "now": self._db.now()})
         held = {row["id"] for row in found}
         return [task_id for task_id in task_ids if task_id in held]
 

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg.errors
 from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
@@ -55,7 +56,12 @@ async def insert_tasks(conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: b
         if await fetch_one(conn, "SELECT 1 FROM tasks WHERE id = %s", [task.id]) is not None:
             raise ConflictError(f"Task {task.id} already exists")
         await require_workflow(conn, task.workflow_id)
-        if await fetch_one(conn, insert_statement("tasks", row, suffix), row) is not None:
+        try:
+            stored = await fetch_one(conn, insert_statement("tasks", row, suffix), row)
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError(f"Schedule {task.schedule_id} already has a task for "
+                                f"{task.scheduled_for}") from exc
+        if stored is not None:
             inserted += 1
             if task.status is TaskStatus.PENDING:
                 await conn.execute("SELECT spark_notify('work', %s)", [task.id])
