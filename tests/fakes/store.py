@@ -507,6 +507,8 @@ class FakeTaskQueue(TaskQueue):
                     task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
         self._state.enter()
+        if limit <= 0:
+            return []
         now = self._state.now()
         runnable = sorted(
             (t for t in self._state.tasks.values() if t.status is TaskStatus.PENDING
