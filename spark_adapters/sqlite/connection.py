@@ -204,12 +204,13 @@ class Database:
         reader = self._reader
         if reader is None:
             return await self.on_writer(_run, work, begin)
-        try:
-            return _run(reader, work, begin)
-        except sqlite3.Error as exc:
-            if not is_busy(exc):
-                with translate_errors():
+        with translate_errors():
+            try:
+                return _run(reader, work, begin)
+            except sqlite3.Error as exc:
+                if not is_busy(exc):
                     raise
+        # Busy: wait for the lock where waiting is harmless.
         return await self.on_writer(_run, work, begin)
 
     async def on_writer(self, work: Callable[..., T], *args: Any) -> T:
