@@ -24,7 +24,7 @@ from spark_adapters.sqlite.rows import (
     struct_to_row,
 )
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
-from spark_core.errors import InvalidStateError, NotFoundError
+from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId
 from spark_core.ports import TaskFilter, TaskRepository
 
@@ -93,7 +93,15 @@ class SqliteTaskRepository(TaskRepository):
 
         def insert(conn: sqlite3.Connection) -> Task:
             with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
-                return task_from_row(rows(conn, _INSERT_RETURNING, params)[0])
+                try:
+                    return task_from_row(rows(conn, _INSERT_RETURNING, params)[0])
+                except sqlite3.IntegrityError as exc:
+                    if "tasks.scheduled_for" in str(exc):
+                        raise ConflictError(f"Schedule {task.schedule_id} already has a task "
+                                            f"for {task.scheduled_for}") from exc
+                    if "tasks.id" in str(exc):
+                        raise ConflictError(f"Task {task.id} already exists") from exc
+                    raise
 
         added = await self._database.write(insert)
         self._hints.publish(WORK)

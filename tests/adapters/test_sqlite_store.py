@@ -21,7 +21,7 @@ from spark_adapters.sqlite.connection import connect, translate_errors
 from spark_adapters.sqlite.nodes import lock_file_name
 from spark_adapters.sqlite.rows import encode_datetime
 from spark_adapters.sqlite.tasks import task_values
-from spark_core.errors import SparkError, StoreUnavailableError
+from spark_core.errors import ConflictError, SparkError, StoreUnavailableError
 from spark_core.models import ScheduleId, TaskId, TaskStatus, Workflow
 from spark_core.ports import TaskFilter, WakeUp, WakeUpKind, WorkflowFilter
 from tests.contract.builders import (
@@ -270,8 +270,10 @@ async def test_a_fire_skips_a_fire_time_already_stored_and_adding_one_is_a_confl
                                       tasks=[again, fresh])
     page = await store.tasks.list(TaskFilter(schedule_id=schedule.id), limit=10, offset=0)
     assert {t.id for t in page.items} == {first.id, fresh.id}
-    with pytest.raises(SparkError, match="conflicts"):
+    with pytest.raises(ConflictError, match=f"Schedule {schedule.id} already has a task for"):
         await store.tasks.add(again)
+    with pytest.raises(ConflictError, match=f"Task {first.id} already exists"):
+        await store.tasks.add(msgspec.structs.replace(first, scheduled_for=at(30)))
 
 
 # -- migrations --------------------------------------------------------------------------------
