@@ -114,6 +114,23 @@ async def test_an_update_from_an_old_version_is_a_stale_write(store: Store) -> N
     assert await store.schedules.get(schedule.id) == first
 
 
+async def test_concurrent_updates_from_one_version_have_one_winner(store: Store) -> None:
+    """Writers racing from the same read: one succeeds, every other is a stale write."""
+    schedule = await make_schedule(store, await a_workflow(store))
+    results = await asyncio.gather(*(
+        store.schedules.update(schedule.id, SchedulePatch(updated_at=at(1),
+                                                          input_value=f"writer {index}"),
+                               expected_version=1)
+        for index in range(8)
+    ), return_exceptions=True)
+    [winner] = [r for r in results if not isinstance(r, BaseException)]
+    losers = [r for r in results if isinstance(r, BaseException)]
+    assert len(losers) == 7
+    assert all(isinstance(loser, StaleWriteError) for loser in losers)
+    assert await store.schedules.get(schedule.id) == winner
+    assert winner.version == 2
+
+
 async def test_updating_an_unknown_schedule_or_to_an_unknown_workflow_is_not_found(
         store: Store) -> None:
     """Unknown ids are not found rather than stale."""

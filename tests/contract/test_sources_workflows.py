@@ -1,5 +1,6 @@
 """The source and workflow repositories' contract: CRUD, field-level patches, cascades, lists."""
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -118,6 +119,20 @@ async def test_a_source_patch_sets_only_its_fields(store: Store) -> None:
         source, name="New", status=SourceStatus.INACTIVE, version_info={"version": "2"},
         verify_tls=False, updated_at=at(2))
     assert_utc(read)
+
+
+async def test_concurrent_patches_of_different_fields_both_survive(store: Store) -> None:
+    """Two writers racing on one source each keep their field (no read-modify-write)."""
+    source = await make_source(store, sealed_key="old")
+    await asyncio.gather(
+        store.sources.update(source.id, SourcePatch(updated_at=at(1), name="Renamed")),
+        store.sources.update(source.id, SourcePatch(updated_at=at(1),
+                                                    status=SourceStatus.INACTIVE)),
+        store.sources.update(source.id, SourcePatch(updated_at=at(1), sealed_key="new")),
+    )
+    read = await store.sources.get(source.id)
+    assert (read.name, read.status) == ("Renamed", SourceStatus.INACTIVE)
+    assert await store.sources.get_key(source.id) == "new"
 
 
 async def test_a_source_patch_keeps_replaces_or_removes_the_sealed_key(store: Store) -> None:

@@ -258,6 +258,21 @@ async def test_a_recovered_task_that_was_claimed_again_is_not_overwritten(
     assert await store.queue.renew(owner="live", lease_seconds=LEASE) == [task.id]
 
 
+async def test_concurrent_recoveries_of_one_attempt_have_one_winner(
+        store: Store, clock: FakeClock) -> None:
+    """N nodes recovering the same abandoned attempt write its outcome once."""
+    task = await make_task(store, await a_workflow(store))
+    [claimed] = await store.queue.claim(owner="dead", limit=1, lease_seconds=60)
+    clock.set(at(2))
+    results = await asyncio.gather(*(
+        store.queue.recover(task.id, outcome(TaskStatus.PENDING, 2, error=f"node {index}"),
+                            attempt=claimed.tries)
+        for index in range(8)
+    ))
+    assert sorted(results) == [False] * 7 + [True]
+    assert (await store.tasks.get(task.id)).status is TaskStatus.PENDING
+
+
 async def test_a_dead_owners_tasks_are_recovered_before_their_lease_runs_out(
         store: Store) -> None:
     """Owners named as dead count as expired at once; live owners' leases do not."""
