@@ -83,6 +83,11 @@ def _slow_run(node: SparkProcess, workflow_id: str, seconds: float) -> dict[str,
     return task
 
 
+def _all_completed(tasks: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """``tasks`` when every one of them completed, else ``None`` (keep waiting)."""
+    return tasks if tasks and all(task["status"] == "completed" for task in tasks) else None
+
+
 def _final(node: SparkProcess, task_id: str) -> dict[str, Any] | None:
     task: dict[str, Any] = node.call("GET", f"/api/v1/tasks/{task_id}")
     return task if task["status"] in ("completed", "failed", "cancelled") else None
@@ -105,11 +110,8 @@ def test_three_nodes_fire_every_second_of_twenty_schedules_exactly_once(
     time.sleep(12)
     for schedule_id in schedule_ids:
         second.call("POST", f"/api/v1/schedules/{schedule_id}/disable")
-    tasks = wait_for(
-        lambda: (found if all(t["status"] == "completed" for t in (found := first.tasks()))
-                 else None),
-        within=30, what="every scheduled run to complete",
-    )
+    tasks = wait_for(lambda: _all_completed(first.tasks()), within=30,
+                     what="every scheduled run to complete")
 
     by_schedule: dict[str, list[datetime]] = {schedule_id: [] for schedule_id in schedule_ids}
     for task in tasks:
@@ -175,10 +177,11 @@ def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it
 
 
 def _listener_pids(database_url: str) -> list[int]:
+    """The backends LISTENing on this test's schema (other tests may listen on theirs)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%%' "
-            "AND pid <> pg_backend_pid()"
+            "AND position(current_schema() in query) > 0 AND pid <> pg_backend_pid()"
         ).fetchall()
     return [int(row[0]) for row in rows]
 
@@ -238,12 +241,8 @@ def test_a_node_whose_clock_is_minutes_off_fires_on_time_and_never_twice(
     }, expect=201)
     time.sleep(8)
     honest.call("POST", f"/api/v1/schedules/{schedule['id']}/disable")
-    tasks = wait_for(
-        lambda: (found if all(t["status"] == "completed"
-                              for t in (found := honest.tasks(schedule_id=schedule["id"])))
-                 else None),
-        within=30, what="the scheduled runs to complete",
-    )
+    tasks = wait_for(lambda: _all_completed(honest.tasks(schedule_id=schedule["id"])),
+                     within=30, what="the scheduled runs to complete")
     times = sorted(parse_time(task["scheduled_for"]) for task in tasks)
     assert len(times) == len(set(times)) >= 5
     assert set(b - a for a, b in zip(times, times[1:], strict=False)) == {timedelta(seconds=1)}
