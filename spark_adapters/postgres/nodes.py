@@ -6,10 +6,14 @@ session, so a row whose lock no session holds belongs to a process that is prova
 Behind a transaction pooler session locks mean nothing, so ``dead`` then answers no one.
 """
 
+import contextlib
+import logging
 import os
 import socket
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, translate_errors
+
+logger = logging.getLogger(__name__)
 
 _KEY = "hashtextextended('spark:node:' || current_schema() || ':' || %(owner)s, 0)"
 
@@ -71,12 +75,28 @@ class PostgresNodeRegistry:
     async def dead(self) -> list[str]:
         """Owners whose registering session is gone; their rows are removed as they are named.
 
-        Behind a transaction pooler (``poll_only``) nothing is ever known dead."""
+        First this process checks its own registering sessions and takes back any it lost
+        (a dropped connection, a terminated backend), so that it is named dead for at most one
+        check interval. Behind a transaction pooler (``poll_only``) nothing is ever known dead.
+        """
         if self._db.poll_only:
             return []
+        await self._keep_registered()
         async with self._db.connection() as conn:
             found = await fetch_all(conn, _DEAD)
-        return sorted(str(row["owner"]) for row in found)
+        mine = set(self._sessions)
+        return sorted(str(row["owner"]) for row in found if row["owner"] not in mine)
+
+    async def _keep_registered(self) -> None:
+        for owner, conn in list(self._sessions.items()):
+            try:
+                await conn.execute("SELECT 1")
+            except Exception:  # noqa: BLE001 - any failure means the session is gone
+                logger.warning("Node session of %s was lost; registering again", owner)
+                self._sessions.pop(owner, None)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                await self.register(owner)
 
     async def close(self) -> None:
         """Drop every registering session (the store is closing; the rows stay until a peer

@@ -304,6 +304,27 @@ async def test_a_node_whose_session_died_is_dead_and_a_live_one_never_is(
         await other.close()
 
 
+async def test_a_live_node_that_lost_its_session_registers_again_before_peers_see_it(
+    store: PostgresStore, postgres_url: str,
+) -> None:
+    """A live process whose registering connection was terminated takes its registration
+    back at its own next check, and from then on no peer names it dead."""
+    other = PostgresStore(postgres_url)
+    await other.open()
+    try:
+        await other.nodes.register("blip")
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+                "JOIN spark_nodes n ON ((l.classid::bigint << 32) | l.objid::bigint) "
+                "= n.lock_key WHERE l.locktype = 'advisory' AND n.owner = 'blip'")
+        await asyncio.sleep(0.2)
+        assert await other.nodes.dead() == []  # its own check re-registers first
+        assert await store.nodes.dead() == []
+    finally:
+        await other.close()
+
+
 async def test_a_given_clock_judges_dueness_and_is_the_now_returned(postgres_url: str) -> None:
     """With a fake clock, ``due`` and ``next_due`` use and return its time, not the DB's."""
     clock = FakeClock(T0)
