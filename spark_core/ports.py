@@ -156,7 +156,7 @@ class SourcePatch(msgspec.Struct, frozen=True, kw_only=True):
     status: SourceStatus | Unset = UNSET
     version_info: dict[str, Any] | Unset = UNSET
     verify_tls: bool | Unset = UNSET
-    sealed_key: str | None | Unset = UNSET
+    sealed_key: str | Unset | None = UNSET
 
 
 class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,12 +169,12 @@ class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     input_value: str | Unset = UNSET
     timezone: str | Unset = UNSET
     status: ScheduleStatus | Unset = UNSET
-    next_run_at: datetime | None | Unset = UNSET
-    last_run_at: datetime | None | Unset = UNSET
+    next_run_at: datetime | Unset | None = UNSET
+    last_run_at: datetime | Unset | None = UNSET
     overlap_policy: str | Unset = UNSET
     catchup_policy: str | Unset = UNSET
     max_retries: int | Unset = UNSET
-    timeout: float | None | Unset = UNSET
+    timeout: float | Unset | None = UNSET
     start_at: datetime | Unset = UNSET
 
 

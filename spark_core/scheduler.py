@@ -5,8 +5,8 @@ schedules due now through an index, and for each one creates its tasks and advan
 ``next_run_at`` in one compare-and-set transaction on the schedule's version. Two schedulers on
 one store may both see a schedule due; only one wins the compare-and-set, and the store's unique
 (schedule, time) constraint is a second line behind it, so no (schedule, time) ever fires twice.
-Due times are judged by the store's clock, so a node whose own clock is wrong fires on time. The cost
-of a wake-up is proportional to the schedules due, not to all schedules.
+Due times are judged by the store's clock, so a node whose own clock is wrong fires on time.
+The cost of a wake-up is proportional to the schedules due, not to all schedules.
 
 Catch-up (times missed while Spark was down or busy): ``latest`` fires once for all of them,
 ``none`` fires only a run that is less than ``MISFIRE_GRACE`` late, ``all`` fires once per missed

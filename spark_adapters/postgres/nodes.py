@@ -91,7 +91,7 @@ class PostgresNodeRegistry:
         for owner, conn in list(self._sessions.items()):
             try:
                 await conn.execute("SELECT 1")
-            except Exception:  # noqa: BLE001 - any failure means the session is gone
+            except Exception:  # any failure means the session is gone
                 logger.warning("Node session of %s was lost; registering again", owner)
                 self._sessions.pop(owner, None)
                 with contextlib.suppress(Exception):
