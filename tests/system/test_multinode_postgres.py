@@ -182,7 +182,7 @@ def _listener_pids(database_url: str) -> list[int]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%%' "
-            "AND position(current_schema() in query) > 0 AND pid <> pg_backend_pid()"
+            "AND position(spark_channel() in query) > 0 AND pid <> pg_backend_pid()"
         ).fetchall()
     return [int(row[0]) for row in rows]
 
