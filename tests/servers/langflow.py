@@ -95,6 +95,8 @@ class FakeLangflow(FakeServer):
         self.projects: list[dict[str, Any]] | None = list(PROJECTS)  # None: route missing
         self.slow_seconds = 3.0
         self.paginated = False
+        self.open_runs = 0
+        """spark-slow runs whose caller is still connected and waiting for the answer."""
 
     def build_app(self) -> web.Application:
         """Routes with LangFlow's paths, trailing slashes included."""
@@ -195,10 +197,24 @@ class FakeLangflow(FakeServer):
             return self._flow_failure("Error building Component Spark Fail: always fails")
         if name == "spark-slow":
             tweak = (body.get("tweaks") or {}).get(SLOW_NODE) or {}
-            await asyncio.sleep(float(tweak.get("delay_seconds", self.slow_seconds)))
+            await self._slowly(request, float(tweak.get("delay_seconds", self.slow_seconds)))
         answer = f"Spark received: {text}" if name == "spark-prompt" else text
         session_id = body.get("session_id") or flow["id"]
         return web.json_response(self._answer(flow, text, answer, session_id))
+
+    async def _slowly(self, request: web.Request, seconds: float) -> None:
+        """Wait ``seconds``, or until the caller hangs up (then ``open_runs`` drops at once:
+        aiohttp does not cancel a handler whose client went away)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self.open_runs += 1
+        try:
+            while loop.time() < deadline:
+                if request.transport is None or request.transport.is_closing():
+                    return
+                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
+        finally:
+            self.open_runs -= 1
 
     @staticmethod
     def _flow_failure(message: str) -> web.Response:

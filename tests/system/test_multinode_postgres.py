@@ -277,3 +277,25 @@ def test_schedule_updates_racing_the_scheduler_never_refire_a_time(
     assert by_creation == sorted(by_creation), "a fire time went backwards"
     assert updates >= 3
     assert len(times) >= 5
+
+
+def test_a_cancel_on_one_node_ends_the_remote_call_on_the_node_running_it_within_a_second(
+    nodes: Nodes, langflow: FakeLangflow
+) -> None:
+    """A slow run executing on one node is cancelled through another node's API: the running
+    node drops its remote call within a second and the task stays `cancelled`."""
+    runner = nodes.start()
+    workflow = synced_workflow(runner, langflow, SLOW_ID)
+    task = _slow_run(runner, workflow["id"], 20)
+    wait_for(lambda: runner.call("GET", f"/api/v1/tasks/{task['id']}")["status"] == "running",
+             within=15, what="the run to start")
+    other = nodes.start(SPARK_WORKERS="1")
+    cancelled_at = time.monotonic()
+    assert other.call("POST", f"/api/v1/tasks/{task['id']}/cancel")["status"] == "cancelled"
+    wait_for(lambda: langflow.open_runs == 0, within=5,
+             what="the running node to drop its remote call")
+    took = time.monotonic() - cancelled_at
+    assert took < 1.5, f"the remote call was dropped only after {took:.2f} s"
+    time.sleep(1)
+    assert runner.call("GET", f"/api/v1/tasks/{task['id']}")["status"] == "cancelled"
+    print(f"MULTINODE: a cancel on another node ended the remote call in {took:.2f} s")
