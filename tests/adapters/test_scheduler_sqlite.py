@@ -7,30 +7,41 @@ decide what happens to fire times that came due while Spark was down.
 """
 
 import asyncio
+import contextlib
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
 
 from spark_adapters.sqlite import SqliteStore
 from spark_adapters.sqlite.rows import decode_datetime
-from spark_core.errors import SparkError
-from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Task, Workflow
-from spark_core.scheduler import Scheduler
-from spark_core.services.schedules import ScheduleFields, ScheduleService
-from spark_core.services.sources import SourceService
-from spark_core.services.workflows import WorkflowService
-from spark_core.signals import TaskSignals
-from tests.contract.test_store_contract import a_workflow
+from spark_adapters.sqlite.schedules import SqliteScheduleRepository
+from spark_core.errors import StoreUnavailableError
+from spark_core.facade import Spark
+from spark_core.models import (
+    Schedule,
+    ScheduleId,
+    ScheduleStatus,
+    ScheduleType,
+    Task,
+    Workflow,
+)
+from spark_core.ports import Clock, SchedulePatch
+from spark_core.services.schedules import ScheduleFields
+from tests.contract.builders import a_workflow
 from tests.fakes.clock import FakeClock
 from tests.fakes.secrets import FakeSecretBox
 from tests.fakes.sources import FakeConnector
+
+T = TypeVar("T")
 
 T0 = datetime(2026, 3, 2, 8, 0, 0, 250000, tzinfo=UTC)
 """Start of every test; a quarter second past the minute, so no anchor sits on a boundary."""
@@ -41,19 +52,34 @@ BARRIER_TIMEOUT = 120.0
 
 
 class Node:
-    """One Spark process's scheduling: its own connection to the file, services and scheduler."""
+    """One Spark process's scheduling: its own event loop, its own connections to the file, and
+    the services and scheduler wired by ``Spark.from_ports``.
 
-    def __init__(self, path: Path, clock: FakeClock,
+    The loop runs only inside ``run`` (in whichever thread calls it), so a test can drive two
+    nodes from two threads at the same moment, as two processes would run.
+    """
+
+    def __init__(self, path: Path, clock: Clock,
                  store_type: type[SqliteStore] = SqliteStore) -> None:
-        self.store = store_type(path)
-        signals = TaskSignals()
-        sources = SourceService(store=self.store, connector=FakeConnector(),
-                                secrets=FakeSecretBox(), clock=clock)
-        workflows = WorkflowService(store=self.store, sources=sources, clock=clock)
-        self.schedules = ScheduleService(store=self.store, workflows=workflows, clock=clock,
-                                         signals=signals)
-        self.scheduler = Scheduler(store=self.store, schedules=self.schedules, clock=clock,
-                                   signals=signals)
+        self.loop = asyncio.new_event_loop()
+        self.store = store_type(path, clock=clock)
+        spark = Spark.from_ports(store=self.store, connector=FakeConnector(),
+                                 secrets=FakeSecretBox(), clock=clock)
+        self.schedules = spark.schedules
+        self.scheduler = spark.scheduler
+        self.run(self._open())
+
+    async def _open(self) -> None:
+        await self.store.open()
+        await self.store.migrate()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` to its end on this node's event loop, in the calling thread."""
+        return self.loop.run_until_complete(work)
+
+    def workflow(self) -> Workflow:
+        """A workflow on a fresh source, stored through the ports."""
+        return self.run(a_workflow(self.store))
 
     def create(self, workflow: Workflow, kind: str, expr: str, **options: object) -> Schedule:
         """Create a schedule through the service, as the API or CLI would."""
@@ -62,28 +88,55 @@ class Node:
              **options},
             ScheduleFields,
         )
-        return self.schedules.create(fields)
+        return self.run(self.schedules.create(fields))
+
+    def get(self, schedule_id: ScheduleId) -> Schedule:
+        """One schedule, read through the service."""
+        return self.run(self.schedules.get(schedule_id))
+
+    def tick(self) -> int:
+        """One pass of this node's scheduler; the number of tasks it created."""
+        return self.run(self.scheduler.tick())
+
+    def nothing_due(self) -> bool:
+        """Whether no schedule is due by the store's clock."""
+        return not self.run(self.store.schedules.due(limit=1)).schedules
+
+    def close(self) -> None:
+        """Close the store, then the loop."""
+        try:
+            self.run(self.store.close())
+        finally:
+            self.loop.close()
 
 
-def fired_times(store: SqliteStore) -> dict[str, list[datetime]]:
+def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on a plain connection of its own (what the test checks, read outside
+    any node)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def fired_times(path: Path) -> dict[str, list[datetime]]:
     """Every scheduled task's nominal time, per schedule id, earliest first (read with SQL:
     thousands of tasks are more than one page)."""
     times: dict[str, list[datetime]] = {}
-    for schedule_id, scheduled_for in store.db.execute(
-        "SELECT schedule_id, scheduled_for FROM tasks WHERE schedule_id IS NOT NULL "
-        "ORDER BY scheduled_for"
-    ).fetchall():
+    for schedule_id, scheduled_for in _query(
+        path, "SELECT schedule_id, scheduled_for FROM tasks WHERE schedule_id IS NOT NULL "
+              "ORDER BY scheduled_for"
+    ):
         times.setdefault(schedule_id, []).append(decode_datetime(scheduled_for))
     return times
 
 
-def duplicates(store: SqliteStore) -> list[tuple[str, str, int]]:
+def duplicates(path: Path) -> list[tuple[str, str, int]]:
     """(schedule, time, count) for every pair that has more than one task."""
-    return [(row[0], row[1], row[2]) for row in store.db.execute(
+    return [(row[0], row[1], row[2]) for row in _query(
+        path,
         "SELECT schedule_id, scheduled_for, count(*) FROM tasks "
         "WHERE schedule_id IS NOT NULL GROUP BY schedule_id, scheduled_for "
         "HAVING count(*) > 1"
-    ).fetchall()]
+    )]
 
 
 @pytest.fixture
@@ -104,7 +157,7 @@ def nodes(path: Path, clock: FakeClock) -> Iterator[list[Node]]:
     pair = [Node(path, clock), Node(path, clock)]
     yield pair
     for node in pair:
-        node.store.close()
+        node.close()
 
 
 def _minute_boundaries(after: datetime, until: datetime) -> list[datetime]:
@@ -167,7 +220,7 @@ def _tick_together(nodes: list[Node], clock: FakeClock, steps: list[datetime]) -
             if finished.is_set():
                 return
             try:
-                created[index] += nodes[index].scheduler.tick()
+                created[index] += nodes[index].tick()
             except BaseException as exc:  # handed back to the test thread, which re-raises it
                 errors.append(exc)
             barrier.wait()
@@ -191,19 +244,19 @@ def _tick_together(nodes: list[Node], clock: FakeClock, steps: list[datetime]) -
 
 
 def test_two_schedulers_on_one_file_fire_every_due_time_exactly_once(
-    nodes: list[Node], clock: FakeClock
+    nodes: list[Node], clock: FakeClock, path: Path
 ) -> None:
     """200 schedules driven for 30 minutes by two schedulers ticking at the same moments in two
     threads: no (schedule, time) has two tasks, none is missing, each one-time ran once."""
-    workflow = a_workflow(nodes[0].store)
+    workflow = nodes[0].workflow()
     expected, one_time = _seed(nodes[0], clock, workflow, SCHEDULES)
     steps = _clock_steps(clock.now(), seed=4)
     assert len(steps) > 200
 
     created = _tick_together(nodes, clock, steps)
 
-    assert duplicates(nodes[1].store) == []
-    fired = fired_times(nodes[1].store)
+    assert duplicates(path) == []
+    fired = fired_times(path)
     assert fired == expected
     total = sum(len(times) for times in expected.values())
     assert sum(created) == total > 5000
@@ -216,8 +269,9 @@ def test_two_schedulers_on_one_file_fire_every_due_time_exactly_once(
 
 
 def _all_schedules(node: Node) -> list[Schedule]:
-    return [node.schedules.get(ScheduleId(row[0]))
-            for row in node.store.db.execute("SELECT id FROM schedules").fetchall()]
+    page = node.run(node.schedules.list(limit=SCHEDULES + 1))
+    assert page.total == SCHEDULES
+    return page.items
 
 
 class SharedClock(FakeClock):
@@ -264,7 +318,8 @@ def test_two_scheduler_loops_in_their_own_threads_fire_each_time_once(path: Path
     by the shared clock, fire 90 schedules over 10 minutes without a duplicate or a gap."""
     clock = SharedClock(T0)
     nodes = [Node(path, clock), Node(path, clock)]
-    workflow = a_workflow(nodes[0].store)
+    observer = Node(path, clock)
+    workflow = nodes[0].workflow()
     until = T0 + timedelta(minutes=10)
     expected: dict[ScheduleId, list[datetime]] = {}
     for index in range(90):
@@ -288,7 +343,7 @@ def test_two_scheduler_loops_in_their_own_threads_fire_each_time_once(path: Path
             await node.scheduler.stop()
 
         try:
-            asyncio.run(main())
+            node.run(main())
         except BaseException as exc:  # handed back to the test thread, which re-raises it
             failures.append(exc)
 
@@ -300,22 +355,22 @@ def test_two_scheduler_loops_in_their_own_threads_fire_each_time_once(path: Path
         while now < until:
             now = min(until, now + timedelta(seconds=7))
             clock.set(now)
-            _wait_until_nothing_due(nodes[0], now)
+            _wait_until_nothing_due(observer, now)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        for node in nodes:
-            node.store.close()
+        for node in [*nodes, observer]:
+            node.close()
     assert not failures
-    with SqliteStore(path) as checker:
-        assert duplicates(checker) == []
-        assert fired_times(checker) == expected
+    assert duplicates(path) == []
+    assert fired_times(path) == expected
 
 
-def _wait_until_nothing_due(node: Node, now: datetime, within: float = 30.0) -> None:
+def _wait_until_nothing_due(observer: Node, now: datetime, within: float = 30.0) -> None:
+    """Block until no schedule is due at ``now`` (the shared clock's time) any more."""
     deadline = time.monotonic() + within
-    while node.store.due_schedules(now, limit=1):
+    while not observer.nothing_due():
         assert time.monotonic() < deadline, f"schedules still due at {now} after {within} s"
         time.sleep(0.005)
 
@@ -334,29 +389,31 @@ def test_a_restart_keeps_the_interval_anchor_and_catches_up_by_policy(
         return [T0 + timedelta(minutes=m) for m in values]
 
     before = Node(path, clock)
-    schedule = before.create(a_workflow(before.store), "interval", "10m",
-                             catchup_policy=policy, overlap_policy="allow")
-    clock.set(T0 + timedelta(minutes=10))
-    assert before.scheduler.tick() == 1
-    clock.set(T0 + timedelta(minutes=15))
-    assert before.scheduler.tick() == 0
-    before.store.close()
+    try:
+        schedule = before.create(before.workflow(), "interval", "10m",
+                                 catchup_policy=policy, overlap_policy="allow")
+        clock.set(T0 + timedelta(minutes=10))
+        assert before.tick() == 1
+        clock.set(T0 + timedelta(minutes=15))
+        assert before.tick() == 0
+    finally:
+        before.close()
 
     clock.set(T0 + timedelta(minutes=45, seconds=30))
     after = Node(path, clock)
     try:
-        stored = after.schedules.get(schedule.id)
+        stored = after.get(schedule.id)
         assert (stored.start_at, stored.next_run_at) == (T0, T0 + timedelta(minutes=20))
-        assert after.scheduler.tick() == len(fired_at_restart)
-        assert fired_times(after.store).get(schedule.id, []) == minutes(10, *fired_at_restart)
-        assert after.schedules.get(schedule.id).next_run_at == T0 + timedelta(minutes=50)
-        assert after.scheduler.tick() == 0
+        assert after.tick() == len(fired_at_restart)
+        assert fired_times(path).get(schedule.id, []) == minutes(10, *fired_at_restart)
+        assert after.get(schedule.id).next_run_at == T0 + timedelta(minutes=50)
+        assert after.tick() == 0
         clock.set(T0 + timedelta(minutes=50))
-        assert after.scheduler.tick() == 1
-        assert fired_times(after.store)[schedule.id] == minutes(10, *fired_at_restart, 50)
-        assert duplicates(after.store) == []
+        assert after.tick() == 1
+        assert fired_times(path)[schedule.id] == minutes(10, *fired_at_restart, 50)
+        assert duplicates(path) == []
     finally:
-        after.store.close()
+        after.close()
 
 
 def test_a_one_time_schedule_due_while_down_runs_once_after_the_restart(
@@ -366,41 +423,62 @@ def test_a_one_time_schedule_due_while_down_runs_once_after_the_restart(
     `latest`), the schedule completes, and neither of two schedulers fires it again."""
     before = Node(path, clock)
     at = T0 + timedelta(minutes=5)
-    schedule = before.create(a_workflow(before.store), "one-time", at.isoformat())
-    before.store.close()
+    try:
+        schedule = before.create(before.workflow(), "one-time", at.isoformat())
+    finally:
+        before.close()
 
     clock.set(T0 + timedelta(minutes=30))
     after = [Node(path, clock), Node(path, clock)]
     try:
-        assert sum(node.scheduler.tick() for node in after) == 1
+        assert sum(node.tick() for node in after) == 1
         for _ in range(3):
             clock.advance(minutes=10)
-            assert sum(node.scheduler.tick() for node in after) == 0
-        assert fired_times(after[1].store)[schedule.id] == [at]
-        completed = after[0].schedules.get(schedule.id)
+            assert sum(node.tick() for node in after) == 0
+        assert fired_times(path)[schedule.id] == [at]
+        completed = after[0].get(schedule.id)
         assert (completed.status, completed.next_run_at) == (ScheduleStatus.COMPLETED, None)
     finally:
         for node in after:
-            node.store.close()
+            node.close()
 
 
-class LockedStore(SqliteStore):
-    """A store whose next ``locked`` fires fail as SQLite does when another process holds the
-    write lock past the busy timeout."""
+LOCKED = "The database is locked by another process for too long (database is locked)"
+"""What the SQLite store raises when another process held the write lock past the timeout."""
+
+
+class LockedSchedules(SqliteScheduleRepository):
+    """Schedules whose next ``locked`` fires fail as SQLite does when another process holds
+    the write lock past the busy timeout."""
 
     locked = 0
     attempts = 0
 
-    def fire_schedule(self, schedule: Schedule, *, expected_next_run_at: datetime,
-                      tasks: Sequence[Task]) -> bool:
+    async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
+                   expected_version: int, tasks: Sequence[Task]) -> bool:
         """Fail while locked, then fire as usual."""
         self.attempts += 1
         if self.locked:
             self.locked -= 1
-            raise SparkError("The database could not complete the operation "
-                             "(database is locked)")
-        return super().fire_schedule(schedule, expected_next_run_at=expected_next_run_at,
-                                     tasks=tasks)
+            raise StoreUnavailableError(LOCKED)
+        return await super().fire(schedule_id, patch, expected_version=expected_version,
+                                  tasks=tasks)
+
+
+class LockedStore(SqliteStore):
+    """A SQLite store whose schedule fires can be made to fail as if the file were locked."""
+
+    schedules: LockedSchedules
+
+    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
+        super().__init__(path, clock=clock)
+        self.schedules = LockedSchedules(self.database, clock=self.clock, hints=self.wakeups)
+
+
+def _locked_node(path: Path, clock: FakeClock) -> tuple[Node, LockedSchedules]:
+    node = Node(path, clock, LockedStore)
+    assert isinstance(node.store, LockedStore)
+    return node, node.store.schedules
 
 
 def test_a_locked_database_delays_a_fire_but_never_pauses_the_schedule(
@@ -408,48 +486,55 @@ def test_a_locked_database_delays_a_fire_but_never_pauses_the_schedule(
 ) -> None:
     """A fire that fails because another process held the database too long leaves the schedule
     active and due; the next pass fires it."""
-    node = Node(path, clock, LockedStore)
-    assert isinstance(node.store, LockedStore)
+    node, schedules = _locked_node(path, clock)
     try:
-        schedule = node.create(a_workflow(node.store), "interval", "1m")
+        schedule = node.create(node.workflow(), "interval", "1m")
         clock.set(T0 + timedelta(minutes=1))
-        node.store.locked = 1
-        with pytest.raises(SparkError, match="database is locked"):
-            node.scheduler.tick()
-        kept = node.schedules.get(schedule.id)
+        schedules.locked = 1
+        with pytest.raises(StoreUnavailableError, match="database is locked"):
+            node.tick()
+        kept = node.get(schedule.id)
         assert (kept.status, kept.next_run_at) == (ScheduleStatus.ACTIVE, T0 + timedelta(minutes=1))
-        assert node.scheduler.tick() == 1
-        assert fired_times(node.store)[schedule.id] == [T0 + timedelta(minutes=1)]
+        assert node.tick() == 1
+        assert fired_times(path)[schedule.id] == [T0 + timedelta(minutes=1)]
     finally:
-        node.store.close()
+        node.close()
 
 
-async def test_the_scheduler_loop_waits_before_retrying_a_failed_pass(
+def test_the_scheduler_loop_waits_before_retrying_a_failed_pass(
     path: Path, clock: FakeClock
 ) -> None:
     """While the database refuses writes the loop retries once per idle period of the clock, not
     in a tight loop, and fires as soon as the database accepts the write."""
-    node = Node(path, clock, LockedStore)
-    assert isinstance(node.store, LockedStore)
-    try:
-        schedule = node.create(a_workflow(node.store), "interval", "1m")
+    node, schedules = _locked_node(path, clock)
+
+    async def scenario() -> None:
+        schedule = await node.schedules.create(ScheduleFields(
+            workflow_id=(await a_workflow(node.store)).id,
+            schedule_type=ScheduleType.INTERVAL, schedule_expr="1m"))
         clock.set(T0 + timedelta(minutes=1))
-        node.store.locked = 3
+        schedules.locked = 3
         await node.scheduler.start()
-        for _ in range(50):
-            await asyncio.sleep(0)
-        assert node.store.attempts == 1
-        for expected_attempts in (2, 3):
-            clock.advance(1)
+        try:
             for _ in range(50):
                 await asyncio.sleep(0)
-            assert node.store.attempts == expected_attempts
-        clock.advance(1)
-        deadline = time.monotonic() + 10
-        while schedule.id not in fired_times(node.store):
-            assert time.monotonic() < deadline, "the schedule never fired"
-            await asyncio.sleep(0.01)
-        assert node.schedules.get(schedule.id).status == ScheduleStatus.ACTIVE
+            assert schedules.attempts == 1
+            for expected_attempts in (2, 3):
+                clock.advance(1)
+                for _ in range(50):
+                    await asyncio.sleep(0)
+                assert schedules.attempts == expected_attempts
+            clock.advance(1)
+            deadline = time.monotonic() + 10
+            while schedule.id not in fired_times(path):
+                assert time.monotonic() < deadline, "the schedule never fired"
+                await asyncio.sleep(0.01)
+            stored = await node.schedules.get(schedule.id)
+            assert stored.status == ScheduleStatus.ACTIVE
+        finally:
+            await node.scheduler.stop()
+
+    try:
+        node.run(scenario())
     finally:
-        await node.scheduler.stop()
-        node.store.close()
+        node.close()
