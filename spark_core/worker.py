@@ -84,6 +84,7 @@ class Worker:
         self.owner = owner or node_identity()
         self._inflight: dict[TaskId, asyncio.Task[None]] = {}
         self._cancelled: set[TaskId] = set()
+        self._releasing: set[TaskId] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._registered = False
@@ -170,6 +171,8 @@ class Worker:
         dead = await self._nodes.dead()
         recovered = []
         for task in await self._queue.expired(limit=RECOVERY_BATCH, owners=dead):
+            if task.id in self._releasing:
+                continue  # its outcome is here, waiting for the store: not abandoned
             outcome = self._failure(task, INTERRUPTED, transient=True)
             if await self._queue.recover(task.id, outcome, attempt=task.tries, owners=dead):
                 logger.warning("Task %s was interrupted (its process stopped)", task.id)
@@ -265,6 +268,13 @@ class Worker:
     async def _release(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         """Write the outcome; while the store is unreachable keep trying (the outcome is only
         in memory), unless shutting down (then the lease's expiry hands the task on)."""
+        self._releasing.add(task.id)  # the lease may run out meanwhile: see recover_expired
+        try:
+            await self._record(task, outcome, patient=patient)
+        finally:
+            self._releasing.discard(task.id)
+
+    async def _record(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         delay = 0.1
         while True:
             try:

@@ -323,6 +323,27 @@ async def test_the_outcome_of_a_run_is_kept_while_the_store_is_unavailable(
     assert (stored.output_data, stored.tries, stored.error) == ("kept", 1, None)
 
 
+async def test_an_outcome_held_through_an_outage_longer_than_the_lease_is_not_recovered_here(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """When the outage outlasts the lease, this worker's own recovery pass (its lease loop)
+    does not mark interrupted, and run again, the task whose answer it still holds: the answer
+    is written once the database is back."""
+    world.remote.release = asyncio.Event()
+    task = await world.spark.tasks.create(echo.id, input_data="held")
+    await _until(_status_is(world, task.id, TaskStatus.RUNNING))
+    world.store.broken = True
+    world.remote.release.set()
+    await _until(_idle(world))
+    world.clock.advance(31)  # the lease ran out during the outage
+    world.store.broken = False
+    assert await world.spark.worker.recover_expired() == []
+    await _until(_status_is(world, task.id, TaskStatus.COMPLETED), timeout=3)
+    stored = await world.store.tasks.get(task.id)
+    assert (stored.output_data, stored.tries) == ("held", 1)
+    assert len(world.remote.runs) == 1
+
+
 async def test_a_late_outcome_of_a_run_taken_over_elsewhere_is_dropped(
     world: World, echo: Workflow, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
