@@ -46,9 +46,9 @@ async def test_health_reports_the_database_down_within_two_seconds_and_back_afte
     ``ok`` once it answers again; the scheduler and worker keep running throughout."""
     assert started.health() == {"database": "ok", "scheduler": "running", "worker": "running"}
     world.store.broken = True
-    await _until(_database_is(world, "error"), timeout=2.5)
+    await _until(_database_is(world, "error"), timeout=2.0)
     world.store.broken = False
-    await _until(_database_is(world, "ok"), timeout=2.5)
+    await _until(_database_is(world, "ok"), timeout=2.0)
     assert started.health() == {"database": "ok", "scheduler": "running", "worker": "running"}
 
 
@@ -67,7 +67,7 @@ async def test_a_schedule_due_during_an_outage_fires_once_after_repair_and_runs(
         due = datetime(2026, 1, 5, 9, 1, tzinfo=UTC)
         assert schedule.next_run_at == due
         world.store.broken = True
-        await _until(_database_is(world, "error"), timeout=2.5)
+        await _until(_database_is(world, "error"), timeout=2.0)
         with caplog.at_level(logging.WARNING):
             world.clock.set(due)
             await asyncio.sleep(0.3)
@@ -75,7 +75,7 @@ async def test_a_schedule_due_during_an_outage_fires_once_after_repair_and_runs(
         assert "Claiming tasks failed" in caplog.text
         assert (started.scheduler.running, started.worker.running) == (True, True)
         world.store.broken = False
-        await _until(_database_is(world, "ok"), timeout=2.5)
+        await _until(_database_is(world, "ok"), timeout=2.0)
         world.clock.advance(1)  # the scheduler's pause after a failed pass runs on the clock
 
         async def fired() -> bool:
