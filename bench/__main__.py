@@ -1,29 +1,55 @@
 """``python -m bench``: run every benchmark and print (and save) the figures.
 
-Spark runs as a real ``spark serve`` subprocess, the fake LangFlow as another, and this process
-generates the load, so the three do not share an event loop; on a small machine they do share
-the CPU cores, which the report states. Every figure is a median over repeated runs.
+Spark runs as real ``spark serve`` subprocesses (one node, or N on one PostgreSQL), the fake
+LangFlow as another, and this process generates the load, so they do not share an event loop;
+on a small machine they do share the CPU cores, which the report states. Every figure is a
+median over repeated runs.
+
+Examples:
+  python -m bench                                   # SQLite, one node
+  python -m bench --store postgres --nodes 2        # a fresh schema on the local server
+  python -m bench --compare --nodes 2               # SQLite, then PostgreSQL; with ratios
+  python -m bench --quick --compare                 # check the harness in a minute
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import report, scenarios, store
-from bench.processes import FakeLangflowProcess, SparkProcess, help_seconds
+from bench import report, scenarios
+from bench.postgres import DEFAULT_SERVER, BenchSchema, PostgresAccess
+from bench.processes import Cluster, FakeLangflowProcess, SparkProcess, help_seconds
+from bench.store import SqliteAccess, StoreAccess
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def parse_arguments() -> argparse.Namespace:
-    """Command-line options: how long and how often to measure."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    """Command-line options: which store, how many nodes, how long and how often to measure."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the store the nodes share (default sqlite)")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="spark serve processes on the store; load is spread over them "
+                             "round-robin (default 1)")
+    parser.add_argument("--database-url", default=DEFAULT_SERVER,
+                        help="PostgreSQL server to create a fresh schema in, dropped "
+                             f"afterwards (default {DEFAULT_SERVER})")
+    parser.add_argument("--pool-size", type=int, default=None,
+                        help="SPARK_DATABASE_POOL_SIZE of each node (default: Spark's)")
+    parser.add_argument("--compare", action="store_true",
+                        help="measure SQLite (one node), then PostgreSQL (--nodes), and "
+                             "report both with their ratios")
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="duration of one load run (default 3)")
     parser.add_argument("--repeats", type=int, default=3,
@@ -44,88 +70,139 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def start_up(repeats: int) -> dict[str, float]:
-    """``spark --help`` wall time, time to the first healthy answer, and idle RSS of a fresh
-    server (medians)."""
-    helps = [help_seconds() for _ in range(max(repeats, 5))]
+@contextlib.contextmanager
+def database(store: str, server_url: str) -> Iterator[str | None]:
+    """The ``SPARK_DATABASE_URL`` for a fresh store: ``None`` (each node's own SQLite file) or
+    a new PostgreSQL schema, dropped on the way out."""
+    if store == "sqlite":
+        yield None
+        return
+    schema = BenchSchema(server_url)
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+def start_up(store: str, args: argparse.Namespace) -> dict[str, float]:
+    """Time to the first healthy answer and idle RSS of a fresh server on a fresh store
+    (medians)."""
     healthy, rss = [], []
-    for _ in range(max(repeats, 5)):
-        spark = SparkProcess()
-        try:
-            healthy.append(spark.seconds_to_healthy)
-            time.sleep(2.0)  # let start-up settle: the idle state, not the start-up peak
-            rss.append(spark.rss())
-        finally:
-            spark.stop()
-    return {"help_s": statistics.median(helps), "healthy_s": statistics.median(healthy),
+    for _ in range(max(args.repeats, 5)):
+        with database(store, args.database_url) as url:
+            spark = SparkProcess(database_url=url, pool_size=args.pool_size)
+            try:
+                healthy.append(spark.seconds_to_healthy)
+                time.sleep(2.0)  # let start-up settle: the idle state, not the start-up peak
+                rss.append(spark.rss())
+            finally:
+                spark.stop()
+    return {"healthy_s": statistics.median(healthy),
             "rss_fresh_mb": statistics.median(rss) / 2**20}
 
 
-async def under_load(args: argparse.Namespace, figures: dict[str, object]) -> None:
-    """Everything measured on one long-running server with a catalogue of 100 workflows."""
-    fake = FakeLangflowProcess(flows=100)
-    spark = SparkProcess()
-    try:
-        log("syncing 100 workflows from the fake LangFlow")
-        workflow_ids = await scenarios.set_up_catalogue(spark, fake, 100)
-        store.seed_tasks(spark.database_path, workflow_ids, 1000)
-        await asyncio.sleep(2.0)
-        figures["rss_catalogue_mb"] = spark.rss() / 2**20
-        lists: dict[str, object] = {}
-        figures["lists"] = lists
-        await measure_lists(args, spark, lists, "1k")
-
-        log("run-now against the fake, and the fake called directly")
-        runs: dict[str, object] = {}
-        figures["runs"] = runs
-        for connections in (1, 4, 16):
-            runs[f"direct_{connections}"] = await scenarios.repeated(
-                scenarios.direct_request(fake), connections=connections,
-                seconds=args.seconds, repeats=args.repeats)
-            runs[f"spark_{connections}"] = await scenarios.repeated(
-                scenarios.run_request(spark, workflow_ids[0]), connections=connections,
-                seconds=args.seconds, repeats=args.repeats)
-            log(f"  c={connections}: spark {runs[f'spark_{connections}'].per_second:.0f} runs/s")
-
-        log(f"schedule lag: {args.schedules} one-time schedules due in the same second")
-        figures["lag"] = await scenarios.schedule_lag(
-            spark, workflow_ids, schedules=args.schedules, rounds=args.repeats)
-
-        log(f"seeding the store up to {args.tasks} tasks")
-        began = time.perf_counter()
-        added = store.seed_tasks(spark.database_path, workflow_ids, args.tasks)
-        log(f"  added {added} tasks in {time.perf_counter() - began:.1f} s")
-        figures["tasks_in_store"] = store.count_tasks(spark.database_path)
-        await measure_lists(args, spark, lists, "100k")
-        await asyncio.sleep(3.0)
-        figures["rss_after_load_mb"] = spark.rss() / 2**20
-    finally:
-        spark.stop()
-        fake.stop()
+async def under_load(args: argparse.Namespace, store: str, nodes: int,
+                     figures: dict[str, Any]) -> None:
+    """Everything measured on long-running nodes with a catalogue of 100 workflows."""
+    with database(store, args.database_url) as url:
+        fake = FakeLangflowProcess(flows=100)
+        cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size)
+        access: StoreAccess = (PostgresAccess(url) if url is not None
+                               else SqliteAccess(cluster.first.database_path))
+        try:
+            await _measure(args, cluster, fake, access, figures)
+        finally:
+            cluster.stop()
+            fake.stop()
 
 
-async def measure_lists(args: argparse.Namespace, spark: SparkProcess,
+async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflowProcess,
+                   access: StoreAccess, figures: dict[str, Any]) -> None:
+    log("syncing 100 workflows from the fake LangFlow")
+    workflow_ids = await scenarios.set_up_catalogue(cluster.first, fake, 100)
+    access.seed_tasks(workflow_ids, 1000)
+    await asyncio.sleep(2.0)
+    figures["rss_catalogue_mb"] = cluster.rss() / 2**20
+    lists: dict[str, object] = {}
+    figures["lists"] = lists
+    await measure_lists(args, cluster, lists, "1k")
+
+    log("run-now against the fake, and the fake called directly")
+    runs: dict[str, object] = {}
+    claims: dict[str, object] = {}
+    figures["runs"], figures["claims"] = runs, claims
+    for connections in (1, 4, 16):
+        runs[f"direct_{connections}"] = await scenarios.repeated(
+            scenarios.direct_request(fake), connections=connections,
+            seconds=args.seconds, repeats=args.repeats)
+        # One node at concurrency 1, as before; from 4 on, round-robin over the nodes.
+        nodes = cluster.nodes if connections > 1 else cluster.nodes[:1]
+        results = await scenarios.load_runs(
+            scenarios.run_request(Cluster(nodes), workflow_ids[0]),
+            connections=connections, seconds=args.seconds, repeats=args.repeats)
+        runs[f"spark_{connections}"] = summary = scenarios.summarise(results)
+        claims[f"spark_{connections}"] = claim = scenarios.claim_latency(access, results)
+        log(f"  c={connections}: spark {summary.per_second:.0f} runs/s, claim-to-start "
+            f"p50 {claim.p50_ms:.1f} ms p99 {claim.p99_ms:.1f} ms")
+
+    log(f"schedule lag: {args.schedules} one-time schedules due in the same second")
+    figures["lag"] = lag = await scenarios.schedule_lag(
+        cluster, access, workflow_ids, schedules=args.schedules, rounds=args.repeats)
+    log(f"  p50 {lag.p50_s:.2f} s, p99 {lag.p99_s:.2f} s")
+
+    log(f"seeding the store up to {args.tasks} tasks")
+    began = time.perf_counter()
+    added = access.seed_tasks(workflow_ids, args.tasks)
+    figures["seed_s"] = time.perf_counter() - began
+    log(f"  added {added} tasks in {figures['seed_s']:.1f} s")
+    figures["tasks_in_store"] = access.count_tasks()
+    if isinstance(access, PostgresAccess):
+        figures["stats_agree"] = access.stats_agree()
+    await measure_lists(args, cluster, lists, "100k")
+    await asyncio.sleep(3.0)
+    figures["rss_after_load_mb"] = cluster.rss() / 2**20
+
+
+async def measure_lists(args: argparse.Namespace, cluster: Cluster,
                         lists: dict[str, object], size: str) -> None:
-    """The two list endpoints at 1 and 16 connections."""
+    """The two list endpoints at 1 connection (first node) and 16 (all nodes)."""
     for name, path, items in (("workflows", "/api/v1/workflows", 50),
+                              ("workflows100", "/api/v1/workflows?limit=100", 100),
                               ("tasks", "/api/v1/tasks?limit=100", 100)):
         for connections in (1, 16):
+            nodes = cluster if connections > 1 else Cluster(cluster.nodes[:1])
             summary = await scenarios.repeated(
-                scenarios.list_request(spark, path, items), connections=connections,
+                scenarios.list_request(nodes, path, items), connections=connections,
                 seconds=args.seconds, repeats=args.repeats)
             lists[f"{name}_{size}_{connections}"] = summary
             log(f"  GET {path} ({size} tasks, c={connections}): "
                 f"{summary.per_second:.0f} req/s, p50 {summary.p50_ms:.1f} ms")
 
 
+def measure_store(args: argparse.Namespace, store: str, nodes: int) -> dict[str, Any]:
+    """Every figure of one store with ``nodes`` nodes."""
+    figures: dict[str, Any] = {"store": store, "nodes": nodes, "pool_size": args.pool_size}
+    log(f"{store}, {nodes} node(s): start-up time to healthy, idle memory")
+    figures.update(start_up(store, args))
+    asyncio.run(under_load(args, store, nodes, figures))
+    return figures
+
+
+def results_name(date: str, stores: list[dict[str, Any]]) -> str:
+    """``<date>.md`` for the default (SQLite, one node), else named after the stores."""
+    labels = [f"{s['store']}" + (f"-{s['nodes']}-nodes" if s["nodes"] > 1 else "")
+              for s in stores]
+    return f"{date}.md" if labels == ["sqlite"] else f"{date}-{'-vs-'.join(labels)}.md"
+
+
 def main() -> None:
-    """Measure, print the report, and write it to ``bench/results/<date>.md``."""
+    """Measure, print the report, and write it to ``bench/results/``."""
     args = parse_arguments()
     if args.quick:
         args.seconds, args.repeats = 1.0, 1
         args.tasks, args.schedules = min(args.tasks, 10_000), min(args.schedules, 200)
     began = time.perf_counter()
-    figures: dict[str, object] = {
+    figures: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -133,15 +210,17 @@ def main() -> None:
         "seconds": args.seconds,
         "repeats": args.repeats,
     }
-    log("start-up: spark --help, time to healthy, idle memory")
-    figures.update(start_up(args.repeats))
-    asyncio.run(under_load(args, figures))
+    log("spark --help wall time")
+    figures["help_s"] = statistics.median(help_seconds() for _ in range(max(args.repeats, 5)))
+    plan = [("sqlite", 1), ("postgres", args.nodes)] if args.compare else [
+        (args.store, args.nodes)]
+    figures["stores"] = [measure_store(args, store, nodes) for store, nodes in plan]
     figures["bench_minutes"] = (time.perf_counter() - began) / 60
     text = report.render(figures)
     print(text)
     if not args.no_write and not args.quick:
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"{figures['date']}.md"
+        path = RESULTS / results_name(figures["date"], figures["stores"])
         path.write_text(text)
         log(f"written to {path}")
 

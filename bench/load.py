@@ -1,10 +1,11 @@
 """A closed-loop HTTP load generator: N connections, each sending its next request as soon
-as the previous answer is read, for a fixed time; latencies of every answer are kept."""
+as the previous answer is read, for a fixed time; latencies of every answer are kept. Given one
+request per node, connection ``i`` sends to node ``i mod N`` (round-robin over the nodes)."""
 
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,10 @@ class LoadResult(msgspec.Struct, frozen=True):
     answers: int
     errors: int
     latencies: list[float]
+    measured_from: float = 0.0
+    """Wall-clock time (epoch seconds) when counting began."""
+    measured_to: float = 0.0
+    """Wall-clock time (epoch seconds) when the last counted answer had arrived."""
 
     @property
     def per_second(self) -> float:
@@ -47,19 +52,22 @@ def _default_ok(status: int, body: bytes) -> bool:
     return 200 <= status < 300
 
 
-async def run_load(request: Request, *, connections: int, seconds: float,
-                   warmup: float = 0.5) -> LoadResult:
+async def run_load(request: Request | Sequence[Request], *, connections: int,
+                   seconds: float, warmup: float = 0.5) -> LoadResult:
     """Send ``request`` over ``connections`` keep-alive connections for ``seconds`` after a
-    ``warmup`` whose answers are not counted."""
-    ok = request.ok or _default_ok
+    ``warmup`` whose answers are not counted; a sequence of requests (one per node) is spread
+    over the connections round-robin."""
+    requests = [request] if isinstance(request, Request) else list(request)
     latencies: list[float] = []
     counted = False
     errors = 0
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
 
-    async def one_connection(session: aiohttp.ClientSession, stop_at: float) -> None:
+    async def one_connection(session: aiohttp.ClientSession, request: Request,
+                             stop_at: float) -> None:
         nonlocal errors
+        ok = request.ok or _default_ok
         while (now := time.perf_counter()) < stop_at:
             try:
                 async with session.request(request.method, request.url, data=request.body,
@@ -75,14 +83,17 @@ async def run_load(request: Request, *, connections: int, seconds: float,
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         begin = time.perf_counter()
         end = begin + warmup + seconds
-        workers = [asyncio.create_task(one_connection(session, end)) for _ in range(connections)]
+        workers = [asyncio.create_task(
+                       one_connection(session, requests[number % len(requests)], end))
+                   for number in range(connections)]
         await asyncio.sleep(warmup)
         counted = True
-        measured_from = time.perf_counter()
+        measured_from, wall_from = time.perf_counter(), time.time()
         await asyncio.gather(*workers)
         measured = time.perf_counter() - measured_from
     return LoadResult(connections=connections, seconds=measured, answers=len(latencies),
-                      errors=errors, latencies=latencies)
+                      errors=errors, latencies=latencies, measured_from=wall_from,
+                      measured_to=time.time())
 
 
 class Summary(msgspec.Struct, frozen=True):

@@ -1,4 +1,5 @@
-"""Starting and stopping the processes under test: the fake LangFlow and ``spark serve``."""
+"""Starting and stopping the processes under test: the fake LangFlow and ``spark serve`` (one
+node, or N nodes sharing one database)."""
 
 import os
 import shutil
@@ -82,9 +83,12 @@ class FakeLangflowProcess:
 
 
 class SparkProcess:
-    """``spark serve`` on a free loopback port with a fresh data dir (or ``data_dir``)."""
+    """``spark serve`` on a free loopback port with a fresh data dir (or ``data_dir``), on the
+    embedded SQLite store in it unless ``database_url`` names another (``SPARK_DATABASE_URL``).
+    """
 
-    def __init__(self, *, data_dir: Path | None = None, workers: int | None = None) -> None:
+    def __init__(self, *, data_dir: Path | None = None, workers: int | None = None,
+                 database_url: str | None = None, pool_size: int | None = None) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="spark-bench-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +102,10 @@ class SparkProcess:
                    SPARK_ENCRYPTION_KEY="bench-encryption-passphrase")
         if workers is not None:
             env["SPARK_WORKERS"] = str(workers)
+        if database_url is not None:
+            env["SPARK_DATABASE_URL"] = database_url
+        if pool_size is not None:
+            env["SPARK_DATABASE_POOL_SIZE"] = str(pool_size)
         self.started = time.perf_counter()
         # cwd is the data dir so that no .env of the caller's is read.
         self._process = subprocess.Popen([*spark_executable(), "serve"], env=env,
@@ -134,6 +142,49 @@ class SparkProcess:
         _stop(self._process)
         if self._own_dir and not keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Cluster:
+    """Spark nodes on one store, measured together."""
+
+    def __init__(self, nodes: list[SparkProcess]) -> None:
+        self.nodes = list(nodes)
+
+    @classmethod
+    def start(cls, count: int, *, database_url: str | None = None,
+              pool_size: int | None = None) -> "Cluster":
+        """``count`` nodes on PostgreSQL at ``database_url``, or (without one) on the first
+        node's SQLite file, which the others open through ``SPARK_DATABASE_URL``. Every node
+        has its own data dir; the API and encryption keys are the same on all."""
+        cluster = cls([])
+        try:
+            for _ in range(max(1, count)):
+                url = database_url
+                if url is None and cluster.nodes:
+                    url = f"sqlite:///{cluster.nodes[0].database_path}"
+                cluster.nodes.append(SparkProcess(database_url=url, pool_size=pool_size))
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    @property
+    def first(self) -> SparkProcess:
+        """The node that single-connection measurements use."""
+        return self.nodes[0]
+
+    def node(self, number: int) -> SparkProcess:
+        """Node ``number`` modulo the node count: round-robin."""
+        return self.nodes[number % len(self.nodes)]
+
+    def rss(self) -> int:
+        """The largest resident memory of one node now, in bytes."""
+        return max(node.rss() for node in self.nodes)
+
+    def stop(self) -> None:
+        """Stop every node, the first (which may hold the SQLite file) last."""
+        for node in reversed(self.nodes):
+            node.stop()
 
 
 def _stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from bench import store
 from bench.fake_langflow import flow_id
-from bench.load import Request, Summary, json_body, run_load, summarise
-from bench.processes import FakeLangflowProcess, SparkProcess
+from bench.load import LoadResult, Request, Summary, json_body, run_load, summarise
+from bench.processes import Cluster, FakeLangflowProcess, SparkProcess
+from bench.store import StoreAccess
 
 RUN_INPUT = "benchmark input"
 
@@ -52,20 +52,22 @@ async def set_up_catalogue(spark: SparkProcess, fake: FakeLangflowProcess,
     return ids
 
 
-def list_request(spark: SparkProcess, path: str, items: int) -> Request:
-    """A GET of a list endpoint that must answer 200 with a page of ``items`` items."""
+def list_request(cluster: Cluster, path: str, items: int) -> list[Request]:
+    """A GET of a list endpoint, one per node, that must answer 200 with a page of ``items``
+    items."""
     def full_page(status: int, body: bytes) -> bool:
         return status == 200 and len(msgspec.json.decode(body)["items"]) == items
-    return Request("GET", f"{spark.url}{path}", headers={"X-API-Key": spark.api_key},
-                   ok=full_page)
+    return [Request("GET", f"{spark.url}{path}", headers={"X-API-Key": spark.api_key},
+                    ok=full_page) for spark in cluster.nodes]
 
 
-def run_request(spark: SparkProcess, workflow_id: str) -> Request:
-    """A run-now that waits for the finished task, which must be completed."""
-    return Request("POST", f"{spark.url}/api/v1/workflows/{workflow_id}/run",
-                   headers={"X-API-Key": spark.api_key, "Content-Type": "application/json"},
-                   body=json_body(RUN_INPUT),
-                   ok=lambda status, body: status == 200 and b'"status":"completed"' in body)
+def run_request(cluster: Cluster, workflow_id: str) -> list[Request]:
+    """A run-now, one per node, that waits for the finished task, which must be completed."""
+    return [Request("POST", f"{spark.url}/api/v1/workflows/{workflow_id}/run?wait=true",
+                    headers={"X-API-Key": spark.api_key, "Content-Type": "application/json"},
+                    body=json_body(RUN_INPUT),
+                    ok=lambda status, body: status == 200 and b'"status":"completed"' in body)
+            for spark in cluster.nodes]
 
 
 def direct_request(fake: FakeLangflowProcess) -> Request:
@@ -77,12 +79,55 @@ def direct_request(fake: FakeLangflowProcess) -> Request:
                                    "session_id": "bench-session"}))
 
 
-async def repeated(request: Request, *, connections: int, seconds: float,
+async def repeated(request: Request | list[Request], *, connections: int, seconds: float,
                    repeats: int) -> Summary:
     """``repeats`` load runs of ``request``, summarised as medians."""
-    results = [await run_load(request, connections=connections, seconds=seconds)
-               for _ in range(repeats)]
-    return summarise(results)
+    return summarise(await load_runs(request, connections=connections, seconds=seconds,
+                                     repeats=repeats))
+
+
+async def load_runs(request: Request | list[Request], *, connections: int, seconds: float,
+                    repeats: int) -> list[LoadResult]:
+    """``repeats`` load runs of ``request``."""
+    return [await run_load(request, connections=connections, seconds=seconds)
+            for _ in range(repeats)]
+
+
+class ClaimLatency(msgspec.Struct, frozen=True):
+    """started_at - created_at of the runs of a load burst: medians of each burst's p50 and
+    p99, in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    runs: int
+    never_started: int
+    bursts: int
+
+
+def claim_latency(access: StoreAccess, results: list[LoadResult]) -> ClaimLatency:
+    """Read back every run-now task created during each measured window of ``results``."""
+    per_burst = []
+    runs = never = 0
+    for result in results:
+        timings = access.run_timings(RUN_INPUT, result.measured_from, result.measured_to)
+        waits = sorted((started - created).total_seconds() * 1000
+                       for created, started in timings if started is not None)
+        runs += len(timings)
+        never += len(timings) - len(waits)
+        if waits:
+            per_burst.append((_at(waits, 0.5), _at(waits, 0.99), waits[-1]))
+    if not per_burst:
+        raise RuntimeError("No run-now task was found in the store after the bursts")
+    return ClaimLatency(
+        p50_ms=statistics.median(b[0] for b in per_burst),
+        p99_ms=statistics.median(b[1] for b in per_burst),
+        max_ms=statistics.median(b[2] for b in per_burst),
+        runs=runs, never_started=never, bursts=len(per_burst))
+
+
+def _at(values: list[float], quantile: float) -> float:
+    return values[min(len(values) - 1, int(quantile * len(values)))]
 
 
 class Lag(msgspec.Struct, frozen=True):
@@ -97,14 +142,15 @@ class Lag(msgspec.Struct, frozen=True):
     rounds: int
 
 
-async def schedule_lag(spark: SparkProcess, workflow_ids: list[str], *, schedules: int,
-                       rounds: int) -> Lag:
+async def schedule_lag(cluster: Cluster, access: StoreAccess, workflow_ids: list[str], *,
+                       schedules: int, rounds: int) -> Lag:
     """Fire ``schedules`` one-time schedules due in the same second, ``rounds`` times, and
-    measure started_at - scheduled_for of their tasks."""
+    measure started_at - scheduled_for of their tasks. The schedules are created through the
+    nodes round-robin; any node may fire and run them."""
     per_round = []
     lead = 10.0
     for _ in range(rounds):
-        result, creation = await _one_lag_round(spark, workflow_ids, schedules, lead)
+        result, creation = await _one_lag_round(cluster, access, workflow_ids, schedules, lead)
         per_round.append(result)
         lead = max(4.0, creation * 1.5 + 2)
     return Lag(
@@ -118,9 +164,10 @@ async def schedule_lag(spark: SparkProcess, workflow_ids: list[str], *, schedule
     )
 
 
-async def _one_lag_round(spark: SparkProcess, workflow_ids: list[str], count: int,
-                         lead: float) -> tuple[tuple[float, float, float, float, int], float]:
-    api = Api(spark)
+async def _one_lag_round(cluster: Cluster, access: StoreAccess, workflow_ids: list[str],
+                         count: int, lead: float
+                         ) -> tuple[tuple[float, float, float, float, int], float]:
+    apis = [Api(spark) for spark in cluster.nodes]
     due = datetime.fromtimestamp(math.ceil(time.time() + lead), UTC)
     began = time.perf_counter()
     connector = aiohttp.TCPConnector(limit=16)
@@ -129,7 +176,7 @@ async def _one_lag_round(spark: SparkProcess, workflow_ids: list[str], count: in
 
         async def create(number: int) -> str:
             async with semaphore:
-                made = await api.call(session, "POST", "/schedules", {
+                made = await apis[number % len(apis)].call(session, "POST", "/schedules", {
                     "workflow_id": workflow_ids[number % len(workflow_ids)],
                     "schedule_type": "one-time", "schedule_expr": due.isoformat(),
                     "input_value": f"scheduled {number}"}, expect=201)
@@ -141,10 +188,10 @@ async def _one_lag_round(spark: SparkProcess, workflow_ids: list[str], count: in
         raise RuntimeError(f"Creating {count} schedules took {creation:.1f} s, past their due "
                            "time; the lag round is void")
     deadline = due.timestamp() + 120
-    timings = store.schedule_timings(spark.database_path, ids)
+    timings = access.schedule_timings(ids)
     while time.time() < deadline:
         await asyncio.sleep(0.5)
-        timings = store.schedule_timings(spark.database_path, ids)
+        timings = access.schedule_timings(ids)
         if len(timings) == count and all(started for _, started, _ in timings):
             break
     lags = sorted((started - scheduled).total_seconds() for scheduled, started, _ in timings
@@ -153,9 +200,5 @@ async def _one_lag_round(spark: SparkProcess, workflow_ids: list[str], count: in
     missing = count - len(lags)
     if not lags:
         raise RuntimeError("No scheduled task started")
-
-    def at(values: list[float], quantile: float) -> float:
-        return values[min(len(values) - 1, int(quantile * len(values)))]
-
-    return (at(lags, 0.5), at(lags, 0.99), lags[-1], at(created, 0.99), missing), creation
+    return (_at(lags, 0.5), _at(lags, 0.99), lags[-1], _at(created, 0.99), missing), creation
 

@@ -1,7 +1,9 @@
-"""Direct access to the server's SQLite file: seeding many tasks fast, reading timings back.
+"""Direct access to the server's database: seeding many tasks fast, reading timings back.
 
-Rows are written with the store's own row mapping (``task_to_row``) on the store's schema, in
-one transaction from a second connection, as another Spark process would (WAL mode).
+``StoreAccess`` is what the scenarios need from either store; this module implements it for
+the SQLite file (``SqliteAccess``), ``bench.postgres`` for a PostgreSQL schema. SQLite rows are
+written with the store's own row mapping (``task_to_row``) on the store's schema, in one
+transaction per batch from a second connection, as another Spark process would (WAL mode).
 """
 
 import contextlib
@@ -10,12 +12,66 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
-from spark_adapters.sqlite.rows import decode_datetime
+from spark_adapters.sqlite.rows import decode_datetime, encode_datetime
 from spark_adapters.sqlite.tasks import task_to_row
 from spark_core.models import Task, TaskId, TaskStatus, WorkflowId, new_id
 
 BATCH = 10_000
+
+Timing = tuple[datetime, datetime | None, datetime]
+"""(scheduled_for, started_at or None, created_at) of a scheduled task."""
+
+
+class StoreAccess(Protocol):
+    """Reading and seeding the store behind the nodes, around the HTTP API."""
+
+    name: str
+
+    def count_tasks(self) -> int:
+        """How many tasks the store holds."""
+        ...
+
+    def seed_tasks(self, workflow_ids: list[str], total: int) -> int:
+        """Add finished tasks until the store holds ``total``; returns how many were added."""
+        ...
+
+    def schedule_timings(self, schedule_ids: list[str]) -> list[Timing]:
+        """The timings of the tasks of ``schedule_ids``."""
+        ...
+
+    def run_timings(self, input_data: str, since: float,
+                    until: float) -> list[tuple[datetime, datetime | None]]:
+        """(created_at, started_at or None) of the tasks with ``input_data`` created between
+        the epoch times ``since`` and ``until``."""
+        ...
+
+
+class SqliteAccess:
+    """``StoreAccess`` on the SQLite file ``database``."""
+
+    name = "sqlite"
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+
+    def count_tasks(self) -> int:
+        """How many tasks the store holds."""
+        return count_tasks(self.database)
+
+    def seed_tasks(self, workflow_ids: list[str], total: int) -> int:
+        """See ``seed_tasks``."""
+        return seed_tasks(self.database, workflow_ids, total)
+
+    def schedule_timings(self, schedule_ids: list[str]) -> list[Timing]:
+        """See ``schedule_timings``."""
+        return schedule_timings(self.database, schedule_ids)
+
+    def run_timings(self, input_data: str, since: float,
+                    until: float) -> list[tuple[datetime, datetime | None]]:
+        """See ``run_timings``."""
+        return run_timings(self.database, input_data, since, until)
 
 
 def count_tasks(database: Path) -> int:
@@ -32,7 +88,7 @@ def seed_tasks(database: Path, workflow_ids: list[str], total: int) -> int:
         return 0
     rng = random.Random(7)
     now = datetime.now(UTC)
-    sample = task_to_row(_task(workflow_ids[0], now, failed=False, rng=rng))
+    sample = task_to_row(seeded_task(workflow_ids[0], now, failed=False, rng=rng))
     columns = list(sample)
     sql = (f"INSERT INTO tasks ({', '.join(columns)}) "
            f"VALUES ({', '.join('?' for _ in columns)})")
@@ -43,7 +99,7 @@ def seed_tasks(database: Path, workflow_ids: list[str], total: int) -> int:
             batch = []
             for number in range(size):
                 when = now - timedelta(seconds=rng.uniform(60, 30 * 86400))
-                task = _task(workflow_ids[(added + number) % len(workflow_ids)], when,
+                task = seeded_task(workflow_ids[(added + number) % len(workflow_ids)], when,
                              failed=rng.random() < 0.1, rng=rng)
                 row = task_to_row(task)
                 batch.append([row[name] for name in columns])
@@ -54,7 +110,8 @@ def seed_tasks(database: Path, workflow_ids: list[str], total: int) -> int:
     return added
 
 
-def _task(workflow_id: str, when: datetime, *, failed: bool, rng: random.Random) -> Task:
+def seeded_task(workflow_id: str, when: datetime, *, failed: bool, rng: random.Random) -> Task:
+    """A finished task of ``workflow_id`` created at ``when``, failed or completed."""
     finished = when + timedelta(seconds=rng.uniform(0.05, 5))
     return Task(
         id=TaskId(new_id()), workflow_id=WorkflowId(workflow_id),
@@ -65,8 +122,7 @@ def _task(workflow_id: str, when: datetime, *, failed: bool, rng: random.Random)
     )
 
 
-def schedule_timings(database: Path, schedule_ids: list[str]) -> list[tuple[datetime, datetime
-                                                                          | None, datetime]]:
+def schedule_timings(database: Path, schedule_ids: list[str]) -> list[Timing]:
     """For each task of ``schedule_ids``: (scheduled_for, started_at or None, created_at)."""
     found = []
     with _connect(database) as conn:
@@ -77,6 +133,19 @@ def schedule_timings(database: Path, schedule_ids: list[str]) -> list[tuple[date
                 f"WHERE schedule_id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall()
     return [(decode_datetime(due), decode_datetime(started) if started else None,
              decode_datetime(created)) for due, started, created in found]
+
+
+def run_timings(database: Path, input_data: str, since: float,
+                until: float) -> list[tuple[datetime, datetime | None]]:
+    """(created_at, started_at or None) of the tasks with ``input_data`` created between the
+    epoch times ``since`` and ``until`` (stored datetimes compare as text)."""
+    bounds = [encode_datetime(datetime.fromtimestamp(moment, UTC)) for moment in (since, until)]
+    with _connect(database) as conn:
+        found = conn.execute(
+            "SELECT created_at, started_at FROM tasks WHERE input_data = ? "
+            "AND created_at >= ? AND created_at <= ?", [input_data, *bounds]).fetchall()
+    return [(decode_datetime(created), decode_datetime(started) if started else None)
+            for created, started in found]
 
 
 @contextlib.contextmanager
