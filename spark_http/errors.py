@@ -20,10 +20,11 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
-from spark_core.errors import NotFoundError, SparkError
+from spark_core.errors import NotFoundError, SparkError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +35,16 @@ _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
 def status_for(exc: SparkError) -> int:
-    """The status code of a Spark error: unknown ids are 404, every other refusal is a 400.
+    """The status code of a Spark error: unknown ids are 404, a database that cannot be reached
+    is 503, every other refusal is a 400.
 
     Order matters: ``RemoteNotFoundError`` is both a ``SourceError`` and a ``NotFoundError``
     and is a 404 (the remote id names nothing).
     """
     if isinstance(exc, NotFoundError):
         return HTTP_404_NOT_FOUND
+    if isinstance(exc, StoreUnavailableError):  # not the request's fault: try again shortly
+        return HTTP_503_SERVICE_UNAVAILABLE
     # ValidationError (InvalidScheduleError, UnknownSourceTypeError, SourceValidationError),
     # ConflictError, InvalidStateError, SourceError and any other SparkError: the request
     # cannot be carried out as given.
@@ -84,7 +88,9 @@ def _message_of(message: str) -> str:
 def handle_spark_error(request: Request[Any, Any, Any], exc: SparkError) -> Response[Any]:
     """A Spark error: its (safe) message, its status, and its field errors if any."""
     errors = [{"field": field, "message": message} for field, message in exc.errors]
-    return error_response(exc.message, status_for(exc), errors=errors or None)
+    status = status_for(exc)
+    headers = {"Retry-After": "1"} if status == HTTP_503_SERVICE_UNAVAILABLE else None
+    return error_response(exc.message, status, errors=errors or None, headers=headers)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -25,6 +25,10 @@ Conn = psycopg.AsyncConnection[DictRow]
 
 CONNECT_TIMEOUT = 5
 """Seconds to wait for a new connection before calling the database unreachable."""
+POOL_WAIT_SECONDS = 5.0
+"""Seconds a caller waits for a pooled connection before the database counts as unreachable."""
+RECONNECT_SECONDS = 2.0
+"""Seconds the pool retries replacing a lost connection before leaving it to new demand."""
 
 BIGINT_MAX = 2**63 - 1
 """The largest ``LIMIT`` or ``OFFSET`` PostgreSQL accepts."""
@@ -122,7 +126,15 @@ class Database:
             min_size=1,
             max_size=max(1, pool_size),
             open=False,
-            timeout=30.0,
+            # A request waits at most this long for a connection (then a clear 503), and a
+            # lost connection's replacement is retried briefly, then grown afresh on demand:
+            # the pool's own back-off (1, 2, 4, 8… s) would keep a node down long after the
+            # database came back.
+            timeout=POOL_WAIT_SECONDS,
+            reconnect_timeout=RECONNECT_SECONDS,
+            # One trivial round trip per borrow: a connection killed while idle (a restart,
+            # a partition) is replaced instead of failing the caller once.
+            check=AsyncConnectionPool.check_connection,
             connection_class=psycopg.AsyncConnection[DictRow],
             kwargs={**self.connect_kwargs, "row_factory": dict_row},
             name="spark",
