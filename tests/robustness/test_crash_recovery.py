@@ -44,6 +44,12 @@ def _all_final(server: SparkProcess, ids: list[str]) -> dict[str, dict[str, Any]
     return None
 
 
+def _retried(server: SparkProcess, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+    """Every task by id once each of ``ids`` is on its second attempt, else ``None``."""
+    tasks = {task["id"]: task for task in server.tasks()}
+    return tasks if all(tasks[task_id]["tries"] >= 2 for task_id in ids) else None
+
+
 def _figures(name: str, queued: list[str], tasks: dict[str, dict[str, Any]],
              langflow: FakeLangflow, interrupted: set[str]) -> dict[str, int]:
     """Count and report: tasks queued, run attempts started (the fake's count of run requests),
@@ -162,3 +168,28 @@ def test_sigterm_lets_runs_in_flight_finish_and_interrupts_the_rest(
         assert tasks[task_id]["tries"] == 1
     assert tasks[endless]["status"] == "failed"
     assert tasks[endless]["error"] == "interrupted"
+
+
+def test_a_restarted_server_recovers_its_killed_predecessor_s_runs_at_once(
+    servers: Servers, langflow: FakeLangflow
+) -> None:
+    """With the default 30 s lease, SIGKILL and an immediate restart on the same data dir: the
+    new process sees its predecessor is gone (its lock file is free) and re-runs the cut-off
+    runs within seconds, not after the lease."""
+    first = servers.start()
+    workflow_id = synced_workflow(first, langflow, SLOW_ID)["id"]
+    cut_off = [
+        first.call("POST", f"/api/v1/workflows/{workflow_id}/run",
+                   {"input_value": f"slow {number}",
+                    "tweaks": {SLOW_NODE: {"delay_seconds": 30 if number == 0 else 1}}},
+                   params={"wait": "false"}, expect=202)["id"]
+        for number in range(3)
+    ]
+    wait_for(lambda: _running(first, 3), within=15, what="the runs to start")
+    first.kill()
+    second = servers.start()
+    recovered = wait_for(lambda: _retried(second, cut_off), within=10,
+                         what="the killed runs to be re-run (the lease is 30 s)")
+    assert [recovered[t]["tries"] for t in cut_off] == [2, 2, 2]
+    done = wait_for(lambda: _all_final(second, cut_off[1:]), within=20, what="the re-runs")
+    assert [done[t]["status"] for t in cut_off[1:]] == ["completed", "completed"]
