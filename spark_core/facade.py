@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from spark_core.cancellation import cancel_and_wait, raise_if_cancelled
 from spark_core.errors import SparkError, ValidationError
 from spark_core.models import (
     CatchupPolicy,
@@ -134,9 +135,7 @@ class Spark:
         the rest."""
         await self.scheduler.stop()
         await self.worker.stop(grace)
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await cancel_and_wait(self._background)
         self._background = []
 
     @contextlib.asynccontextmanager
@@ -165,12 +164,14 @@ class Spark:
                 await self.store.wakeups.listen(self._signals.deliver)
                 return
             except SparkError as exc:  # the feed reconnects itself; this is a last resort
+                raise_if_cancelled()
                 logger.warning("Wake-up feed stopped (%s); restarting it", exc)
                 await asyncio.sleep(1.0)
 
     async def _watch_health(self) -> None:
         while True:
             ok = await self.store.ping()
+            raise_if_cancelled()
             if ok != self._database_ok:
                 log = logger.info if ok else logger.warning
                 log("Database %s", "reachable again" if ok else "unreachable")

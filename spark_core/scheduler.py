@@ -19,6 +19,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from spark_core.cancellation import cancel_and_wait, raise_if_cancelled
 from spark_core.errors import InvalidScheduleError
 from spark_core.models import (
     CatchupPolicy,
@@ -70,8 +71,7 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop firing (tasks already created stay queued for the worker)."""
         if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
+            await cancel_and_wait([self._loop])
             self._loop = None
 
     async def _run(self) -> None:
@@ -80,6 +80,7 @@ class Scheduler:
                 await self.tick()
                 await self._sleep_until_due()
             except Exception:  # the loop must outlive one bad pass (e.g. a lost database)
+                raise_if_cancelled()
                 logger.exception("Scheduler pass failed; trying again shortly")
                 # The failed schedules are still due: without a pause this would spin.
                 await self._clock.sleep(self._store.wakeups.poll_seconds)

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import msgspec
 
+from spark_core.cancellation import cancel_and_wait, raise_if_cancelled
 from spark_core.errors import (
     NotFoundError,
     RunTimeoutError,
@@ -117,16 +118,11 @@ class Worker:
         the rest (they are retried later if they have retries left)."""
         self._stopping = True
         self._signals.work_added()
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(self._loops)
         self._loops = []
         if self._inflight:
             await asyncio.wait(list(self._inflight.values()), timeout=grace)
-        remaining = list(self._inflight.values())
-        for run in remaining:
-            run.cancel()
-        await asyncio.gather(*remaining, return_exceptions=True)
+        await cancel_and_wait(list(self._inflight.values()))
         if self._registered:
             with contextlib.suppress(SparkError):
                 await self._nodes.unregister(self.owner)
@@ -161,9 +157,7 @@ class Worker:
                 else:  # running in another process, or it claimed the task first
                     await asyncio.sleep(STORE_POLL_SECONDS)
         finally:
-            for loop in (renewing, watching):
-                loop.cancel()
-            await asyncio.gather(renewing, watching, return_exceptions=True)
+            await cancel_and_wait([renewing, watching])
 
     async def recover_expired(self) -> list[Task]:
         """Mark tasks whose process died (a dead node, or a lease run out) interrupted, and
@@ -189,6 +183,7 @@ class Worker:
         try:
             await self.recover_expired()
         except SparkError as exc:  # a store hiccup: the next lease tick tries again
+            raise_if_cancelled()
             logger.warning("Recovering abandoned tasks failed: %s", exc)
 
     async def _claim_loop(self) -> None:
@@ -200,6 +195,7 @@ class Worker:
                         owner=self.owner, limit=free, lease_seconds=self._lease_seconds
                     )
                 except SparkError as exc:
+                    raise_if_cancelled()
                     logger.warning("Claiming tasks failed: %s", exc)
                     claimed = []
                 for task in claimed:
@@ -222,6 +218,7 @@ class Worker:
                         )
                     )
                 except SparkError as exc:
+                    raise_if_cancelled()
                     logger.warning("Renewing leases failed: %s", exc)
                 else:
                     for task_id in [tid for tid in self._inflight if tid not in held]:
@@ -239,6 +236,7 @@ class Worker:
             try:
                 held = set(await self._queue.held(owner=self.owner, task_ids=running))
             except SparkError:
+                raise_if_cancelled()
                 continue
             for task_id in running:
                 if task_id not in held and task_id in self._inflight:
@@ -282,6 +280,7 @@ class Worker:
                     task.id, outcome, owner=self.owner, attempt=task.tries
                 )
             except StoreUnavailableError as exc:
+                raise_if_cancelled()
                 if not patient or self._stopping:
                     logger.warning("Could not record the outcome of task %s: %s", task.id, exc)
                     return
@@ -333,6 +332,7 @@ class Worker:
         except SparkError as exc:
             return self._failure(task, exc.message, transient=False)
         except Exception as exc:
+            raise_if_cancelled()
             logger.exception("Task %s failed with an unexpected error", task.id)
             return self._failure(task, f"Internal error: {type(exc).__name__}", transient=False)
         now = self._clock.now()

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_one
+from spark_core.cancellation import raise_if_cancelled
 from spark_core.errors import SparkError
 from spark_core.ports import WakeUp, WakeUpKind
 
@@ -65,6 +66,7 @@ class PostgresWakeUpFeed:
             try:
                 await self._listen_once(deliver)
             except (psycopg.Error, SparkError, OSError) as exc:
+                raise_if_cancelled()
                 failures = 1 if self._healthy else failures + 1
                 self._healthy = False
                 delay = min(self._max_backoff, 0.05 * 2 ** min(failures, 10))

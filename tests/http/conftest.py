@@ -1,7 +1,8 @@
 """Fixtures for the REST API: the real app over a real container, store and source adapters.
 
-The container is built from ``Settings`` with a temporary data dir (a real SQLite file), and the
-LangFlow and Hive adapters talk to the loopback fakes of ``tests.servers``.
+The container is built from ``Settings`` with a temporary data dir, over a real SQLite file and
+again over a real PostgreSQL schema, and the LangFlow and Hive adapters talk to the loopback
+fakes of ``tests.servers``: every API test runs on both stores.
 """
 
 import asyncio
@@ -27,12 +28,15 @@ SECOND_KEY = "rotated-second-key"
 AUTH = {"X-API-Key": API_KEY}
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for one test: two valid keys, a private data dir, quick timeouts."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one test: two valid keys, a private data dir, quick timeouts; the store
+    is the embedded SQLite file, then a fresh PostgreSQL schema (skipped without a server)."""
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
     return Settings(
         api_keys=(API_KEY, SECOND_KEY),
         data_dir=tmp_path,
+        database_url=database_url,
         cors_origins=("https://ui.example",),
         http_timeout=20.0,
         workers=4,

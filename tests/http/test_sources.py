@@ -70,7 +70,7 @@ async def test_source_key_never_appears_in_responses_logs_or_the_database(
     for answer in answers:
         assert key not in answer.text
         assert "api_key" not in answer.json() or answer.status_code >= 400
-    stored = b"".join(path.read_bytes() for path in settings.data_dir.glob("spark.db*"))
+    stored = await _stored_bytes(settings)
     assert stored
     assert key.encode() not in stored
     assert key not in caplog.text
@@ -148,3 +148,15 @@ async def test_delete_states_what_was_removed(
     assert body["workflows_deleted"] == 1
     assert {"schedules_deleted", "tasks_deleted"} <= set(body)
     assert (await client.get(f"/api/v1/sources/{source['id']}")).status_code == 404
+
+
+async def _stored_bytes(settings: Settings) -> bytes:
+    """Everything the store holds about sources, as bytes: the SQLite files, or the PostgreSQL
+    ``sources`` rows as text."""
+    if settings.database_kind == "sqlite":
+        return b"".join(path.read_bytes() for path in settings.data_dir.glob("spark.db*"))
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(settings.postgres_url) as conn:
+        rows = await (await conn.execute("SELECT sources::text FROM sources")).fetchall()
+    return "".join(str(row[0]) for row in rows).encode()
