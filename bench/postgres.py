@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from bench.store import BATCH, Timing, seeded_task
+from bench.store import BATCH, RunTiming, Timing, seeded_task
 from spark_adapters.postgres.tasks import task_to_row
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -116,16 +116,17 @@ class PostgresAccess:
         return [(_utc(due), _utc(started) if started else None, _utc(made))
                 for due, started, made in found]
 
-    def run_timings(self, input_data: str, since: float,
-                    until: float) -> list[tuple[datetime, datetime | None]]:
-        """(created_at, started_at or None) of the tasks with ``input_data`` created between
-        the epoch times ``since`` and ``until``."""
+    def run_timings(self, input_data: str, since: float, until: float) -> list[RunTiming]:
+        """(created_at, started_at or None, finished) of the tasks with ``input_data``
+        created between the epoch times ``since`` and ``until``."""
         with self._connect() as conn:
             found = conn.execute(
-                "SELECT created_at, started_at FROM tasks WHERE input_data = %s "
+                "SELECT created_at, started_at, finished_at IS NOT NULL FROM tasks "
+                "WHERE input_data = %s "
                 "AND created_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
                 [input_data, since, until]).fetchall()
-        return [(_utc(made), _utc(started) if started else None) for made, started in found]
+        return [(_utc(made), _utc(started) if started else None, bool(finished))
+                for made, started, finished in found]
 
 
 def _utc(value: object) -> datetime:

@@ -132,12 +132,13 @@ def _claims(store: dict[str, Any]) -> list[str]:
     lines = ["### Claim to start (started_at - created_at of the run-now tasks above)", "",
              "Read back from the database after each load run; median over runs of each "
              "run's p50 and p99.", "",
-             _row("concurrency", "p50 ms", "p99 ms", "max ms", "tasks", "never started"),
-             _row(*["---"] * 6)]
+             _row("concurrency", "p50 ms", "p99 ms", "max ms", "tasks", "never started",
+                  "unfinished at read-back"),
+             _row(*["---"] * 7)]
     for key, claim in claims.items():
         lines.append(_row(key.removeprefix("spark_"), f"{claim.p50_ms:.2f}",
                           f"{claim.p99_ms:.2f}", f"{claim.max_ms:.1f}", f"{claim.runs:,}",
-                          claim.never_started))
+                          claim.never_started, claim.unfinished))
     return lines
 
 

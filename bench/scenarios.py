@@ -102,19 +102,22 @@ class ClaimLatency(msgspec.Struct, frozen=True):
     max_ms: float
     runs: int
     never_started: int
+    unfinished: int
+    """Runs not finished when read back, after their load run had ended."""
     bursts: int
 
 
 def claim_latency(access: StoreAccess, results: list[LoadResult]) -> ClaimLatency:
     """Read back every run-now task created during each measured window of ``results``."""
     per_burst = []
-    runs = never = 0
+    runs = never = unfinished = 0
     for result in results:
         timings = access.run_timings(RUN_INPUT, result.measured_from, result.measured_to)
         waits = sorted((started - created).total_seconds() * 1000
-                       for created, started in timings if started is not None)
+                       for created, started, _ in timings if started is not None)
         runs += len(timings)
         never += len(timings) - len(waits)
+        unfinished += sum(not finished for _, _, finished in timings)
         if waits:
             per_burst.append((_at(waits, 0.5), _at(waits, 0.99), waits[-1]))
     if not per_burst:
@@ -123,7 +126,7 @@ def claim_latency(access: StoreAccess, results: list[LoadResult]) -> ClaimLatenc
         p50_ms=statistics.median(b[0] for b in per_burst),
         p99_ms=statistics.median(b[1] for b in per_burst),
         max_ms=statistics.median(b[2] for b in per_burst),
-        runs=runs, never_started=never, bursts=len(per_burst))
+        runs=runs, never_started=never, unfinished=unfinished, bursts=len(per_burst))
 
 
 def _at(values: list[float], quantile: float) -> float:

@@ -23,6 +23,9 @@ BATCH = 10_000
 Timing = tuple[datetime, datetime | None, datetime]
 """(scheduled_for, started_at or None, created_at) of a scheduled task."""
 
+RunTiming = tuple[datetime, datetime | None, bool]
+"""(created_at, started_at or None, finished) of a run."""
+
 
 class StoreAccess(Protocol):
     """Reading and seeding the store behind the nodes, around the HTTP API."""
@@ -41,10 +44,9 @@ class StoreAccess(Protocol):
         """The timings of the tasks of ``schedule_ids``."""
         ...
 
-    def run_timings(self, input_data: str, since: float,
-                    until: float) -> list[tuple[datetime, datetime | None]]:
-        """(created_at, started_at or None) of the tasks with ``input_data`` created between
-        the epoch times ``since`` and ``until``."""
+    def run_timings(self, input_data: str, since: float, until: float) -> list[RunTiming]:
+        """The timings of the tasks with ``input_data`` created between the epoch times
+        ``since`` and ``until``."""
         ...
 
 
@@ -68,8 +70,7 @@ class SqliteAccess:
         """See ``schedule_timings``."""
         return schedule_timings(self.database, schedule_ids)
 
-    def run_timings(self, input_data: str, since: float,
-                    until: float) -> list[tuple[datetime, datetime | None]]:
+    def run_timings(self, input_data: str, since: float, until: float) -> list[RunTiming]:
         """See ``run_timings``."""
         return run_timings(self.database, input_data, since, until)
 
@@ -136,16 +137,17 @@ def schedule_timings(database: Path, schedule_ids: list[str]) -> list[Timing]:
 
 
 def run_timings(database: Path, input_data: str, since: float,
-                until: float) -> list[tuple[datetime, datetime | None]]:
-    """(created_at, started_at or None) of the tasks with ``input_data`` created between the
-    epoch times ``since`` and ``until`` (stored datetimes compare as text)."""
+                until: float) -> list[RunTiming]:
+    """(created_at, started_at or None, finished) of the tasks with ``input_data`` created
+    between the epoch times ``since`` and ``until`` (stored datetimes compare as text)."""
     bounds = [encode_datetime(datetime.fromtimestamp(moment, UTC)) for moment in (since, until)]
     with _connect(database) as conn:
         found = conn.execute(
-            "SELECT created_at, started_at FROM tasks WHERE input_data = ? "
-            "AND created_at >= ? AND created_at <= ?", [input_data, *bounds]).fetchall()
-    return [(decode_datetime(created), decode_datetime(started) if started else None)
-            for created, started in found]
+            "SELECT created_at, started_at, finished_at IS NOT NULL FROM tasks "
+            "WHERE input_data = ? AND created_at >= ? AND created_at <= ?",
+            [input_data, *bounds]).fetchall()
+    return [(decode_datetime(created), decode_datetime(started) if started else None,
+             bool(finished)) for created, started, finished in found]
 
 
 @contextlib.contextmanager
