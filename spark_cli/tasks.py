@@ -47,6 +47,7 @@ def list_item(task: "Task") -> dict[str, Any]:
     """A task as list endpoints show it: without the source's raw response."""
     fields: dict[str, Any] = to_builtins(task)
     fields.pop("output_raw", None)
+    fields.pop("attempts", None)
     return fields
 
 

@@ -187,8 +187,22 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class TaskAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt of a task: when it started, when it ended (``None`` while it runs) and the
+    error it ended with (``None`` when it succeeded)."""
+
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
 class Task(msgspec.Struct, frozen=True, kw_only=True):
-    """One execution of a workflow, with its input, answer, error and timing."""
+    """One execution of a workflow, with its input, answer, error and timing.
+
+    ``started_at`` is the first attempt's start; ``attempts`` records every attempt (read one
+    task for it: lists leave it empty, as they leave out ``output_raw``).
+    """
 
     id: TaskId
     workflow_id: WorkflowId
@@ -207,6 +221,7 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     tweaks: dict[str, Any] | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    attempts: list[TaskAttempt] = msgspec.field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

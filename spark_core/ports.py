@@ -18,7 +18,7 @@ Rules every adapter keeps (the contract suite in ``tests/contract`` checks them)
 
 import enum
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -135,11 +135,18 @@ class ScheduleFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Filters for listing tasks (always newest first)."""
+    """Filters for listing tasks (always newest first).
+
+    ``q`` matches text in the input, the answer or the error, case-insensitively;
+    ``created_after`` (inclusive) and ``created_before`` (exclusive) bound ``created_at``.
+    """
 
     workflow_id: WorkflowId | None = None
     schedule_id: ScheduleId | None = None
     status: TaskStatus | None = None
+    q: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
 
 
 class SourcePatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -349,16 +356,27 @@ class TaskRepository(Protocol):
         ...
 
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
-        """Tasks newest first (``created_at`` descending), without ``output_raw``."""
+        """Tasks newest first (``created_at`` descending), without ``output_raw`` and with
+        ``attempts`` empty."""
         ...
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease) and
-        return it; ``InvalidStateError`` if it already finished. Wakes the node running it."""
+        return it; ``InvalidStateError`` if it already finished. Wakes the node running it.
+        A running attempt is recorded as ended at ``now`` with the error ``cancelled``."""
         ...
 
     async def delete(self, task_id: TaskId) -> None:
         """Delete a task."""
+        ...
+
+    async def prune(
+        self, *, before: datetime | None = None, older_than: timedelta | None = None,
+        limit: int,
+    ) -> int:
+        """Delete up to ``limit`` finished tasks (completed, failed, cancelled) that finished
+        before ``before``, or more than ``older_than`` ago by the store's clock (exactly one
+        of the two is given); returns how many went. Pending and running tasks always stay."""
         ...
 
 
@@ -376,8 +394,9 @@ class TaskQueue(Protocol):
     ) -> list[Task]:
         """Atomically move up to ``limit`` runnable tasks (pending, ``next_retry_at`` null or
         past; among ``task_ids`` when given) to ``running`` under ``owner``'s lease, oldest
-        first; increments ``tries`` and sets ``started_at`` on the first attempt only. Two
-        claimers never get the same task."""
+        first; increments ``tries``, sets ``started_at`` on the first attempt only and appends
+        the new attempt (its number and start) to ``attempts``. Two claimers never get the
+        same task."""
         ...
 
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
@@ -393,7 +412,10 @@ class TaskQueue(Protocol):
         self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
     ) -> bool:
         """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``. Returns whether it was written."""
+        under ``owner`` at ``attempt``. Returns whether it was written.
+
+        The last entry of ``attempts`` gets the outcome's ``updated_at`` as its end and the
+        outcome's error."""
         ...
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
@@ -407,7 +429,8 @@ class TaskQueue(Protocol):
     ) -> bool:
         """Write the outcome of an abandoned attempt, only if the task is still running at
         ``attempt`` and its lease has expired (or its owner is one of ``owners``): a task
-        another worker re-claimed meanwhile is never overwritten."""
+        another worker re-claimed meanwhile is never overwritten. The attempt's end is
+        recorded as ``release`` records it."""
         ...
 
 

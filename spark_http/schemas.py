@@ -364,7 +364,8 @@ class TaskIn(msgspec.Struct, kw_only=True):
 
 
 class TaskListItem(msgspec.Struct, kw_only=True):
-    """A task in a list: every task field except ``output_raw`` (read one task for it)."""
+    """A task in a list: every task field except ``output_raw`` and ``attempts`` (read one
+    task for them)."""
 
     id: TaskId
     workflow_id: WorkflowId
@@ -389,7 +390,7 @@ class TaskListItem(msgspec.Struct, kw_only=True):
     def of(cls, task: Task) -> "TaskListItem":
         """The list item of a task."""
         fields = msgspec.structs.asdict(task)
-        del fields["output_raw"]
+        del fields["output_raw"], fields["attempts"]
         return cls(**fields)
 
 

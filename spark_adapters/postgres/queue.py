@@ -10,7 +10,7 @@ from typing import Any
 
 from spark_adapters.postgres.connection import NOW, Database, fetch_all
 from spark_adapters.postgres.rows import json_param, param, text_param
-from spark_adapters.postgres.tasks import task_from_row
+from spark_adapters.postgres.tasks import attempt_time, task_from_row
 from spark_core.models import Task, TaskId, TaskStatus
 from spark_core.ports import TaskOutcome
 
@@ -23,7 +23,10 @@ _CLAIM = (
     " ORDER BY created_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
     "UPDATE tasks t SET status = 'running', lease_owner = %(owner)s,"
     " lease_expires_at = " + _LEASE_UNTIL + ", tries = t.tries + 1,"
-    " started_at = coalesce(t.started_at, " + NOW + "), updated_at = " + NOW + " "
+    " started_at = coalesce(t.started_at, " + NOW + "), updated_at = " + NOW + ","
+    " attempts = t.attempts || jsonb_build_array(jsonb_build_object('attempt', t.tries + 1,"
+    " 'started_at', to_char((" + NOW + ") AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'))) "
     "FROM picked WHERE t.id = picked.id RETURNING t.*"
 )
 _CLAIM_ANY = _CLAIM.format(only="")
@@ -46,7 +49,12 @@ _OUTCOME = (
     "UPDATE tasks SET status = %(status)s, output_data = %(output_data)s,"
     " output_raw = %(output_raw)s, error = %(error)s, next_retry_at = %(next_retry_at)s,"
     " finished_at = %(finished_at)s, updated_at = %(updated_at)s,"
-    " lease_owner = NULL, lease_expires_at = NULL "
+    " lease_owner = NULL, lease_expires_at = NULL,"
+    # The attempt ends where the outcome is written (a task running since before migration 2
+    # has no entry to close).
+    " attempts = CASE WHEN jsonb_array_length(attempts) > 0 THEN jsonb_set(jsonb_set("
+    "attempts, '{{-1,finished_at}}', to_jsonb(%(ended)s::text)), '{{-1,error}}',"
+    " coalesce(to_jsonb(%(error)s::text), 'null'::jsonb)) ELSE attempts END "
     "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
     "RETURNING spark_notify(%(hint)s, id) AS hint"
 )
@@ -72,6 +80,7 @@ def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[st
         "output_raw": json_param(outcome.output_raw), "error": text_param(outcome.error),
         "next_retry_at": param(outcome.next_retry_at),
         "finished_at": param(outcome.finished_at), "updated_at": param(outcome.updated_at),
+        "ended": attempt_time(outcome.updated_at),
     }
 
 

@@ -1,27 +1,84 @@
 """``PostgresTaskRepository``: runs, their input, answer, error and timing."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg.errors
 from psycopg import sql
 
-from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
-from spark_adapters.postgres.rows import column_names, struct_from_row, struct_to_row, utc
-from spark_adapters.postgres.statements import equal_filters, insert_statement
+from spark_adapters.postgres.connection import (
+    NOW,
+    Conn,
+    Database,
+    fetch_all,
+    fetch_one,
+    page_bounds,
+)
+from spark_adapters.postgres.rows import (
+    column_names,
+    param,
+    struct_from_row,
+    struct_to_row,
+    text_param,
+    utc,
+)
+from spark_adapters.postgres.statements import insert_statement
 from spark_adapters.postgres.workflows import require_workflow
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId, TaskStatus
 from spark_core.ports import TaskFilter
 
-_JSON_FIELDS = ("output_raw", "tweaks")
+_JSON_FIELDS = ("output_raw", "tweaks", "attempts")
 
-# Lists never read output_raw: a raw response can be megabytes and lists show many tasks.
+# Lists never read output_raw (a raw response can be megabytes and lists show many tasks) nor
+# the attempt history (one task's read shows it).
+_LEFT_OUT_OF_LISTS = {"output_raw": sql.SQL("NULL::jsonb AS output_raw"),
+                      "attempts": sql.SQL("'[]'::jsonb AS attempts")}
 LIST_COLUMNS = sql.SQL(", ").join(
-    sql.SQL("NULL::jsonb AS output_raw") if name == "output_raw" else sql.Identifier(name)
-    for name in column_names(Task)
+    _LEFT_OUT_OF_LISTS.get(name, sql.Identifier(name)) for name in column_names(Task)
 )
+_FINAL = "status IN ('completed', 'failed', 'cancelled')"
+_PRUNE = (
+    "WITH gone AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "  # noqa: S608 - constants only
+    f"WHERE {_FINAL} AND finished_at < {{cutoff}} ORDER BY finished_at LIMIT %(limit)s) "
+    "RETURNING 1) SELECT count(*) AS n FROM gone"
+)
+_PRUNE_BEFORE = _PRUNE.format(cutoff="%(before)s")
+_PRUNE_OLDER_THAN = _PRUNE.format(cutoff=NOW + " - make_interval(secs => %(age)s)")
+
+
+def _filter_clause(filters: TaskFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    """The ``WHERE`` clause of a task list: equal columns, text, and a creation time range."""
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for column, value in (("workflow_id", filters.workflow_id),
+                          ("schedule_id", filters.schedule_id), ("status", filters.status)):
+        if value is not None:
+            conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column),
+                                                        sql.Placeholder(column)))
+            params[column] = param(value)
+    if filters.q is not None:
+        # strpos, not LIKE: the text is matched as it is, wildcards included.
+        conditions.append(sql.SQL(
+            "(strpos(lower(input_data), lower(%(q)s)) > 0"
+            " OR strpos(lower(coalesce(output_data, '')), lower(%(q)s)) > 0"
+            " OR strpos(lower(coalesce(error, '')), lower(%(q)s)) > 0)"))
+        params["q"] = text_param(filters.q)
+    if filters.created_after is not None:
+        conditions.append(sql.SQL("created_at >= %(created_after)s"))
+        params["created_after"] = utc(filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(sql.SQL("created_at < %(created_before)s"))
+        params["created_before"] = utc(filters.created_before)
+    if not conditions:
+        return sql.SQL(""), params
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params
+
+
+def attempt_time(value: datetime) -> str:
+    """An attempt's start or end as it is kept in the ``attempts`` JSON: ISO-8601 UTC."""
+    return utc(value).isoformat(timespec="microseconds")
 
 
 def task_to_row(task: Task) -> dict[str, Any]:
@@ -87,8 +144,7 @@ class PostgresTaskRepository:
 
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``."""
-        where, params = equal_filters(workflow_id=filters.workflow_id,
-                                      schedule_id=filters.schedule_id, status=filters.status)
+        where, params = _filter_clause(filters)
         query = sql.SQL(
             "WITH page AS (SELECT {columns} FROM tasks {where} "
             "ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) "
@@ -107,10 +163,15 @@ class PostgresTaskRepository:
         async with self._db.transaction() as conn:
             row = await fetch_one(conn, """
                 UPDATE tasks SET status = 'cancelled', finished_at = %(now)s,
-                    updated_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL
+                    updated_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+                    attempts = CASE WHEN status = 'running' AND jsonb_array_length(attempts) > 0
+                        THEN jsonb_set(jsonb_set(attempts, '{-1,finished_at}',
+                                                 to_jsonb(%(ended)s::text)),
+                                       '{-1,error}', '"cancelled"')
+                        ELSE attempts END
                 WHERE id = %(id)s AND status IN ('pending', 'running')
                 RETURNING *
-            """, {"id": task_id, "now": utc(now)})
+            """, {"id": task_id, "now": utc(now), "ended": attempt_time(now)})
             if row is None:
                 task = await fetch_task(conn, task_id)
                 raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
@@ -124,3 +185,20 @@ class PostgresTaskRepository:
             deleted = await conn.execute("DELETE FROM tasks WHERE id = %s", [task_id])
         if deleted.rowcount == 0:
             raise NotFoundError(f"Task {task_id} not found")
+
+    async def prune(self, *, before: datetime | None = None,
+                    older_than: timedelta | None = None, limit: int) -> int:
+        """Delete up to ``limit`` finished tasks that finished before ``before``, or more than
+        ``older_than`` ago by the database's clock; returns how many went."""
+        if (before is None) == (older_than is None):
+            raise ValueError("Give exactly one of before and older_than")
+        params: dict[str, Any] = {"limit": min(max(limit, 0), 2**63 - 1)}
+        if before is not None:
+            query, params["before"] = _PRUNE_BEFORE, utc(before)
+        else:
+            query = _PRUNE_OLDER_THAN
+            params["age"] = (older_than or timedelta()).total_seconds()
+            params["now"] = self._db.now()
+        async with self._db.connection() as conn:
+            row = await fetch_one(conn, query, params)
+        return int(row["n"]) if row else 0

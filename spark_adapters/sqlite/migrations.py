@@ -192,8 +192,17 @@ def _schedule_versions(db: sqlite3.Connection) -> None:
     """)
 
 
+def _task_attempts(db: sqlite3.Connection) -> None:
+    """Version 5: every attempt of a task (start, end, error) as a JSON array, and an index
+    for pruning finished tasks by age. Tasks run before keep an empty history."""
+    _run_script(db, """
+        ALTER TABLE tasks ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX idx_tasks_status_finished_at ON tasks (status, finished_at);
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _base_schema, _task_leases, _workflow_stats, _schedule_versions,
+    _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

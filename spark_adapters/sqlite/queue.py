@@ -19,9 +19,13 @@ from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
 from spark_core.models import Task, TaskId
 from spark_core.ports import Clock, TaskOutcome, TaskQueue
 
+# The attempt ends where the outcome is written: the last entry of attempts gets its end and
+# error (a task running since before migration 5 has no entry to close).
 _WRITE_OUTCOME = (
     "UPDATE tasks SET status = ?, output_data = ?, output_raw = ?, error = ?, "
     "next_retry_at = ?, finished_at = ?, updated_at = ?, "
+    "attempts = CASE WHEN json_array_length(attempts) > 0 THEN json_set(attempts, "
+    "'$[#-1].finished_at', ?, '$[#-1].error', ?) ELSE attempts END, "
     "lease_owner = NULL, lease_expires_at = NULL "
     "WHERE id = ? AND status = 'running' AND tries = ?"
 )
@@ -31,9 +35,10 @@ _json_encoder = msgspec.json.Encoder()
 def _outcome_values(outcome: TaskOutcome) -> list[Any]:
     """The ``SET`` parameters of ``_WRITE_OUTCOME`` for ``outcome``."""
     raw = None if outcome.output_raw is None else _json_encoder.encode(outcome.output_raw).decode()
+    ended = encode_datetime(outcome.updated_at)
     return [outcome.status.value, outcome.output_data, raw, outcome.error,
             encode_optional_datetime(outcome.next_retry_at),
-            encode_optional_datetime(outcome.finished_at), encode_datetime(outcome.updated_at)]
+            encode_optional_datetime(outcome.finished_at), ended, ended, outcome.error]
 
 
 def _oldest_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,12 +73,14 @@ class SqliteTaskQueue(TaskQueue):
         only = "" if task_ids is None else f"AND id IN ({placeholders(task_ids)}) "
         sql = (
             "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "  # noqa: S608 - placeholders only
-            "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ? "
+            "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ?, "
+            "attempts = json_insert(attempts, '$[#]', "
+            "json_object('attempt', tries + 1, 'started_at', ?)) "
             "WHERE id IN (SELECT id FROM tasks WHERE status = 'pending' "
             f"AND (next_retry_at IS NULL OR next_retry_at <= ?) {only}"
             "ORDER BY created_at, id LIMIT ?) RETURNING *"
         )
-        params = [owner, until, now, now, now, *(task_ids or ()), limit]
+        params = [owner, until, now, now, now, now, *(task_ids or ()), limit]
         claimed = await self._database.write(lambda conn: rows(conn, sql, params))
         return [task_from_row(row) for row in _oldest_first(claimed)]
 

@@ -46,7 +46,7 @@ class SqliteStore(Store):
         self.workflows = SqliteWorkflowRepository(self.database)
         self.schedules = SqliteScheduleRepository(self.database, clock=self.clock,
                                                   hints=self.wakeups)
-        self.tasks = SqliteTaskRepository(self.database, hints=self.wakeups)
+        self.tasks = SqliteTaskRepository(self.database, clock=self.clock, hints=self.wakeups)
         self.queue = SqliteTaskQueue(self.database, clock=self.clock, hints=self.wakeups)
         self.nodes = SqliteNodeRegistry(None if str(path) == MEMORY else path)
 

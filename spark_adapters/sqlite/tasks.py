@@ -6,10 +6,11 @@ queue (``spark_adapters.sqlite.queue``) owns them.
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from spark_adapters.sqlite.connection import (
+    SQLITE_MAX_INTEGER,
     Database,
     rows,
     scalar,
@@ -26,14 +27,15 @@ from spark_adapters.sqlite.rows import (
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId
-from spark_core.ports import TaskFilter, TaskRepository
+from spark_core.ports import Clock, TaskFilter, TaskRepository
 
-_JSON_FIELDS = ("output_raw", "tweaks")
+_JSON_FIELDS = ("output_raw", "tweaks", "attempts")
 _COLUMNS = column_names(Task)
 
-# Lists never read output_raw: a raw response can be megabytes and lists show many tasks.
-_LIST_COLUMNS = ", ".join("NULL AS output_raw" if name == "output_raw" else name
-                          for name in _COLUMNS)
+# Lists never read output_raw (a raw response can be megabytes and lists show many tasks) nor
+# the attempt history (one task's read shows it).
+_LEFT_OUT_OF_LISTS = {"output_raw": "NULL AS output_raw", "attempts": "'[]' AS attempts"}
+_LIST_COLUMNS = ", ".join(_LEFT_OUT_OF_LISTS.get(name, name) for name in _COLUMNS)
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _INSERT_RETURNING = f"{_INSERT} RETURNING *"
@@ -45,8 +47,16 @@ _INSERT_ONCE_PER_FIRE_TIME = (
 )
 _CANCEL = (
     "UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?, "
-    "lease_owner = NULL, lease_expires_at = NULL "
+    "lease_owner = NULL, lease_expires_at = NULL, "
+    "attempts = CASE WHEN status = 'running' AND json_array_length(attempts) > 0 "
+    "THEN json_set(attempts, '$[#-1].finished_at', ?, '$[#-1].error', 'cancelled') "
+    "ELSE attempts END "
     "WHERE id = ? AND status IN ('pending', 'running') RETURNING *"
+)
+_FINAL = "status IN ('completed', 'failed', 'cancelled')"
+_PRUNE = (
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "  # noqa: S608 - constants only
+    f"WHERE {_FINAL} AND finished_at < ? ORDER BY finished_at LIMIT ?)"
 )
 
 
@@ -75,6 +85,25 @@ def insert_fired_tasks(conn: sqlite3.Connection, tasks: Sequence[Task]) -> None:
         conn.executemany(_INSERT_ONCE_PER_FIRE_TIME, [task_values(task) for task in tasks])
 
 
+def _where(filters: TaskFilter) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of a task list: equal columns, text, and a creation time range."""
+    where, params = where_equal(workflow_id=filters.workflow_id,
+                                schedule_id=filters.schedule_id, status=filters.status)
+    conditions = [where.removeprefix("WHERE ")] if where else []
+    if filters.q is not None:
+        conditions.append("(instr(spark_casefold(input_data), ?) > 0 "
+                          "OR instr(spark_casefold(coalesce(output_data, '')), ?) > 0 "
+                          "OR instr(spark_casefold(coalesce(error, '')), ?) > 0)")
+        params.extend([filters.q.casefold()] * 3)
+    if filters.created_after is not None:
+        conditions.append("created_at >= ?")
+        params.append(encode_datetime(filters.created_after))
+    if filters.created_before is not None:
+        conditions.append("created_at < ?")
+        params.append(encode_datetime(filters.created_before))
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
 def _not_found(task_id: str) -> NotFoundError:
     return NotFoundError(f"Task {task_id} not found")
 
@@ -82,8 +111,9 @@ def _not_found(task_id: str) -> NotFoundError:
 class SqliteTaskRepository(TaskRepository):
     """The ``TaskRepository`` port on the ``tasks`` table."""
 
-    def __init__(self, database: Database, *, hints: SqliteWakeUpFeed) -> None:
+    def __init__(self, database: Database, *, clock: Clock, hints: SqliteWakeUpFeed) -> None:
         self._database = database
+        self._clock = clock
         self._hints = hints
 
     async def add(self, task: Task) -> Task:
@@ -117,8 +147,7 @@ class SqliteTaskRepository(TaskRepository):
 
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``."""
-        where, params = where_equal(workflow_id=filters.workflow_id,
-                                    schedule_id=filters.schedule_id, status=filters.status)
+        where, params = _where(filters)
         page, total = await self._database.read(
             lambda conn: select_page(conn, table="tasks", columns=_LIST_COLUMNS, where=where,
                                      params=params, order_by="created_at DESC, id DESC",
@@ -134,7 +163,7 @@ class SqliteTaskRepository(TaskRepository):
         stamp = encode_datetime(now)
 
         def cancel(conn: sqlite3.Connection) -> Task:
-            cancelled = rows(conn, _CANCEL, [stamp, stamp, task_id])
+            cancelled = rows(conn, _CANCEL, [stamp, stamp, stamp, task_id])
             if cancelled:
                 return task_from_row(cancelled[0])
             status = scalar(conn, "SELECT status FROM tasks WHERE id = ?", [task_id])
@@ -154,3 +183,17 @@ class SqliteTaskRepository(TaskRepository):
 
         if await self._database.write(delete) == 0:
             raise _not_found(task_id)
+
+    async def prune(self, *, before: datetime | None = None,
+                    older_than: timedelta | None = None, limit: int) -> int:
+        """Delete up to ``limit`` finished tasks that finished before ``before``, or more than
+        ``older_than`` ago by the store's clock; returns how many went."""
+        if (before is None) == (older_than is None):
+            raise ValueError("Give exactly one of before and older_than")
+        cutoff = before if before is not None else self._clock.now() - (older_than or timedelta())
+        params = [encode_datetime(cutoff), min(max(limit, 0), SQLITE_MAX_INTEGER)]
+
+        def prune(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(_PRUNE, params).rowcount)
+
+        return await self._database.write(prune)

@@ -313,12 +313,13 @@ async def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(
     insert_old_task(old, "t1", "w1")
     old.close()
     upgraded = await opened(path, clock)
-    assert await upgraded.schema_version() == LATEST_VERSION == 4
+    assert await upgraded.schema_version() == LATEST_VERSION
     task = await upgraded.tasks.get(TaskId("t1"))
     assert (task.input_data, task.status, task.created_at) == ("hi", TaskStatus.PENDING, T0)
     assert await upgraded.workflows.find("r-w1") is not None
     [claimed] = await upgraded.queue.claim(owner="w", limit=1, lease_seconds=LEASE)
     assert claimed.id == "t1"
+    assert [attempt.attempt for attempt in claimed.attempts] == [1]
     assert await upgraded.queue.renew(owner="w", lease_seconds=LEASE) == ["t1"]
     await upgraded.close()
 

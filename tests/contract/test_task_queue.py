@@ -166,7 +166,8 @@ async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
     read = await store.tasks.get(task.id)
     assert read == msgspec.structs.replace(
         claimed, status=TaskStatus.COMPLETED, output_data="ok", output_raw={"answer": "ok"},
-        finished_at=at(0.5), updated_at=at(0.5))
+        finished_at=at(0.5), updated_at=at(0.5),
+        attempts=[msgspec.structs.replace(claimed.attempts[0], finished_at=at(0.5))])
     assert await store.queue.renew(owner="w1", lease_seconds=LEASE) == []
     assert not await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
 

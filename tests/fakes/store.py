@@ -30,6 +30,7 @@ from spark_core.models import (
     SourceDeletion,
     SourceId,
     Task,
+    TaskAttempt,
     TaskId,
     TaskStatus,
     Workflow,
@@ -90,6 +91,18 @@ def _page(items: Iterable[T], key: Callable[[T], Any], *, limit: int, offset: in
 
 def _oldest_first(task: Task) -> tuple[datetime, str]:
     return task.created_at, task.id
+
+
+ZERO = timedelta()
+
+
+def _end_last_attempt(attempts: builtins.list[TaskAttempt], ended: datetime,
+                      error: str | None) -> builtins.list[TaskAttempt]:
+    """``attempts`` with the last one ended at ``ended`` with ``error``."""
+    if not attempts:
+        return attempts
+    last = msgspec.structs.replace(attempts[-1], finished_at=ended, error=error)
+    return [*attempts[:-1], last]
 
 
 class _Lease(msgspec.Struct, kw_only=True):
@@ -190,6 +203,7 @@ class _State:
             output_raw=outcome.output_raw, error=outcome.error,
             next_retry_at=outcome.next_retry_at, finished_at=outcome.finished_at,
             updated_at=outcome.updated_at,
+            attempts=_end_last_attempt(task.attempts, outcome.updated_at, outcome.error),
         ))
         del self.leases[task.id]
         if outcome.status.is_final:
@@ -470,8 +484,12 @@ class FakeTaskRepository(TaskRepository):
         task = self._state.task(task_id)
         if task.status.is_final:
             raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
+        attempts = task.attempts
+        if task.status is TaskStatus.RUNNING:
+            attempts = _end_last_attempt(attempts, now, "cancelled")
         self._state.tasks[task_id] = _stored(msgspec.structs.replace(
             task, status=TaskStatus.CANCELLED, finished_at=now, updated_at=now,
+            attempts=attempts,
         ))
         self._state.leases.pop(task_id, None)
         self._state.feed.publish(WakeUp(kind=WakeUpKind.CANCEL, id=task_id))
@@ -489,12 +507,34 @@ class FakeTaskRepository(TaskRepository):
         """Tasks newest first, without ``output_raw``."""
         self._state.enter()
         matching = [
-            msgspec.structs.replace(t, output_raw=None) for t in self._state.tasks.values()
+            msgspec.structs.replace(t, output_raw=None, attempts=[])
+            for t in self._state.tasks.values()
             if filters.workflow_id in (None, t.workflow_id)
             and filters.schedule_id in (None, t.schedule_id)
             and filters.status in (None, t.status)
+            and (filters.q is None or any(
+                filters.q.casefold() in (text or "").casefold()
+                for text in (t.input_data, t.output_data, t.error)))
+            and (filters.created_after is None or t.created_at >= filters.created_after)
+            and (filters.created_before is None or t.created_at < filters.created_before)
         ]
         return _page(matching, _oldest_first, limit=limit, offset=offset, reverse=True)
+
+    async def prune(self, *, before: datetime | None = None,
+                    older_than: timedelta | None = None, limit: int) -> int:
+        """Delete up to ``limit`` finished tasks that finished before the cutoff."""
+        self._state.enter()
+        if (before is None) == (older_than is None):
+            raise ValueError("Give exactly one of before and older_than")
+        cutoff = before if before is not None else self._state.now() - (older_than or ZERO)
+        gone = sorted(
+            (t for t in self._state.tasks.values() if t.status.is_final
+             and t.finished_at is not None and t.finished_at < cutoff),
+            key=lambda t: t.finished_at or cutoff,
+        )[:max(limit, 0)]
+        for task in gone:
+            del self._state.tasks[task.id]
+        return len(gone)
 
 
 class FakeTaskQueue(TaskQueue):
@@ -521,6 +561,7 @@ class FakeTaskQueue(TaskQueue):
             running = _stored(msgspec.structs.replace(
                 task, status=TaskStatus.RUNNING, started_at=task.started_at or now,
                 tries=task.tries + 1, updated_at=now,
+                attempts=[*task.attempts, TaskAttempt(attempt=task.tries + 1, started_at=now)],
             ))
             self._state.tasks[task.id] = running
             self._state.leases[task.id] = _Lease(
