@@ -14,7 +14,7 @@ from litestar import Litestar, Request, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from spark_adapters.container import Container, open_spark
@@ -48,7 +48,7 @@ def openapi_config() -> OpenAPIConfig:
         ),
         path=DOCS_URL,
         use_handler_docstrings=True,
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
         components=Components(
             security_schemes={
                 SECURITY_SCHEME: SecurityScheme(

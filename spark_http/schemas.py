@@ -429,9 +429,15 @@ class HealthOut(msgspec.Struct, kw_only=True):
 
 
 class ServiceInfo(msgspec.Struct, kw_only=True):
-    """What this server is."""
+    """What this server is: the original service's fields (``status``, ``service``,
+    ``message``, the doc URLs), plus ``name``."""
 
+    status: str
+    service: str
     name: str
+    message: str
     version: str
     server_time: datetime
     docs_url: str
+    redoc_url: str
+    openapi_url: str

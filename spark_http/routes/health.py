@@ -2,8 +2,9 @@
 
 import importlib.metadata
 from datetime import UTC, datetime
+from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.datastructures import State
 
 from spark_http.auth import SECURITY_SCHEME
@@ -11,6 +12,8 @@ from spark_http.dependencies import SparkFacade
 from spark_http.schemas import HealthOut, ServiceInfo
 
 DOCS_URL = "/api/v1/docs"
+REDOC_URL = "/api/v1/docs/redoc"
+OPENAPI_URL = "/api/v1/openapi.json"
 
 
 def package_version() -> str:
@@ -50,11 +53,18 @@ class InfoController(Controller):
     security = [{SECURITY_SCHEME: []}]
 
     @get("/")
-    async def info(self) -> ServiceInfo:
-        """The service name, version, server time and where the docs are."""
+    async def info(self, request: Request[Any, Any, Any]) -> ServiceInfo:
+        """The service name, version, server time and where the docs are (under the prefix
+        the server is mounted at, if any)."""
+        prefix = str(request.scope.get("root_path", "")).rstrip("/")
         return ServiceInfo(
+            status="online",
+            service="Spark API",
             name="Spark",
+            message=f"Welcome to Spark API, use {prefix}{DOCS_URL} to see the API documentation",
             version=package_version(),
             server_time=datetime.now(UTC),
-            docs_url=DOCS_URL,
+            docs_url=prefix + DOCS_URL,
+            redoc_url=prefix + REDOC_URL,
+            openapi_url=prefix + OPENAPI_URL,
         )

@@ -85,3 +85,19 @@ async def test_openapi_has_the_security_scheme_and_every_route(
     docs = await anonymous.get("/api/v1/docs")
     assert docs.status_code == 200
     assert "html" in docs.headers["content-type"]
+
+
+async def test_the_root_answers_with_the_original_services_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    """Clients of the original service read ``status``, ``service`` and the doc URLs."""
+    body = (await client.get("/")).json()
+    assert body["status"] == "online"
+    assert body["service"] == "Spark API"
+    assert "/api/v1/docs" in body["message"]
+    assert body["version"]
+    assert body["server_time"]
+    assert (body["docs_url"], body["redoc_url"], body["openapi_url"]) == (
+        "/api/v1/docs", "/api/v1/docs/redoc", "/api/v1/openapi.json")
+    for path in (body["docs_url"], body["redoc_url"], body["openapi_url"]):
+        assert (await client.get(path)).status_code == 200, path
