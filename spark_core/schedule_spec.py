@@ -256,11 +256,18 @@ def parse_schedule(
         kinds = ", ".join(repr(str(k)) for k in ScheduleType)
         message = f"Unknown schedule type {schedule_type!r}; use one of {kinds}"
         raise InvalidScheduleError(message, errors=[("schedule_type", message)]) from None
+    spec: ScheduleSpec
     if kind is ScheduleType.CRON:
-        return CronSpec(_cron_fields(expr), zone)
-    if kind is ScheduleType.INTERVAL:
-        return IntervalSpec(parse_interval(expr), start_at)
-    return OneTimeSpec(_one_time_instant(expr, zone, now))
+        spec = CronSpec(_cron_fields(expr), zone)
+    elif kind is ScheduleType.INTERVAL:
+        spec = IntervalSpec(parse_interval(expr), start_at)
+    else:
+        spec = OneTimeSpec(_one_time_instant(expr, zone, now))
+    # Every accepted expression fires at least once: an active schedule always has a time.
+    if spec.first_fire(now) is None:
+        raise _invalid(f"{kind} schedule {expr!r} never fires (its first time would be after "
+                       "the year 9999)")
+    return spec
 
 
 def validate_timezone(name: str) -> ZoneInfo:
@@ -360,7 +367,11 @@ def _one_time_instant(expr: str, zone: ZoneInfo, now: datetime) -> datetime:
             f"One-time date {expr!r} is not an ISO-8601 datetime like 2026-12-01T09:00, "
             "2026-12-01T09:00:00Z or 2026-12-01, nor 'now'"
         ) from None
-    instant = _first_instant(parsed, zone) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        instant = (_first_instant(parsed, zone) if parsed.tzinfo is None
+                   else parsed.astimezone(UTC))
+    except OverflowError:
+        raise _invalid(f"One-time date {expr!r} is after the year 9999 in UTC") from None
     if instant < now - _ONE_TIME_GRACE:
         raise _invalid(f"One-time date {expr!r} is in the past")
     return instant

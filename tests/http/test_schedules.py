@@ -59,6 +59,19 @@ async def test_invalid_expression_is_400_with_reason(
     assert bad_type.json()["errors"][0]["field"] == "schedule_type"
 
 
+async def test_an_expression_that_would_never_fire_is_400_not_a_silent_schedule(
+    client: httpx.AsyncClient, workflow: dict[str, Any]
+) -> None:
+    """A date past year 9999 in UTC, or an interval too long to ever fire, is refused."""
+    for schedule_type, expr, zone in (("one-time", "9999-12-31T23:59:59", "America/Los_Angeles"),
+                                      ("interval", "500000w", "UTC")):
+        response = await client.post("/api/v1/schedules", json={
+            "workflow_id": workflow["id"], "schedule_type": schedule_type,
+            "schedule_expr": expr, "timezone": zone})
+        assert response.status_code == 400, (expr, response.text)
+        assert "9999" in response.json()["detail"]
+
+
 async def test_patch_changes_only_given_fields(
     client: httpx.AsyncClient, workflow: dict[str, Any]
 ) -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from spark_core.errors import InvalidScheduleError
 from spark_core.models import ScheduleType
 from spark_core.schedule_spec import (
+    IntervalSpec,
     ScheduleSpec,
     parse_interval,
     parse_schedule,
@@ -391,11 +392,14 @@ def test_interval_too_long_for_the_calendar_is_rejected() -> None:
 
 
 def test_interval_ends_quietly_at_the_end_of_the_calendar() -> None:
-    """Near year 9999 an interval has no next fire time rather than crashing."""
+    """Near year 9999 an interval has no next fire time rather than crashing; such an
+    expression is refused when a schedule is created."""
     start = utc(9999, 12, 31)
-    spec = parse_schedule("interval", "1w", start_at=start, now=start)
+    spec = IntervalSpec(parse_interval("1w"), start)
     assert spec.next_after(start) is None
     assert preview(spec, after=start, count=3) == []
+    with pytest.raises(InvalidScheduleError, match="never fires"):
+        parse_schedule("interval", "1w", start_at=start, now=start)
 
 
 @pytest.mark.parametrize(
