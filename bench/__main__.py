@@ -106,13 +106,15 @@ async def under_load(args: argparse.Namespace, store: str, nodes: int,
     """Everything measured on long-running nodes with a catalogue of 100 workflows."""
     with database(store, args.database_url) as url:
         fake = FakeLangflowProcess(flows=100)
-        cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size)
-        access: StoreAccess = (PostgresAccess(url) if url is not None
-                               else SqliteAccess(cluster.first.database_path))
         try:
-            await _measure(args, cluster, fake, access, figures)
+            cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size)
+            try:
+                access: StoreAccess = (PostgresAccess(url) if url is not None
+                                       else SqliteAccess(cluster.first.database_path))
+                await _measure(args, cluster, fake, access, figures)
+            finally:
+                cluster.stop()
         finally:
-            cluster.stop()
             fake.stop()
 
 
