@@ -13,6 +13,7 @@ path a program with adapters of its own takes.
 import contextlib
 import inspect
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 from dependency_injector import containers, providers
@@ -34,6 +35,12 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
     finally:
         await session.close()
+
+
+def task_retention(settings: Settings) -> timedelta | None:
+    """How long finished tasks are kept (``SPARK_TASK_RETENTION_DAYS``; 0 keeps them)."""
+    days = settings.task_retention_days
+    return timedelta(days=days) if days > 0 else None
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -89,6 +96,7 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.workers,
         default_timeout=settings.provided.http_timeout,
         lease_seconds=settings.provided.lease_seconds,
+        task_retention=providers.Callable(task_retention, settings),
     )
 
 

@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_timeout: float = 300.0
     workers: int = 16
     lease_seconds: float = 30.0
+    task_retention_days: float = 30.0
     log_level: str = "INFO"
     database_pool_size: int = 10
     database_poll_only: bool = False
@@ -134,6 +135,7 @@ def load_settings(
         "SPARK_HTTP_TIMEOUT": "http_timeout",
         "SPARK_WORKERS": "workers",
         "SPARK_LEASE_SECONDS": "lease_seconds",
+        "SPARK_TASK_RETENTION_DAYS": "task_retention_days",
         "SPARK_LOG_LEVEL": "log_level",
         "SPARK_DATABASE_POOL_SIZE": "database_pool_size",
         "SPARK_DATABASE_POLL_ONLY": "database_poll_only",
@@ -160,10 +162,17 @@ def load_settings(
         raise ValidationError("Invalid configuration: SPARK_HTTP_TIMEOUT must be positive")
     if settings.lease_seconds <= 0:
         raise ValidationError("Invalid configuration: SPARK_LEASE_SECONDS must be positive")
+    _check_retention(settings)
     if settings.database_pool_size < 1:
         raise ValidationError("Invalid configuration: SPARK_DATABASE_POOL_SIZE must be at least 1")
     _ = settings.database_kind  # refuses an unknown scheme at load time, not at first use
     return settings
+
+
+def _check_retention(settings: Settings) -> None:
+    if settings.task_retention_days < 0:
+        raise ValidationError(
+            "Invalid configuration: SPARK_TASK_RETENTION_DAYS must be 0 (keep forever) or more")
 
 
 def _safe_url(url: str) -> str:

@@ -18,6 +18,8 @@ from spark_cli.output import (
 from spark_cli.state import CliState, CommandFailed, pass_state
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from spark_core.facade import Spark
     from spark_core.models import Task
 
@@ -104,6 +106,26 @@ def execute(
         note(f"Task {task.id} completed")
 
 
+def moment(text: str, option: str) -> "datetime":
+    """An ISO-8601 time (naive = UTC), or an age such as ``7d`` counted back from now."""
+    from datetime import UTC, datetime
+
+    from spark_core.errors import InvalidScheduleError
+    from spark_core.schedule_spec import parse_interval
+
+    try:
+        return datetime.now(UTC) - parse_interval(text)
+    except InvalidScheduleError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither an ISO-8601 time (2026-01-31T09:00) nor an age (30m, 7d)",
+            param_hint=option) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 @click.group()
 def task() -> None:
     """Inspect, retry, cancel and remove tasks: one task per run of a workflow.
@@ -117,6 +139,12 @@ def task() -> None:
 @click.option("--workflow", "workflow_id", metavar="ID", help="Only runs of this workflow.")
 @click.option("--schedule", "schedule_id", metavar="ID", help="Only runs fired by this schedule.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only tasks in this status.")
+@click.option("--search", metavar="TEXT",
+              help="Only tasks whose input, answer or error contains TEXT (any case).")
+@click.option("--since", metavar="TIME|AGE",
+              help="Only tasks created at or after TIME (ISO-8601, naive = UTC) or AGE ago "
+              "(like 2h, 7d).")
+@click.option("--until", metavar="TIME|AGE", help="Only tasks created before TIME or AGE ago.")
 @click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
 @json_option
@@ -126,14 +154,17 @@ def list_tasks(
     workflow_id: str | None,
     schedule_id: str | None,
     status: str | None,
+    search: str | None,
+    since: str | None,
+    until: str | None,
     limit: int,
     offset: int,
     as_json: bool,
 ) -> None:
-    """List tasks, newest first.
+    """List tasks, newest first; filter by workflow, schedule, status, text and time.
 
     \b
-    Example: spark task list --workflow 8d2e…-… --limit 10 --json
+    Example: spark task list --status failed --search timeout --since 1d --json
     """
     from spark_core.models import ScheduleId, TaskStatus, WorkflowId
     from spark_core.ports import TaskFilter
@@ -142,6 +173,9 @@ def list_tasks(
         workflow_id=WorkflowId(workflow_id) if workflow_id else None,
         schedule_id=ScheduleId(schedule_id) if schedule_id else None,
         status=TaskStatus(status) if status else None,
+        q=search or None,
+        created_after=moment(since, "--since") if since else None,
+        created_before=moment(until, "--until") if until else None,
     )
 
     async def operation(spark: "Spark") -> Any:
@@ -233,3 +267,34 @@ def remove(state: CliState, *, task_id: str) -> None:
 
     removed = state.run(operation)
     click.echo(f"Removed task {removed.id}")
+
+
+@task.command()
+@click.option("--before", required=True, metavar="TIME|AGE",
+              help="Delete tasks that finished before TIME (ISO-8601, naive = UTC) or more "
+              "than AGE ago (like 30d).")
+@pass_state
+def prune(state: CliState, *, before: str) -> None:
+    """Delete finished tasks (completed, failed, cancelled) and their raw output that
+    finished before a time or age; pending and running tasks stay. A server also prunes by
+    itself after SPARK_TASK_RETENTION_DAYS.
+
+    \b
+    Example: spark task prune --before 30d
+    """
+    from spark_core.errors import InvalidScheduleError
+    from spark_core.schedule_spec import parse_interval
+
+    try:
+        age = parse_interval(before)
+    except InvalidScheduleError:
+        cutoff = moment(before, "--before")
+
+        async def operation(spark: "Spark") -> int:
+            return await spark.tasks.prune(before=cutoff)
+    else:
+        async def operation(spark: "Spark") -> int:
+            return await spark.tasks.prune(older_than=age)
+
+    deleted = state.run(operation)
+    click.echo(f"Deleted {deleted} finished task{'' if deleted == 1 else 's'}")

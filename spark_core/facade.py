@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from spark_core.cancellation import cancel_and_wait, raise_if_cancelled
@@ -40,6 +41,8 @@ from spark_core.worker import RetryPolicy, Worker
 logger = logging.getLogger(__name__)
 
 HEALTH_SECONDS = 1.0
+DEFAULT_TASK_RETENTION = timedelta(days=30)
+TASK_PRUNE_SECONDS = 3600.0
 
 
 class Spark:
@@ -61,6 +64,7 @@ class Spark:
         scheduler: Scheduler,
         store: Store,
         signals: TaskSignals,
+        task_retention: timedelta | None = DEFAULT_TASK_RETENTION,
     ) -> None:
         self.sources = sources
         self.workflows = workflows
@@ -72,6 +76,7 @@ class Spark:
         self._signals = signals
         self._database_ok = True
         self._background: list[asyncio.Task[None]] = []
+        self.task_retention = task_retention
 
     @classmethod
     def from_ports(
@@ -85,6 +90,7 @@ class Spark:
         default_timeout: float = 300.0,
         lease_seconds: float = 30.0,
         retry: RetryPolicy | None = None,
+        task_retention: timedelta | None = DEFAULT_TASK_RETENTION,
     ) -> "Spark":
         """Wire every service, the worker and the scheduler over an opened ``store`` and the
         other ports: the one composition path (the container calls it too)."""
@@ -115,6 +121,7 @@ class Spark:
             scheduler=Scheduler(store=store, schedules=schedules, clock=clock, signals=signals),
             store=store,
             signals=signals,
+            task_retention=task_retention,
         )
 
     async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
@@ -127,6 +134,10 @@ class Spark:
             ]
         if worker:
             await self.worker.start()
+            if self.task_retention and not any(
+                    task.get_name() == "spark-task-pruning" for task in self._background):
+                self._background.append(
+                    asyncio.create_task(self._prune_tasks(), name="spark-task-pruning"))
         if scheduler:
             await self.scheduler.start()
 
@@ -167,6 +178,20 @@ class Spark:
                 raise_if_cancelled()
                 logger.warning("Wake-up feed stopped (%s); restarting it", exc)
                 await asyncio.sleep(1.0)
+
+    async def _prune_tasks(self) -> None:
+        """Keep finished tasks for ``task_retention`` (judged by the store's clock): prune
+        now, then every hour."""
+        while self.task_retention:
+            try:
+                pruned = await self.tasks.prune(older_than=self.task_retention)
+                if pruned:
+                    logger.info("Pruned %d finished tasks older than %s", pruned,
+                                self.task_retention)
+            except SparkError as exc:  # the store is away: the next round tries again
+                raise_if_cancelled()
+                logger.warning("Pruning finished tasks failed: %s", exc)
+            await asyncio.sleep(TASK_PRUNE_SECONDS)
 
     async def _watch_health(self) -> None:
         while True:

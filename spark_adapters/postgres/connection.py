@@ -6,7 +6,9 @@ open ``transaction()``. No psycopg exception leaves this package: ``translate_er
 them into ``SparkError`` subclasses, with messages that never contain the password.
 """
 
+import time
 import urllib.parse
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -29,6 +31,8 @@ POOL_WAIT_SECONDS = 5.0
 """Seconds a caller waits for a pooled connection before the database counts as unreachable."""
 RECONNECT_SECONDS = 2.0
 """Seconds the pool retries replacing a lost connection before leaving it to new demand."""
+FRESH_SECONDS = 1.0
+"""A connection given back this recently is handed out again without a liveness check."""
 
 BIGINT_MAX = 2**63 - 1
 """The largest ``LIMIT`` or ``OFFSET`` PostgreSQL accepts."""
@@ -106,6 +110,24 @@ def page_bounds(limit: int, offset: int) -> dict[str, int]:
     return {"limit": min(max(limit, 0), BIGINT_MAX), "offset": min(max(offset, 0), BIGINT_MAX)}
 
 
+class _Freshness:
+    """Remembers when each pooled connection was last given back, to check only stale ones."""
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
+
+    async def returned(self, conn: Conn) -> None:
+        """The pool's ``reset`` hook: ``conn`` is back and was fine a moment ago."""
+        self._returned[conn] = time.monotonic()
+
+    async def check(self, conn: Conn) -> None:
+        """The pool's ``check`` hook: raise if a connection idle for a while is dead."""
+        returned = self._returned.get(conn)
+        if returned is not None and time.monotonic() - returned < FRESH_SECONDS:
+            return
+        await AsyncConnectionPool.check_connection(conn)
+
+
 class Database:
     """The pool every repository borrows from, with the store's clock and its settings."""
 
@@ -121,6 +143,7 @@ class Database:
         }
         if poll_only:  # transaction poolers (PgBouncer) cannot keep prepared statements
             self.connect_kwargs["prepare_threshold"] = None
+        self._freshness = _Freshness()
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
             min_size=1,
@@ -132,9 +155,12 @@ class Database:
             # database came back.
             timeout=POOL_WAIT_SECONDS,
             reconnect_timeout=RECONNECT_SECONDS,
-            # One trivial round trip per borrow: a connection killed while idle (a restart,
-            # a partition) is replaced instead of failing the caller once.
-            check=AsyncConnectionPool.check_connection,
+            # A connection that sat idle may have been killed (a restart, a partition): it is
+            # checked with one trivial round trip before it is handed out, and replaced if
+            # dead, instead of failing the caller once. One back from use within the last
+            # second is handed out unchecked: under load that is every borrow.
+            check=self._freshness.check,
+            reset=self._freshness.returned,
             connection_class=psycopg.AsyncConnection[DictRow],
             kwargs={**self.connect_kwargs, "row_factory": dict_row},
             name="spark",

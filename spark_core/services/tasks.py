@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from spark_core.signals import TaskSignals
 DEFAULT_MAX_RETRIES = 3
 MAX_RETRIES_LIMIT = 10
 STORE_POLL_SECONDS = 0.5
+PRUNE_BATCH = 500
 
 
 class TaskService:
@@ -109,6 +111,22 @@ class TaskService:
     async def get(self, task_id: TaskId) -> Task:
         """One task, with the source's raw response."""
         return await self._tasks.get(task_id)
+
+    async def prune(
+        self, *, before: datetime | None = None, older_than: timedelta | None = None
+    ) -> int:
+        """Delete finished tasks (with their raw output) that finished before ``before``, or
+        more than ``older_than`` ago by the store's clock; returns how many went. Pending and
+        running tasks always stay. Deletes in batches, so other writers keep their turn."""
+        if (before is None) == (older_than is None):
+            raise ValidationError("Give either a time (before) or an age (older_than)")
+        deleted = 0
+        while True:
+            batch = await self._tasks.prune(before=before, older_than=older_than,
+                                            limit=PRUNE_BATCH)
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                return deleted
 
     async def cancel(self, task_id: TaskId) -> Task:
         """Cancel a pending or running task; a running remote call is abandoned, on whichever

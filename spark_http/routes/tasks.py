@@ -1,5 +1,7 @@
 """``/api/v1/tasks``: every execution, queued, running or finished."""
 
+from datetime import UTC, datetime
+
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -21,18 +23,27 @@ class TaskController(Controller):
     @get(["", "/"])
     async def list_tasks(
         self,
+        *,
         tasks: Tasks,
         pagination: Page,
         workflow_id: FromQuery[str | None] = None,
         schedule_id: FromQuery[str | None] = None,
         status: FromQuery[TaskStatus | None] = None,
+        q: FromQuery[str | None] = None,
+        created_after: FromQuery[datetime | None] = None,
+        created_before: FromQuery[datetime | None] = None,
     ) -> PageOut[TaskListItem]:
-        """List tasks, newest first; filter by ``workflow_id``, ``schedule_id`` and ``status``.
-        List items leave out ``output_raw``; read one task for it."""
+        """List tasks, newest first; filter by ``workflow_id``, ``schedule_id``, ``status``,
+        ``q`` (text in the input, answer or error, any case) and ``created_after`` (inclusive)
+        / ``created_before`` (exclusive), ISO-8601 times (naive = UTC). List items leave out
+        ``output_raw`` and ``attempts``; read one task for them."""
         filters = TaskFilter(
             workflow_id=WorkflowId(workflow_id) if workflow_id else None,
             schedule_id=ScheduleId(schedule_id) if schedule_id else None,
             status=status,
+            q=q or None,
+            created_after=_utc(created_after),
+            created_before=_utc(created_before),
         )
         page = await tasks.list(filters, limit=pagination.limit, offset=pagination.offset)
         return page_out(page, TaskListItem.of)
@@ -71,3 +82,10 @@ class TaskController(Controller):
         """Cancel a pending or running task (a running remote call is abandoned); a finished
         task cannot be cancelled (400)."""
         return await tasks.cancel(TaskId(task_id))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A query time with its offset, or UTC when it has none."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

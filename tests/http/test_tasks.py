@@ -98,3 +98,28 @@ async def test_delete_task_states_whether_it_was_cancelled(
     pending = (await client.post("/api/v1/tasks", json={"workflow_id": workflow["id"]})).json()
     removed = (await client.delete(f"/api/v1/tasks/{pending['id']}")).json()
     assert removed["cancelled"] is True
+
+
+async def test_tasks_are_searched_by_text_and_time_and_show_their_attempts(
+    client: httpx.AsyncClient, workflow: dict[str, Any]
+) -> None:
+    """``q`` finds text in input or answer; a time range bounds creation; a read has attempts."""
+    ids = []
+    for text in ("Weather in Paris", "London"):
+        created = await client.post("/api/v1/tasks",
+                                    json={"workflow_id": workflow["id"], "input_data": text})
+        ids.append((await wait_for_task(client, created.json()["id"]))["id"])
+    found = (await client.get("/api/v1/tasks", params={"q": "PARIS"})).json()
+    assert [item["id"] for item in found["items"]] == [ids[0]]
+    assert "attempts" not in found["items"][0]
+    read = (await client.get(f"/api/v1/tasks/{ids[0]}")).json()
+    assert read["created_at"]
+    window = (await client.get("/api/v1/tasks", params={
+        "created_after": read["created_at"], "created_before": "2999-01-01T00:00:00"})).json()
+    assert ids[0] in [item["id"] for item in window["items"]]
+    none = (await client.get("/api/v1/tasks",
+                             params={"created_before": "2000-01-01T00:00:00Z"})).json()
+    assert none["total"] == 0
+    [attempt] = read["attempts"]
+    assert attempt["started_at"] == read["started_at"]
+    assert attempt["error"] is None
