@@ -143,6 +143,8 @@ def read_secret(value: str | None, *, from_stdin: bool, ask: bool, prompt: str) 
             raise click.UsageError("--api-key-stdin: nothing was read from stdin")
         return line
     if ask:
+        if not sys.stdin.isatty():  # piped: read the line (a hidden prompt would warn)
+            return sys.stdin.readline().strip() or None
         answer: str = click.prompt(prompt, hide_input=True)
         return answer.strip() or None
     return value

@@ -1,6 +1,9 @@
 """`spark source …` against the real store and loopback fake servers."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.cli.conftest import HIVE_KEY, LANGFLOW_KEY, Spark
 from tests.servers.hive import FakeHive
@@ -52,6 +55,18 @@ def test_add_with_the_key_from_a_hidden_prompt(spark: Spark, langflow: FakeLangf
                    "--ask-api-key", input=LANGFLOW_KEY + "\n")
     assert result.exit_code == 0, result.output
     assert LANGFLOW_KEY not in result.output
+
+
+def test_a_key_piped_into_ask_api_key_is_read_without_a_getpass_warning(
+        workdir: Path, langflow: FakeLangflow) -> None:
+    """With stdin not a terminal, ``--ask-api-key`` reads the line quietly."""
+    result = subprocess.run(
+        [sys.executable, "-m", "spark_cli", "--data-dir", str(workdir / "data"), "source", "add",
+         "--name", "lf", "--type", "langflow", "--url", langflow.url, "--ask-api-key"],
+        input=LANGFLOW_KEY + "\n", capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "GetPassWarning" not in result.stderr
+    assert LANGFLOW_KEY not in result.stdout + result.stderr
 
 
 def test_add_with_the_key_from_the_environment(spark: Spark, langflow: FakeLangflow) -> None:
