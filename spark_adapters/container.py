@@ -11,6 +11,7 @@ path a program with adapters of its own takes.
 """
 
 import contextlib
+import importlib.metadata
 import inspect
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,6 +21,7 @@ from dependency_injector import containers, providers
 
 from spark_adapters.clock import SystemClock
 from spark_adapters.connector import SourceRegistry
+from spark_adapters.metrics import PrometheusMetrics
 from spark_adapters.secrets import FernetSecretBox
 from spark_adapters.settings import Settings
 from spark_adapters.sqlite import SqliteStore
@@ -27,14 +29,31 @@ from spark_core.facade import Spark
 from spark_core.ports import Clock, SecretBox, Store
 
 
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per process, closed on shutdown."""
+async def http_session(
+    metrics: PrometheusMetrics | None = None,
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """One client session per process, closed on shutdown; ``metrics`` counts its requests."""
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
-    session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+    traces = [metrics.trace_config()] if metrics is not None else []
+    session = aiohttp.ClientSession(connector=connector, raise_for_status=False,
+                                    trace_configs=traces)
     try:
         yield session
     finally:
         await session.close()
+
+
+def spark_version() -> str:
+    """The installed version of Spark."""
+    try:
+        return importlib.metadata.version("spark")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def fire_retention(settings: Settings) -> timedelta:
+    """How long the fire ledger keeps its records (``SPARK_FIRE_RETENTION_DAYS``)."""
+    return timedelta(days=settings.fire_retention_days)
 
 
 def task_retention(settings: Settings) -> timedelta | None:
@@ -81,7 +100,8 @@ class Container(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
 
-    session = providers.Resource(http_session)
+    metrics = providers.Singleton(PrometheusMetrics, version=providers.Callable(spark_version))
+    session = providers.Resource(http_session, metrics)
     clock = providers.Singleton(SystemClock)
     store = providers.Singleton(configured_store, settings, clock)  # override to swap stores
     opened_store = providers.Resource(opened, store)
@@ -97,6 +117,8 @@ class Container(containers.DeclarativeContainer):
         default_timeout=settings.provided.http_timeout,
         lease_seconds=settings.provided.lease_seconds,
         task_retention=providers.Callable(task_retention, settings),
+        metrics=metrics,
+        fire_retention=providers.Callable(fire_retention, settings),
     )
 
 

@@ -67,6 +67,7 @@ class HiveSource:
             session,
             base_url=source.url,
             label=f"Automagik Hive at {source.url}",
+            source_type=source.source_type,
             headers=headers,
             secrets=[api_key],
             verify_tls=source.verify_tls,

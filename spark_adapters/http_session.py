@@ -69,8 +69,10 @@ class SourceHttp:
         verify_tls: bool = True,
         request_timeout: float = 10.0,
         max_body_bytes: int = MAX_BODY_BYTES,
+        source_type: str = "unknown",
     ) -> None:
         self._session = session
+        self._trace = {"source_type": source_type}  # the metrics' label (see PrometheusMetrics)
         self._base_url = base_url.rstrip("/")
         self.label = label
         self._headers = dict(headers)
@@ -124,6 +126,7 @@ class SourceHttp:
                 ssl=self._ssl,
                 allow_redirects=False,
                 raise_for_status=False,  # statuses are translated below, whatever the session says
+                trace_request_ctx=self._trace,
             ) as response:
                 body = await self._read_capped(response, method, path)
                 return HttpResponse(

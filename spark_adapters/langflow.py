@@ -85,6 +85,7 @@ class LangflowSource:
             session,
             base_url=source.url,
             label=f"LangFlow at {source.url}",
+            source_type=source.source_type,
             headers={"x-api-key": api_key} if api_key else {},
             secrets=[api_key],
             verify_tls=source.verify_tls,

@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease_seconds: float = 30.0
     task_retention_days: float = 30.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_public: bool = False
+    fire_retention_days: float = 30.0
     database_pool_size: int = 10
     database_poll_only: bool = False
 
@@ -137,6 +140,9 @@ def load_settings(
         "SPARK_LEASE_SECONDS": "lease_seconds",
         "SPARK_TASK_RETENTION_DAYS": "task_retention_days",
         "SPARK_LOG_LEVEL": "log_level",
+        "SPARK_LOG_FORMAT": "log_format",
+        "SPARK_METRICS_PUBLIC": "metrics_public",
+        "SPARK_FIRE_RETENTION_DAYS": "fire_retention_days",
         "SPARK_DATABASE_POOL_SIZE": "database_pool_size",
         "SPARK_DATABASE_POLL_ONLY": "database_poll_only",
     }
@@ -163,6 +169,7 @@ def load_settings(
     if settings.lease_seconds <= 0:
         raise ValidationError("Invalid configuration: SPARK_LEASE_SECONDS must be positive")
     _check_retention(settings)
+    _check_observability(settings)
     if settings.database_pool_size < 1:
         raise ValidationError("Invalid configuration: SPARK_DATABASE_POOL_SIZE must be at least 1")
     _ = settings.database_kind  # refuses an unknown scheme at load time, not at first use
@@ -173,6 +180,15 @@ def _check_retention(settings: Settings) -> None:
     if settings.task_retention_days < 0:
         raise ValidationError(
             "Invalid configuration: SPARK_TASK_RETENTION_DAYS must be 0 (keep forever) or more")
+
+
+def _check_observability(settings: Settings) -> None:
+    """Refuse an unknown log format or a retention that keeps nothing."""
+    if settings.log_format not in ("text", "json"):
+        raise ValidationError("Invalid configuration: SPARK_LOG_FORMAT must be text or json")
+    if settings.fire_retention_days <= 0:
+        raise ValidationError(
+            "Invalid configuration: SPARK_FIRE_RETENTION_DAYS must be positive")
 
 
 def _safe_url(url: str) -> str:

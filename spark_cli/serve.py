@@ -18,8 +18,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def configure_logging(settings: "Settings") -> None:
-    """Log at SPARK_LOG_LEVEL to stderr."""
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    """Log at SPARK_LOG_LEVEL to stderr, as text or JSON lines (SPARK_LOG_FORMAT), secrets
+    redacted."""
+    from spark_adapters.logs import configure_logging as configure
+
+    configure(settings)
 
 
 def ensure_api_key(settings: "Settings") -> "Settings":
@@ -83,6 +86,7 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through Spark's handler: one format, redacted
         lifespan="on",
         # Requests waiting on a run must not hold the shutdown open past the grace period.
         timeout_graceful_shutdown=math.ceil(grace),

@@ -1,8 +1,9 @@
 """The ``Spark`` facade: every use case behind one object, for entrypoints and library use.
 
-The services (``spark.sources``, ``spark.workflows``, ``spark.tasks``, ``spark.schedules``) hold
-every operation; the awaitable shortcuts on the facade cover what a program does most: add a
-source, sync a flow, run it and wait for the answer, schedule it, list its tasks.
+The services (``spark.sources``, ``spark.workflows``, ``spark.tasks``, ``spark.schedules``, and
+``spark.fires`` for the fire ledger) hold every operation; the awaitable shortcuts on the
+facade cover what a program does most: add a source, sync a flow, run it and wait for the
+answer, schedule it, list its tasks.
 """
 
 import asyncio
@@ -29,8 +30,9 @@ from spark_core.models import (
     Workflow,
     WorkflowId,
 )
-from spark_core.ports import Clock, SecretBox, SourceConnector, Store, TaskFilter
+from spark_core.ports import Clock, Metrics, SecretBox, SourceConnector, Store, TaskFilter
 from spark_core.scheduler import Scheduler
+from spark_core.services.fires import DEFAULT_RETENTION, FireService
 from spark_core.services.schedules import ScheduleFields, ScheduleService
 from spark_core.services.sources import SourceService
 from spark_core.services.tasks import DEFAULT_MAX_RETRIES, TaskService
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 HEALTH_SECONDS = 1.0
 DEFAULT_TASK_RETENTION = timedelta(days=30)
 TASK_PRUNE_SECONDS = 3600.0
+PRUNE_SECONDS = 3600.0
 
 
 class Spark:
@@ -64,12 +67,14 @@ class Spark:
         scheduler: Scheduler,
         store: Store,
         signals: TaskSignals,
+        fires: FireService,
         task_retention: timedelta | None = DEFAULT_TASK_RETENTION,
     ) -> None:
         self.sources = sources
         self.workflows = workflows
         self.tasks = tasks
         self.schedules = schedules
+        self.fires = fires
         self.worker = worker
         self.scheduler = scheduler
         self.store = store
@@ -91,10 +96,18 @@ class Spark:
         lease_seconds: float = 30.0,
         retry: RetryPolicy | None = None,
         task_retention: timedelta | None = DEFAULT_TASK_RETENTION,
+        metrics: Metrics | None = None,
+        fire_retention: timedelta = DEFAULT_RETENTION,
     ) -> "Spark":
         """Wire every service, the worker and the scheduler over an opened ``store`` and the
-        other ports: the one composition path (the container calls it too)."""
+        other ports: the one composition path (the container calls it too). ``metrics``
+        receives what the worker and scheduler do; the fire ledger keeps ``fire_retention``."""
         signals = TaskSignals()
+        fires = FireService(
+            fires=store.fires, schedules=store.schedules, tasks=store.tasks,
+            workflows=store.workflows, sources=store.sources, clock=clock,
+            retention=fire_retention,
+        )
         sources = SourceService(
             sources=store.sources, connector=connector, secrets=secrets, clock=clock
         )
@@ -104,7 +117,7 @@ class Spark:
         )
         schedules = ScheduleService(
             schedules=store.schedules, tasks=store.tasks, workflows=workflows, clock=clock,
-            signals=signals,
+            signals=signals, fires=fires,
         )
         return cls(
             sources=sources,
@@ -116,12 +129,14 @@ class Spark:
             worker=Worker(
                 store=store, sources=sources, clock=clock, signals=signals,
                 concurrency=concurrency, default_timeout=default_timeout,
-                lease_seconds=lease_seconds, retry=retry,
+                lease_seconds=lease_seconds, retry=retry, metrics=metrics,
             ),
-            scheduler=Scheduler(store=store, schedules=schedules, clock=clock, signals=signals),
+            scheduler=Scheduler(store=store, schedules=schedules, clock=clock, signals=signals,
+                                metrics=metrics),
             store=store,
             signals=signals,
             task_retention=task_retention,
+            fires=fires,
         )
 
     async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
@@ -140,6 +155,9 @@ class Spark:
                     asyncio.create_task(self._prune_tasks(), name="spark-task-pruning"))
         if scheduler:
             await self.scheduler.start()
+            if not any(task.get_name() == "spark-fire-pruning" for task in self._background):
+                self._background.append(
+                    asyncio.create_task(self._prune_fires(), name="spark-fire-pruning"))
 
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop firing schedules, let runs in flight finish for ``grace`` seconds, interrupt
@@ -178,6 +196,19 @@ class Spark:
                 raise_if_cancelled()
                 logger.warning("Wake-up feed stopped (%s); restarting it", exc)
                 await asyncio.sleep(1.0)
+
+    async def _prune_fires(self) -> None:
+        """Keep the fire ledger to its retention: prune now, then every hour."""
+        while True:
+            try:
+                pruned = await self.fires.prune()
+                if pruned:
+                    logger.info("Pruned %d fire-ledger records older than %d days", pruned,
+                                self.fires.retention.days)
+            except SparkError as exc:  # the store is away: the next round tries again
+                raise_if_cancelled()
+                logger.warning("Pruning the fire ledger failed: %s", exc)
+            await asyncio.sleep(PRUNE_SECONDS)
 
     async def _prune_tasks(self) -> None:
         """Keep finished tasks for ``task_retention`` (judged by the store's clock): prune

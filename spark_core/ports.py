@@ -2,6 +2,7 @@
 
 Persistence is async throughout and split per aggregate: ``SourceRepository``,
 ``WorkflowRepository``, ``ScheduleRepository`` and ``TaskRepository`` hold the records,
+``FireLedger`` keeps one record per nominal fire time the scheduler considered,
 ``TaskQueue`` hands running work to workers under fenced leases, ``NodeRegistry`` tells which
 Spark processes are gone, and ``WakeUpFeed`` carries hints between processes. A ``Store`` bundles
 them with a lifecycle (open, migrate, close) that the composition root manages.
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from spark_core.fires import FireCounters, FireOutcome, FireRecord
 from spark_core.models import (
     Page,
     RemoteFlow,
@@ -329,18 +331,56 @@ class ScheduleRepository(Protocol):
 
     async def fire(
         self, schedule_id: ScheduleId, patch: SchedulePatch, *, expected_version: int,
-        tasks: Sequence[Task],
+        tasks: Sequence[Task], fires: Sequence[FireRecord] = (),
     ) -> bool:
         """Atomically: if the schedule is still at ``expected_version``, set the patch's fields
-        (version + 1) and insert ``tasks``; else change nothing. Returns whether this caller won.
+        (version + 1), insert ``tasks`` and write ``fires`` to the fire ledger; else change
+        nothing. Returns whether this caller won.
 
         A task whose (schedule_id, scheduled_for) already exists is not inserted again: the
-        store's unique constraint is the second line behind the compare-and-set.
+        store's unique constraint is the second line behind the compare-and-set. A fire record
+        replaces the ledger's record of the same (schedule_id, nominal_time) (an ``error``
+        written by an earlier, failed attempt), so a lost compare-and-set writes no record.
         """
         ...
 
     async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
         """(pending, running) task counts of a schedule, for its overlap policy."""
+        ...
+
+
+class FireLedger(Protocol):
+    """The fire ledger: one record per schedule and nominal time the scheduler considered.
+
+    Records are keyed (``schedule_id``, ``nominal_time``) and go with their schedule when it is
+    deleted. The scheduler writes most of them through ``ScheduleRepository.fire``, in the
+    transaction of the fire they describe; ``record`` writes the others (an error, the times
+    a pause skipped).
+    """
+
+    async def record(self, records: Sequence[FireRecord]) -> int:
+        """Insert the records whose (schedule_id, nominal_time) has none yet and whose
+        schedule still exists; a decision already recorded is kept. Returns how many were
+        written."""
+        ...
+
+    async def list(
+        self, schedule_id: ScheduleId, *, outcome: FireOutcome | None = None,
+        until: datetime | None = None, limit: int, offset: int,
+    ) -> Page[FireRecord]:
+        """A schedule's records, newest nominal time first; ``outcome`` keeps one outcome,
+        ``until`` keeps nominal times at or before it."""
+        ...
+
+    async def counters(
+        self, schedule_ids: Sequence[ScheduleId]
+    ) -> dict[ScheduleId, FireCounters]:
+        """The counters of each schedule (one query for all); a schedule without records
+        is missing from the answer."""
+        ...
+
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records decided before ``before``; returns how many went."""
         ...
 
 
@@ -487,12 +527,31 @@ class WakeUpFeed(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """Where the core reports what it did, for counters and histograms kept by an adapter
+    (Prometheus); every method is cheap and never raises. Labels stay bounded: no ids."""
+
+    def task_attempt_finished(self, *, outcome: str, duration_seconds: float | None) -> None:
+        """One attempt ended: ``completed``, ``failed``, ``retried``, ``cancelled`` or
+        ``interrupted``, after ``duration_seconds`` (``None`` when it never started)."""
+        ...
+
+    def schedule_decided(self, *, outcome: FireOutcome, delay_seconds: float) -> None:
+        """The scheduler decided one nominal time (one fire-ledger record)."""
+        ...
+
+    def worker_busy(self, count: int) -> None:
+        """This process now runs ``count`` tasks."""
+        ...
+
+
 class Store(Protocol):
     """Durable state: the repositories over one database, and its lifecycle."""
 
     sources: SourceRepository
     workflows: WorkflowRepository
     schedules: ScheduleRepository
+    fires: FireLedger
     tasks: TaskRepository
     queue: TaskQueue
     nodes: NodeRegistry

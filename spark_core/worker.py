@@ -29,9 +29,10 @@ from spark_core.errors import (
     StoreUnavailableError,
 )
 from spark_core.models import RunRequest, Task, TaskId, TaskStatus
-from spark_core.ports import Clock, Store, TaskOutcome, patch_fields
+from spark_core.ports import Clock, Metrics, Store, TaskOutcome, patch_fields
 from spark_core.services.sources import SourceService
 from spark_core.signals import TaskSignals
+from spark_core.telemetry import NoMetrics, log_fields
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,10 @@ class Worker:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         owner: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics: Metrics = metrics or NoMetrics()
         self._queue = store.queue
         self._nodes = store.nodes
         self._sources = sources
@@ -249,11 +252,20 @@ class Worker:
             run.cancel()
 
     async def _execute(self, task: Task) -> None:
+        self._metrics.worker_busy(len(self._inflight))
+        started = self._clock.now()
         try:
             outcome = await self._attempt(task)
         except asyncio.CancelledError:
+            seconds = (self._clock.now() - started).total_seconds()
             if task.id in self._cancelled:
-                return  # cancelled by a user or taken over: the store already says so
+                # cancelled by a user or taken over: the store already says so
+                self._metrics.task_attempt_finished(outcome="cancelled",
+                                                    duration_seconds=seconds)
+                logger.info("Task %s stopped: cancelled, or taken over by another process",
+                            task.id, extra=_task_fields(task))
+                return
+            self._metrics.task_attempt_finished(outcome=INTERRUPTED, duration_seconds=seconds)
             outcome = self._failure(task, INTERRUPTED, transient=True)
             await self._release(task, outcome, patient=False)
             raise
@@ -261,6 +273,11 @@ class Worker:
             self._inflight.pop(task.id, None)
             self._cancelled.discard(task.id)
             self._signals.work_added()
+            self._metrics.worker_busy(len(self._inflight))
+        self._metrics.task_attempt_finished(
+            outcome=_attempt_outcome(outcome),
+            duration_seconds=(self._clock.now() - started).total_seconds(),
+        )
         await self._release(task, outcome, patient=True)
 
     async def _release(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
@@ -289,6 +306,7 @@ class Worker:
                 delay = min(delay * 2, 5.0)
                 continue
             if written:
+                _log_outcome(task, outcome)
                 self._announce(outcome.status, task.id)
             else:
                 logger.warning(
@@ -317,6 +335,11 @@ class Worker:
                 input_component=workflow.input_component,
                 output_component=workflow.output_component,
                 timeout=timeout,
+            )
+            logger.info(
+                "Task %s started (attempt %d): workflow %s, schedule %s, source type %s",
+                task.id, task.tries, workflow.id, task.schedule_id or "-", source.source_type,
+                extra=_task_fields(task, source_type=source.source_type),
             )
             client = await self._sources.connect(source)
             try:
@@ -357,6 +380,32 @@ class Worker:
         return TaskOutcome(
             status=TaskStatus.FAILED, error=error, finished_at=now, updated_at=now
         )
+
+
+def _attempt_outcome(outcome: TaskOutcome) -> str:
+    """The ``outcome`` label of an attempt for metrics."""
+    return "retried" if outcome.status == TaskStatus.PENDING else str(outcome.status)
+
+
+def _task_fields(task: Task, **more: object) -> dict[str, object]:
+    return log_fields(task_id=task.id, workflow_id=task.workflow_id,
+                      schedule_id=task.schedule_id, **more)
+
+
+def _log_outcome(task: Task, outcome: TaskOutcome) -> None:
+    """One line per recorded attempt: INFO when it finished or will be retried, WARNING when
+    it failed for good."""
+    where = f"workflow {task.workflow_id}, schedule {task.schedule_id or '-'}"
+    extra = _task_fields(task, status=outcome.status)
+    if outcome.status == TaskStatus.COMPLETED:
+        logger.info("Task %s completed (attempt %d): %s", task.id, task.tries, where,
+                    extra=extra)
+    elif outcome.status == TaskStatus.PENDING:
+        logger.info("Task %s will be retried at %s after attempt %d failed (%s): %s", task.id,
+                    outcome.next_retry_at, task.tries, outcome.error, where, extra=extra)
+    else:
+        logger.warning("Task %s %s after %d attempt(s) (%s): %s", task.id, outcome.status,
+                       task.tries, outcome.error, where, extra=extra)
 
 
 def node_identity() -> str:

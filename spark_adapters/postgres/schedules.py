@@ -13,11 +13,13 @@ from spark_adapters.postgres.connection import (
     fetch_one,
     page_bounds,
 )
+from spark_adapters.postgres.fires import upsert_fires
 from spark_adapters.postgres.rows import param, struct_from_row, struct_to_row, utc
 from spark_adapters.postgres.statements import assignments, equal_filters, insert_statement
 from spark_adapters.postgres.tasks import insert_tasks
 from spark_adapters.postgres.workflows import require_workflow
 from spark_core.errors import ConflictError, NotFoundError, StaleWriteError
+from spark_core.fires import FireRecord
 from spark_core.models import Page, Schedule, ScheduleId, Task
 from spark_core.ports import (
     DueSchedules,
@@ -143,14 +145,16 @@ class PostgresScheduleRepository:
 
     async def fire(
         self, schedule_id: ScheduleId, patch: SchedulePatch, *, expected_version: int,
-        tasks: Sequence[Task],
+        tasks: Sequence[Task], fires: Sequence[FireRecord] = (),
     ) -> bool:
-        """If still at ``expected_version``: write the patch and insert ``tasks`` (a slot that
-        exists already is skipped); returns whether this caller won."""
+        """If still at ``expected_version``: write the patch, insert ``tasks`` (a slot that
+        exists already is skipped) and write the fire records; returns whether this caller
+        won."""
         async with self._db.transaction() as conn:
             if await _set_if_version(conn, schedule_id, patch, expected_version) is None:
                 return False
             await insert_tasks(conn, tasks, skip_taken_slots=True)
+            await upsert_fires(conn, fires)
             await conn.execute(_NOTIFY, [schedule_id])
         return True
 

@@ -10,6 +10,7 @@ from spark_adapters.postgres.connection import (
     scrub,
     translate_errors,
 )
+from spark_adapters.postgres.fires import PostgresFireLedger
 from spark_adapters.postgres.migrations import migrate
 from spark_adapters.postgres.nodes import PostgresNodeRegistry
 from spark_adapters.postgres.queue import PostgresTaskQueue
@@ -21,6 +22,7 @@ from spark_adapters.postgres.workflows import PostgresWorkflowRepository
 from spark_core.errors import StoreUnavailableError
 from spark_core.ports import (
     Clock,
+    FireLedger,
     NodeRegistry,
     ScheduleRepository,
     SourceRepository,
@@ -49,6 +51,7 @@ class PostgresStore:
         self.sources: SourceRepository = PostgresSourceRepository(self._db)
         self.workflows: WorkflowRepository = PostgresWorkflowRepository(self._db)
         self.schedules: ScheduleRepository = PostgresScheduleRepository(self._db)
+        self.fires: FireLedger = PostgresFireLedger(self._db)
         self.tasks: TaskRepository = PostgresTaskRepository(self._db)
         self.queue: TaskQueue = PostgresTaskQueue(self._db)
         self._nodes = PostgresNodeRegistry(self._db)

@@ -201,8 +201,29 @@ def _task_attempts(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schedule_fires(db: sqlite3.Connection) -> None:
+    """Version 6: the fire ledger, one row per schedule and nominal time the scheduler
+    considered; rows go with their schedule, and pruning by age uses ``decided_at``."""
+    _run_script(db, """
+        CREATE TABLE schedule_fires (
+            schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+            nominal_time TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            task_id TEXT,
+            decided_at TEXT NOT NULL,
+            delay_seconds REAL NOT NULL,
+            PRIMARY KEY (schedule_id, nominal_time)
+        );
+        CREATE INDEX idx_schedule_fires_outcome
+            ON schedule_fires (schedule_id, outcome, nominal_time);
+        CREATE INDEX idx_schedule_fires_decided_at ON schedule_fires (decided_at);
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
+    _schedule_fires,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

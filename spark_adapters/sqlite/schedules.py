@@ -14,6 +14,7 @@ from spark_adapters.sqlite.connection import (
     translate_errors,
     where_equal,
 )
+from spark_adapters.sqlite.fires import upsert_fires
 from spark_adapters.sqlite.rows import (
     decode_datetime,
     encode_columns,
@@ -24,6 +25,7 @@ from spark_adapters.sqlite.rows import (
 from spark_adapters.sqlite.tasks import insert_fired_tasks
 from spark_adapters.sqlite.wakeups import SCHEDULES, WORK, SqliteWakeUpFeed
 from spark_core.errors import NotFoundError, StaleWriteError
+from spark_core.fires import FireRecord
 from spark_core.models import Page, Schedule, ScheduleId, Task
 from spark_core.ports import (
     Clock,
@@ -157,10 +159,11 @@ class SqliteScheduleRepository(ScheduleRepository):
         return NextDue(now=now, at=None if earliest is None else decode_datetime(earliest))
 
     async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
-                   expected_version: int, tasks: Sequence[Task]) -> bool:
+                   expected_version: int, tasks: Sequence[Task],
+                   fires: Sequence[FireRecord] = ()) -> bool:
         """If the schedule is still at ``expected_version``, set the patch's fields (version
-        + 1) and insert ``tasks`` (skipping a (schedule, time) already there), atomically;
-        returns whether this caller won."""
+        + 1), insert ``tasks`` (skipping a (schedule, time) already there) and write the fire
+        records, atomically; returns whether this caller won."""
         sql, values = _compare_and_set(patch)
         params = [*values, schedule_id, expected_version]
 
@@ -168,6 +171,7 @@ class SqliteScheduleRepository(ScheduleRepository):
             if conn.execute(sql, params).rowcount != 1:
                 return False
             insert_fired_tasks(conn, tasks)
+            upsert_fires(conn, fires)
             return True
 
         won = await self._database.write(fire)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from spark_adapters.clock import SystemClock
 from spark_adapters.sqlite.connection import MEMORY, Database
+from spark_adapters.sqlite.fires import SqliteFireLedger
 from spark_adapters.sqlite.migrations import LATEST_VERSION
 from spark_adapters.sqlite.migrations import migrate as migrate_database
 from spark_adapters.sqlite.migrations import schema_version as read_schema_version
@@ -46,6 +47,7 @@ class SqliteStore(Store):
         self.workflows = SqliteWorkflowRepository(self.database)
         self.schedules = SqliteScheduleRepository(self.database, clock=self.clock,
                                                   hints=self.wakeups)
+        self.fires = SqliteFireLedger(self.database)
         self.tasks = SqliteTaskRepository(self.database, clock=self.clock, hints=self.wakeups)
         self.queue = SqliteTaskQueue(self.database, clock=self.clock, hints=self.wakeups)
         self.nodes = SqliteNodeRegistry(None if str(path) == MEMORY else path)

@@ -32,6 +32,7 @@ from spark_core.ports import (
     TaskRepository,
 )
 from spark_core.schedule_spec import ScheduleSpec, parse_schedule, preview
+from spark_core.services.fires import FireService
 from spark_core.services.tasks import MAX_RETRIES_LIMIT
 from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
@@ -86,12 +87,14 @@ class ScheduleService:
         workflows: WorkflowService,
         clock: Clock,
         signals: TaskSignals,
+        fires: FireService | None = None,
     ) -> None:
         self._schedules = schedules
         self._tasks = tasks
         self._workflows = workflows
         self._clock = clock
         self._signals = signals
+        self._fires = fires
 
     def spec(self, schedule: Schedule) -> ScheduleSpec:
         """The parsed expression of a stored schedule."""
@@ -171,6 +174,11 @@ class ScheduleService:
             except StaleWriteError:
                 continue  # fired or changed meanwhile: work the change out again
             self._signals.schedules_changed()
+            resumed = stored.status == ScheduleStatus.ACTIVE
+            if resumed and current.status == ScheduleStatus.PAUSED and self._fires is not None:
+                await self._fires.record_paused(
+                    current, self.spec(current), resumed_at=stored.updated_at
+                )
             return stored
         raise ConflictError(
             f"Schedule {schedule_id} kept changing while it was being updated; try again"

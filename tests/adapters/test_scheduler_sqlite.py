@@ -26,6 +26,7 @@ from spark_adapters.sqlite.rows import decode_datetime
 from spark_adapters.sqlite.schedules import SqliteScheduleRepository
 from spark_core.errors import StoreUnavailableError
 from spark_core.facade import Spark
+from spark_core.fires import FireRecord
 from spark_core.models import (
     Schedule,
     ScheduleId,
@@ -455,14 +456,15 @@ class LockedSchedules(SqliteScheduleRepository):
     attempts = 0
 
     async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
-                   expected_version: int, tasks: Sequence[Task]) -> bool:
+                   expected_version: int, tasks: Sequence[Task],
+                   fires: Sequence[FireRecord] = ()) -> bool:
         """Fail while locked, then fire as usual."""
         self.attempts += 1
         if self.locked:
             self.locked -= 1
             raise StoreUnavailableError(LOCKED)
         return await super().fire(schedule_id, patch, expected_version=expected_version,
-                                  tasks=tasks)
+                                  tasks=tasks, fires=fires)
 
 
 class LockedStore(SqliteStore):
@@ -516,13 +518,13 @@ def test_the_scheduler_loop_waits_before_retrying_a_failed_pass(
         schedules.locked = 3
         await node.scheduler.start()
         try:
-            for _ in range(50):
-                await asyncio.sleep(0)
+            # Real time passes, the fake clock stands still: a failed pass (and its error
+            # record in the fire ledger, a write on the writer thread) settles, then waits.
+            await asyncio.sleep(0.2)
             assert schedules.attempts == 1
             for expected_attempts in (2, 3):
                 clock.advance(1)
-                for _ in range(50):
-                    await asyncio.sleep(0)
+                await asyncio.sleep(0.2)
                 assert schedules.attempts == expected_attempts
             clock.advance(1)
             deadline = time.monotonic() + 10

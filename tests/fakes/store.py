@@ -21,6 +21,8 @@ from spark_core.errors import (
     StaleWriteError,
     StoreUnavailableError,
 )
+from spark_core.fires import FireCounters, FireOutcome, FireRecord
+from spark_core.fires import count as count_fires
 from spark_core.models import (
     Page,
     Schedule,
@@ -41,6 +43,7 @@ from spark_core.models import (
 from spark_core.ports import (
     Clock,
     DueSchedules,
+    FireLedger,
     NextDue,
     NodeRegistry,
     ScheduleFilter,
@@ -125,6 +128,7 @@ class _State:
         self.schedules: dict[str, Schedule] = {}
         self.tasks: dict[str, Task] = {}
         self.leases: dict[str, _Lease] = {}
+        self.fires: dict[tuple[str, datetime], FireRecord] = {}
         self.broken = False
         self.failures = 0
         self.closed = False
@@ -175,6 +179,11 @@ class _State:
             self.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
         return self.tasks[task.id]
 
+    def drop_orphan_fires(self) -> None:
+        """Fire records go with their schedule (the real stores cascade)."""
+        self.fires = {key: record for key, record in self.fires.items()
+                      if key[0] in self.schedules}
+
     def occasion_taken(self, task: Task) -> bool:
         """Whether a task of the same schedule for the same time exists (a unique key)."""
         if task.schedule_id is None or task.scheduled_for is None:
@@ -193,6 +202,7 @@ class _State:
             del self.tasks[task_id]
             self.leases.pop(task_id, None)
         del self.workflows[workflow_id]
+        self.drop_orphan_fires()
         return WorkflowDeletion(workflow_id=WorkflowId(workflow_id),
                                 schedules_deleted=len(schedules), tasks_deleted=len(tasks))
 
@@ -403,6 +413,7 @@ class FakeScheduleRepository(ScheduleRepository):
         self._state.enter()
         self._state.schedule(schedule_id)
         del self._state.schedules[schedule_id]
+        self._state.drop_orphan_fires()
         self._state.feed.publish(WakeUp(kind=WakeUpKind.SCHEDULES, id=schedule_id))
 
     async def due(self, *, limit: int) -> DueSchedules:
@@ -420,8 +431,10 @@ class FakeScheduleRepository(ScheduleRepository):
         return NextDue(now=self._state.now(), at=min(times, default=None))
 
     async def fire(self, schedule_id: ScheduleId, patch: SchedulePatch, *,
-                   expected_version: int, tasks: Sequence[Task]) -> bool:
-        """Write the patch and insert ``tasks`` only if the version is unchanged."""
+                   expected_version: int, tasks: Sequence[Task],
+                   fires: Sequence[FireRecord] = ()) -> bool:
+        """Write the patch, insert ``tasks`` and write ``fires`` (replacing a record of the
+        same time) only if the version is unchanged."""
         self._state.enter()
         schedule = self._state.schedules.get(schedule_id)
         if schedule is None or schedule.version != expected_version:
@@ -434,6 +447,9 @@ class FakeScheduleRepository(ScheduleRepository):
         for task in tasks:
             if not self._state.occasion_taken(task):
                 self._state.insert_task(task)
+        for record in fires:
+            stored = _stored(record)
+            self._state.fires[(schedule_id, stored.nominal_time)] = stored
         return True
 
     async def count_active_tasks(self, schedule_id: ScheduleId) -> tuple[int, int]:
@@ -460,6 +476,55 @@ class FakeScheduleRepository(ScheduleRepository):
     def _active(self) -> builtins.list[Schedule]:
         return [s for s in self._state.schedules.values()
                 if s.status is ScheduleStatus.ACTIVE and s.next_run_at is not None]
+
+
+class FakeFireLedger(FireLedger):
+    """Fire records in a dict keyed (schedule_id, nominal_time)."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def record(self, records: Sequence[FireRecord]) -> int:
+        """Insert the records whose key is free and whose schedule exists."""
+        self._state.enter()
+        written = 0
+        for record in map(_stored, records):
+            key = (record.schedule_id, record.nominal_time)
+            if record.schedule_id in self._state.schedules and key not in self._state.fires:
+                self._state.fires[key] = record
+                written += 1
+        return written
+
+    async def list(self, schedule_id: ScheduleId, *, outcome: FireOutcome | None = None,
+                   until: datetime | None = None, limit: int,
+                   offset: int) -> Page[FireRecord]:
+        """A schedule's records, newest nominal time first."""
+        self._state.enter()
+        matching = [
+            r for r in self._state.fires.values()
+            if r.schedule_id == schedule_id and outcome in (None, r.outcome)
+            and (until is None or r.nominal_time <= _utc(until))
+        ]
+        return _page(matching, lambda r: r.nominal_time, limit=limit, offset=offset,
+                     reverse=True)
+
+    async def counters(self, schedule_ids: Sequence[ScheduleId]
+                       ) -> dict[ScheduleId, FireCounters]:
+        """Each schedule's counters."""
+        self._state.enter()
+        by_schedule: dict[ScheduleId, list[FireRecord]] = {}
+        for record in self._state.fires.values():
+            if record.schedule_id in schedule_ids:
+                by_schedule.setdefault(record.schedule_id, []).append(record)
+        return {sid: count_fires(records) for sid, records in by_schedule.items()}
+
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records decided before ``before``."""
+        self._state.enter()
+        old = [key for key, r in self._state.fires.items() if r.decided_at < _utc(before)]
+        for key in old[:limit]:
+            del self._state.fires[key]
+        return len(old[:limit])
 
 
 class FakeTaskRepository(TaskRepository):
@@ -725,6 +790,7 @@ class FakeStore(Store):
         self.sources: FakeSourceRepository = FakeSourceRepository(self._state)
         self.workflows: FakeWorkflowRepository = FakeWorkflowRepository(self._state)
         self.schedules: FakeScheduleRepository = FakeScheduleRepository(self._state)
+        self.fires: FakeFireLedger = FakeFireLedger(self._state)
         self.tasks: FakeTaskRepository = FakeTaskRepository(self._state)
         self.queue: FakeTaskQueue = FakeTaskQueue(self._state)
         self.nodes: FakeNodeRegistry = FakeNodeRegistry(self._state)
