@@ -23,10 +23,8 @@ from spark_adapters.postgres.rows import (
     text_param,
     utc,
 )
-from spark_adapters.postgres.statements import insert_statement
-from spark_adapters.postgres.workflows import require_workflow
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
-from spark_core.models import Page, Task, TaskId, TaskStatus
+from spark_core.models import Page, Task, TaskId
 from spark_core.ports import TaskFilter
 
 _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
@@ -105,24 +103,47 @@ async def insert_tasks(conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: b
     ``ConflictError`` on a reused id, ``NotFoundError`` if a workflow does not exist. With
     ``skip_taken_slots``, a task whose (schedule_id, scheduled_for) exists is left out.
     """
-    inserted = 0
-    for task in tasks:
-        row = task_to_row(task)
-        suffix = ("ON CONFLICT (schedule_id, scheduled_for) DO NOTHING RETURNING id"
-                  if skip_taken_slots else "RETURNING id")
-        if await fetch_one(conn, "SELECT 1 FROM tasks WHERE id = %s", [task.id]) is not None:
-            raise ConflictError(f"Task {task.id} already exists")
-        await require_workflow(conn, task.workflow_id)
-        try:
-            stored = await fetch_one(conn, insert_statement("tasks", row, suffix), row)
-        except psycopg.errors.UniqueViolation as exc:
-            raise ConflictError(f"Schedule {task.schedule_id} already has a task for "
-                                f"{task.scheduled_for}") from exc
-        if stored is not None:
-            inserted += 1
-            if task.status is TaskStatus.PENDING:
-                await conn.execute("SELECT spark_notify('work', %s)", [task.id])
-    return inserted
+    return len(await insert_returning(conn, tasks, skip_taken_slots=skip_taken_slots))
+
+
+async def insert_returning(
+    conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: bool
+) -> list[dict[str, Any]]:
+    """``insert_tasks`` in one statement, answering the rows as stored (every pending one
+    hinted ``work`` from its ``RETURNING``); the constraints tell the failures apart."""
+    if not tasks:
+        return []
+    rows = [task_to_row(task) for task in tasks]
+    columns = list(rows[0])
+    values = sql.SQL(", ").join(
+        sql.SQL("({})").format(sql.SQL(", ").join(
+            sql.Placeholder(f"{name}_{index}") for name in columns))
+        for index in range(len(rows))
+    )
+    statement = sql.SQL("INSERT INTO tasks ({}) VALUES {} {} RETURNING *, spark_notify("
+                        "CASE WHEN status = 'pending' THEN 'work' END, id) AS hint").format(
+        sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+        values,
+        sql.SQL("ON CONFLICT (schedule_id, scheduled_for) DO NOTHING" if skip_taken_slots
+                else ""),
+    )
+    params = {f"{name}_{index}": value
+              for index, row in enumerate(rows) for name, value in row.items()}
+    try:
+        return await fetch_all(conn, statement, params)
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "tasks_schedule_slot":
+            first = tasks[0]
+            raise ConflictError(f"Schedule {first.schedule_id} already has a task for "
+                                f"{first.scheduled_for}") from exc
+        raise ConflictError(f"Task {_named(tasks, 'id')} already exists") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFoundError(f"Workflow {_named(tasks, 'workflow_id')} not found") from exc
+
+
+def _named(tasks: Sequence[Task], field: str) -> str:
+    """The value of ``field`` that a one-task insert failed on (a batch names the first)."""
+    return str(getattr(tasks[0], field))
 
 
 class PostgresTaskRepository:
@@ -134,8 +155,8 @@ class PostgresTaskRepository:
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist."""
         async with self._db.transaction() as conn:
-            await insert_tasks(conn, [task], skip_taken_slots=False)
-            return await fetch_task(conn, task.id)
+            [row] = await insert_returning(conn, [task], skip_taken_slots=False)
+            return task_from_row(row)
 
     async def get(self, task_id: TaskId) -> Task:
         """One task by id, with ``output_raw``."""
