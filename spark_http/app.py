@@ -23,6 +23,7 @@ from spark_core.facade import Spark
 from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
 from spark_http.dependencies import DEPENDENCIES
 from spark_http.errors import exception_handlers
+from spark_http.observability import ObservedApp
 from spark_http.routes import CONTROLLERS
 from spark_http.routes.health import DOCS_URL, package_version
 from spark_http.schemas import SparkResponse
@@ -84,7 +85,9 @@ def create_app(
     """
     settings: Settings = container.settings()
     auth = ApiKeyAuth(settings.api_keys)
-    state = State({"auth": auth, "run_background": run_background})
+    metrics = container.metrics()
+    state = State({"auth": auth, "run_background": run_background, "metrics": metrics,
+                   "metrics_public": settings.metrics_public})
     if spark is not None:
         state.spark = spark
 
@@ -102,7 +105,7 @@ def create_app(
             finally:
                 await opened.stop(grace=shutdown_grace)
 
-    return Litestar(
+    app = ObservedApp(
         route_handlers=[*CONTROLLERS, openapi_document],
         dependencies=DEPENDENCIES,
         middleware=[ApiKeyMiddleware(auth)],
@@ -115,3 +118,5 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    app.spark_metrics = metrics
+    return app

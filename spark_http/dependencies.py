@@ -10,6 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from spark_core.facade import Spark
+from spark_core.services.fires import FireService
 from spark_core.services.schedules import ScheduleService
 from spark_core.services.sources import SourceService
 from spark_core.services.tasks import TaskService
@@ -24,6 +25,7 @@ Sources = NamedDependency[SourceService]
 Workflows = NamedDependency[WorkflowService]
 Tasks = NamedDependency[TaskService]
 Schedules = NamedDependency[ScheduleService]
+Fires = NamedDependency[FireService]
 Page = NamedDependency[Pagination]
 
 
@@ -53,6 +55,11 @@ def provide_schedules(spark: SparkFacade) -> ScheduleService:
     return spark.schedules
 
 
+def provide_fires(spark: SparkFacade) -> FireService:
+    """The fire-ledger use cases."""
+    return spark.fires
+
+
 def provide_pagination(
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1-100)")
@@ -69,5 +76,6 @@ DEPENDENCIES = {
     "workflows": Provide(provide_workflows, sync_to_thread=False),
     "tasks": Provide(provide_tasks, sync_to_thread=False),
     "schedules": Provide(provide_schedules, sync_to_thread=False),
+    "fires": Provide(provide_fires, sync_to_thread=False),
     "pagination": Provide(provide_pagination, sync_to_thread=False),
 }

@@ -8,7 +8,6 @@ carries the traceback under the same id.
 
 import logging
 import re
-import uuid
 from typing import Any
 
 import msgspec
@@ -25,6 +24,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from spark_core.errors import NotFoundError, SparkError, StoreUnavailableError
+from spark_http.observability import request_id as _request_id
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _validation_errors(exc: HTTPException) -> list[dict[str, str]]:
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unplanned: logged with a request id and traceback; the body reveals nothing."""
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = _request_id(request.scope)
     logger.error(
         "Unexpected error on %s %s (request_id=%s)",
         request.method,

@@ -18,9 +18,11 @@ from litestar.serialization import default_serializer
 from litestar.types import Serializer
 
 from spark_core.errors import ValidationError
+from spark_core.fires import FireCounters, FireOutcome
 from spark_core.models import (
     Page,
     RemoteFlow,
+    Schedule,
     ScheduleId,
     Source,
     SourceDeletion,
@@ -403,6 +405,21 @@ class TaskDeleted(msgspec.Struct, kw_only=True):
 
 
 # -- schedules -----------------------------------------------------------------------------------
+class ScheduleOut(Schedule, kw_only=True, frozen=True):
+    """A schedule as the API shows it: every stored field plus its fire-ledger counters
+    (over the retained records; see ``GET /api/v1/schedules/{id}/fires``)."""
+
+    fired_count: int = 0
+    missed_count: int = 0
+    skipped_overlap_count: int = 0
+    last_outcome: FireOutcome | None = None
+
+    @classmethod
+    def of(cls, schedule: Schedule, counters: FireCounters) -> "ScheduleOut":
+        """``schedule`` with ``counters``."""
+        return cls(**msgspec.structs.asdict(schedule), **msgspec.structs.asdict(counters))
+
+
 class ScheduleDeleted(msgspec.Struct, kw_only=True):
     """A deleted schedule; the tasks it created stay as history."""
 

@@ -1,6 +1,7 @@
 """One controller per resource."""
 
 from spark_http.routes.health import HealthController, InfoController
+from spark_http.routes.metrics import MetricsController
 from spark_http.routes.schedules import ScheduleController
 from spark_http.routes.sources import SourceController
 from spark_http.routes.tasks import TaskController
@@ -13,6 +14,7 @@ CONTROLLERS = [
     WorkflowController,
     ScheduleController,
     TaskController,
+    MetricsController,
 ]
 
 __all__ = ["CONTROLLERS"]

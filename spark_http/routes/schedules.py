@@ -7,16 +7,18 @@ from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from spark_core.fires import FireOutcome, FireRecord
 from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Task, WorkflowId
 from spark_core.ports import ScheduleFilter
+from spark_core.services.fires import FireService
 from spark_core.services.schedules import (
     MAX_PREVIEW,
     ScheduleChanges,
     ScheduleFields,
 )
 from spark_http.auth import SECURITY_SCHEME
-from spark_http.dependencies import Page, Schedules
-from spark_http.schemas import NextRuns, PageOut, ScheduleDeleted, page_out
+from spark_http.dependencies import Fires, Page, Schedules
+from spark_http.schemas import NextRuns, PageOut, ScheduleDeleted, ScheduleOut, page_out
 
 _REQUIRED = ("workflow_id", "schedule_type", "schedule_expr")
 
@@ -30,47 +32,51 @@ class ScheduleController(Controller):
 
     @post(["", "/"], status_code=HTTP_201_CREATED)
     async def create_schedule(
-        self, schedules: Schedules, data: JSONBody[ScheduleFields]
-    ) -> Schedule:
+        self, schedules: Schedules, fires: Fires, data: JSONBody[ScheduleFields]
+    ) -> ScheduleOut:
         """Create a schedule. ``schedule_type`` is ``cron`` (5 or 6 fields, ``@daily``…),
         ``interval`` (``30s``, ``5m``, ``1h30m``…) or ``one-time`` (ISO-8601 or ``now``);
         an expression the scheduler cannot execute is a 400 with the reason."""
-        return await schedules.create(data)
+        return await _counted(fires, await schedules.create(data))
 
     @get(["", "/"])
     async def list_schedules(
         self,
         schedules: Schedules,
+        fires: Fires,
         pagination: Page,
         workflow_id: FromQuery[str | None] = None,
         status: FromQuery[ScheduleStatus | None] = None,
-    ) -> PageOut[Schedule]:
+    ) -> PageOut[ScheduleOut]:
         """List schedules, oldest first; filter by ``workflow_id`` and ``status``."""
         filters = ScheduleFilter(
             workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status
         )
-        return page_out(
-            await schedules.list(filters, limit=pagination.limit, offset=pagination.offset),
-            _same,
-        )
+        page = await schedules.list(filters, limit=pagination.limit, offset=pagination.offset)
+        counters = await fires.counters([schedule.id for schedule in page.items])
+        return page_out(page, lambda schedule: ScheduleOut.of(schedule, counters[schedule.id]))
 
     @get("/{schedule_id:str}")
-    async def get_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
-        """Read one schedule."""
-        return await schedules.get(ScheduleId(schedule_id))
+    async def get_schedule(
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str]
+    ) -> ScheduleOut:
+        """Read one schedule, with its fire-ledger counters."""
+        return await _counted(fires, await schedules.get(ScheduleId(schedule_id)))
 
     @patch("/{schedule_id:str}")
     async def update_schedule(
-        self, schedules: Schedules, schedule_id: FromPath[str], data: JSONBody[ScheduleChanges]
-    ) -> Schedule:
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str],
+        data: JSONBody[ScheduleChanges],
+    ) -> ScheduleOut:
         """Change some fields of a schedule. A new expression, type or timezone restarts its
         clock from now; other changes keep its next fire time."""
-        return await schedules.update(ScheduleId(schedule_id), data)
+        return await _counted(fires, await schedules.update(ScheduleId(schedule_id), data))
 
     @put("/{schedule_id:str}")
     async def replace_schedule(
-        self, schedules: Schedules, schedule_id: FromPath[str], data: JSONBody[ScheduleChanges]
-    ) -> Schedule:
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str],
+        data: JSONBody[ScheduleChanges],
+    ) -> ScheduleOut:
         """Replace a schedule: with ``workflow_id``, ``schedule_type`` and ``schedule_expr``
         all given, every field is set as at creation (the others back to their defaults) and the
         clock restarts. A body naming only some fields, as older clients send, changes just
@@ -82,8 +88,9 @@ class ScheduleController(Controller):
         }
         if all(name in given for name in _REQUIRED):
             fields = msgspec.convert(given, ScheduleFields)
-            return await schedules.replace(ScheduleId(schedule_id), fields)
-        return await schedules.update(ScheduleId(schedule_id), data)
+            return await _counted(
+                fires, await schedules.replace(ScheduleId(schedule_id), fields))
+        return await _counted(fires, await schedules.update(ScheduleId(schedule_id), data))
 
     @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
     async def delete_schedule(
@@ -94,14 +101,19 @@ class ScheduleController(Controller):
         return ScheduleDeleted(deleted=True, id=schedule_id, tasks_kept=True)
 
     @post("/{schedule_id:str}/enable", status_code=HTTP_200_OK)
-    async def enable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
-        """Resume a paused schedule from now (times missed while paused are not replayed)."""
-        return await schedules.enable(ScheduleId(schedule_id))
+    async def enable_schedule(
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str]
+    ) -> ScheduleOut:
+        """Resume a paused schedule from now (times missed while paused are not replayed; the
+        fire ledger records them as ``missed``)."""
+        return await _counted(fires, await schedules.enable(ScheduleId(schedule_id)))
 
     @post("/{schedule_id:str}/disable", status_code=HTTP_200_OK)
-    async def disable_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Schedule:
+    async def disable_schedule(
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str]
+    ) -> ScheduleOut:
         """Pause a schedule."""
-        return await schedules.disable(ScheduleId(schedule_id))
+        return await _counted(fires, await schedules.disable(ScheduleId(schedule_id)))
 
     @post("/{schedule_id:str}/run", status_code=HTTP_201_CREATED)
     async def run_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Task:
@@ -120,5 +132,29 @@ class ScheduleController(Controller):
         return NextRuns(schedule_id=schedule_id, count=len(times), next_runs=times)
 
 
-def _same(schedule: Schedule) -> Schedule:
-    return schedule
+    @get("/{schedule_id:str}/fires")
+    async def list_fires(
+        self,
+        fires: Fires,
+        pagination: Page,
+        schedule_id: FromPath[str],
+        outcome: FromQuery[FireOutcome | None] = None,
+    ) -> PageOut[FireRecord]:
+        """The fire ledger: one record per nominal time the scheduler considered, newest
+        first, with its ``outcome`` (``fired``, ``caught_up``, ``coalesced``, ``missed``,
+        ``skipped_overlap``, ``buffered``, ``dropped_buffer_full``, ``error``), a ``reason``
+        in words, the ``task_id`` it created and its ``delay_seconds``; filter by
+        ``outcome``."""
+        page = await fires.list(ScheduleId(schedule_id), outcome=outcome,
+                                limit=pagination.limit, offset=pagination.offset)
+        return page_out(page, _same)
+
+
+def _same(record: FireRecord) -> FireRecord:
+    return record
+
+
+async def _counted(fires: FireService, schedule: Schedule) -> ScheduleOut:
+    """``schedule`` with its fire-ledger counters."""
+    counters = await fires.counters([schedule.id])
+    return ScheduleOut.of(schedule, counters[schedule.id])

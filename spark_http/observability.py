@@ -1,0 +1,77 @@
+"""Every HTTP answer carries ``X-Request-ID`` (the caller's own when it sent a sane one) and
+is counted in ``spark_http_requests_total`` by method, route template and status; every line
+logged while a request is handled carries the id (``spark_adapters.logs.REQUEST_ID``).
+
+It wraps the whole Litestar app, so unknown routes (404), wrong methods (405) and errors are
+covered as well as routed answers.
+"""
+
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar import Litestar
+from litestar.types import Message, Receive, Scope, Send
+
+from spark_adapters.logs import REQUEST_ID
+from spark_adapters.metrics import PrometheusMetrics
+
+HEADER = "X-Request-ID"
+UNMATCHED = "unmatched"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_STATE_KEY = "request_id"
+
+
+def request_id(scope: Scope | dict[str, Any]) -> str:
+    """The request's id: the one already chosen for it, else the caller's ``X-Request-ID``
+    when it is short and plain, else a new random one."""
+    state = scope.setdefault("state", {})
+    found = state.get(_STATE_KEY)
+    if isinstance(found, str):
+        return found
+    chosen = uuid.uuid4().hex
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"x-request-id":
+            caller = value.decode("latin-1").strip()
+            if _SANE_ID.match(caller):
+                chosen = caller
+            break
+    state[_STATE_KEY] = chosen
+    return chosen
+
+
+class ObservedApp(Litestar):
+    """A Litestar app that stamps request ids and counts every answer in ``metrics``."""
+
+    spark_metrics: PrometheusMetrics | None = None
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        """Handle one connection; HTTP requests get an id, a header and a count."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        rid = request_id(scope)
+        token = REQUEST_ID.set(rid)
+        started = time.monotonic()
+        status = 500
+
+        async def stamped(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers") or [])
+                if not any(key.lower() == b"x-request-id" for key, _ in headers):
+                    headers.append((b"x-request-id", rid.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, stamped)
+        finally:
+            REQUEST_ID.reset(token)
+            if self.spark_metrics is not None:
+                self.spark_metrics.http_request(
+                    method=str(scope.get("method", "")),
+                    route=str(scope.get("path_template") or UNMATCHED),
+                    status=status, seconds=time.monotonic() - started)
