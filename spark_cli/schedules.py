@@ -340,3 +340,79 @@ def remove(state: CliState, *, schedule_id: str) -> None:
 
     state.run(operation)
     click.echo(f"Removed schedule {schedule_id}")
+
+
+FIRE_COLUMNS: list[Column] = [
+    ("NOMINAL TIME", lambda r: r.nominal_time),
+    ("OUTCOME", lambda r: r.outcome),
+    ("DELAY S", lambda r: f"{r.delay_seconds:.1f}"),
+    ("TASK", lambda r: r.task_id or "-"),
+    ("REASON", lambda r: r.reason),
+]
+
+
+@schedule.command("fires")
+@click.argument("schedule_id")
+@click.option("--outcome", type=click.Choice(["fired", "caught_up", "coalesced", "missed",
+                                             "skipped_overlap", "buffered",
+                                             "dropped_buffer_full", "error"]),
+              help="Only records with this outcome.")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@json_option
+@pass_state
+def fires(state: CliState, *, schedule_id: str, outcome: str | None, limit: int, offset: int,
+          as_json: bool) -> None:
+    """Show the fire ledger: what happened at each nominal time, newest first, and why.
+
+    \b
+    Example: spark schedule fires 5a1f…-… --outcome missed
+    """
+    from spark_core.fires import FireOutcome
+    from spark_core.models import ScheduleId
+
+    async def operation(spark: "Spark") -> Any:
+        return await spark.fires.list(ScheduleId(schedule_id),
+                                      outcome=FireOutcome(outcome) if outcome else None,
+                                      limit=limit, offset=offset)
+
+    page = state.run(operation)
+    if as_json:
+        print_json(page_json(page))
+    else:
+        print_page(page, FIRE_COLUMNS, "fire record")
+
+
+@schedule.command("explain")
+@click.argument("schedule_id")
+@click.option("--at", "at", metavar="TIME",
+              help="A past time (ISO-8601; naive = UTC): what happened then and why. "
+                   "Without it: when the schedule fires next and what could stop it.")
+@json_option
+@pass_state
+def explain(state: CliState, *, schedule_id: str, at: str | None, as_json: bool) -> None:
+    """Explain why a schedule did (not) run at a time, or what its next fire depends on.
+
+    \b
+    Example: spark schedule explain 5a1f…-… --at 2026-01-05T09:00
+    """
+    from datetime import UTC, datetime
+
+    from spark_core.models import ScheduleId
+
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise click.BadParameter(f"not an ISO-8601 time: {at}", param_hint="--at") from exc
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+    async def operation(spark: "Spark") -> Any:
+        return await spark.fires.explain(ScheduleId(schedule_id), when)
+
+    answer = state.run(operation)
+    if as_json:
+        print_json(answer)
+    else:
+        click.echo(answer.summary)
