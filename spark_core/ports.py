@@ -211,6 +211,15 @@ class TaskOutcome(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class RunTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """What running a task needs, read at once: its workflow, the workflow's source and the
+    source's sealed API key."""
+
+    workflow: Workflow
+    source: Source
+    sealed_key: str | None
+
+
 class DueSchedules(msgspec.Struct, frozen=True, kw_only=True):
     """Active schedules due at the store's ``now``, earliest first."""
 
@@ -280,6 +289,11 @@ class WorkflowRepository(Protocol):
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""
+        ...
+
+    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
+        """The workflow with its source and the source's sealed key, in one read (what each
+        run needs); ``NotFoundError`` if the workflow does not exist."""
         ...
 
     async def list(

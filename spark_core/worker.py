@@ -324,8 +324,8 @@ class Worker:
     async def _attempt(self, task: Task) -> TaskOutcome:
         timeout = task.timeout or self._default_timeout
         try:
-            workflow = await self._store.workflows.get(task.workflow_id)
-            source = await self._store.sources.get(workflow.source_id)
+            target = await self._store.workflows.run_target(task.workflow_id)
+            workflow, source = target.workflow, target.source
             request = RunRequest(
                 remote_flow_id=workflow.remote_flow_id,
                 flow_type=workflow.flow_type,
@@ -341,7 +341,7 @@ class Worker:
                 task.id, task.tries, workflow.id, task.schedule_id or "-", source.source_type,
                 extra=_task_fields(task, source_type=source.source_type),
             )
-            client = await self._sources.connect(source)
+            client = self._sources.connect_sealed(source, target.sealed_key)
             try:
                 result = await asyncio.wait_for(client.run(request), timeout)
             except TimeoutError as exc:

@@ -5,11 +5,18 @@ from typing import Any
 from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
-from spark_adapters.postgres.rows import struct_from_row, struct_to_row
+from spark_adapters.postgres.rows import column_names, struct_from_row, struct_to_row
 from spark_adapters.postgres.statements import insert_statement
 from spark_core.errors import NotFoundError
-from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
-from spark_core.ports import WorkflowFilter
+from spark_core.models import (
+    Page,
+    Source,
+    Workflow,
+    WorkflowDeletion,
+    WorkflowId,
+    WorkflowSummary,
+)
+from spark_core.ports import RunTarget, WorkflowFilter
 
 _JSON_FIELDS = ("data", "tags")
 
@@ -65,6 +72,13 @@ def _filter_clause(filters: WorkflowFilter) -> tuple[sql.Composable, dict[str, A
     return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params
 
 
+# The source's columns come back prefixed, so they cannot collide with the workflow's.
+_RUN_TARGET = sql.SQL("SELECT w.*, {} FROM workflows w JOIN sources s ON s.id = w.source_id "
+                      "WHERE w.id = %s").format(sql.SQL(", ").join(
+    sql.SQL("s.{} AS {}").format(sql.Identifier(name), sql.Identifier(f"source__{name}"))
+    for name in (*column_names(Source), "sealed_key")))
+
+
 class PostgresWorkflowRepository:
     """The ``WorkflowRepository`` port on the ``workflows`` table."""
 
@@ -93,6 +107,18 @@ class PostgresWorkflowRepository:
         """One workflow by local id."""
         async with self._db.connection() as conn:
             return await fetch_workflow(conn, workflow_id)
+
+    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
+        """The workflow, its source and the source's sealed key, in one round trip."""
+        async with self._db.connection() as conn:
+            row = await fetch_one(conn, _RUN_TARGET, [workflow_id])
+        if row is None:
+            raise NotFoundError(f"Workflow {workflow_id} not found")
+        source = {name.removeprefix("source__"): value for name, value in row.items()
+                  if name.startswith("source__")}
+        return RunTarget(workflow=struct_from_row(Workflow, row),
+                         source=struct_from_row(Source, source),
+                         sealed_key=source["sealed_key"])
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""

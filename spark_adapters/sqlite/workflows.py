@@ -11,9 +11,10 @@ from spark_adapters.sqlite.connection import (
     translate_errors,
 )
 from spark_adapters.sqlite.rows import column_names, struct_from_row, struct_to_row
+from spark_adapters.sqlite.sources import source_from_row
 from spark_core.errors import NotFoundError
 from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
-from spark_core.ports import WorkflowFilter, WorkflowRepository
+from spark_core.ports import RunTarget, WorkflowFilter, WorkflowRepository
 
 _JSON_FIELDS = ("data", "tags")
 
@@ -110,6 +111,22 @@ class SqliteWorkflowRepository(WorkflowRepository):
             snapshot=True,
         )
         return workflow_from_row(found[0]) if found else None
+
+    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
+        """The workflow, its source and the source's sealed key, from one snapshot."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            workflow = rows(conn, "SELECT * FROM workflows WHERE id = ?", [workflow_id])
+            source = rows(conn, "SELECT * FROM sources WHERE id = ?",
+                          [workflow[0]["source_id"]]) if workflow else []
+            return workflow, source
+
+        workflow, source = await self._database.read(read, snapshot=True)
+        if not workflow or not source:
+            raise NotFoundError(f"Workflow {workflow_id} not found")
+        return RunTarget(workflow=workflow_from_row(workflow[0]),
+                         source=source_from_row(source[0]),
+                         sealed_key=source[0]["sealed_key"])
 
     async def list(self, filters: WorkflowFilter, *, limit: int,
                    offset: int) -> Page[WorkflowSummary]:

@@ -199,6 +199,11 @@ class SourceService:
         """A client for ``source`` with its API key opened."""
         return self._connector.connect(source, await self._open_key(source.id))
 
+    def connect_sealed(self, source: Source, sealed_key: str | None) -> WorkflowSource:
+        """A client for ``source`` whose sealed key was read with it (no further read)."""
+        return self._connector.connect(source, self._secrets.open(sealed_key) if sealed_key
+                                       else None)
+
     async def _open_key(self, source_id: SourceId) -> str | None:
         sealed = await self._sources.get_key(source_id)
         return self._secrets.open(sealed) if sealed else None

@@ -242,6 +242,23 @@ async def test_a_workflow_is_found_by_local_id_or_by_remote_id(store: Store) -> 
         await store.workflows.get(WorkflowId("nothing"))
 
 
+async def test_a_run_target_is_the_workflow_with_its_current_source_and_sealed_key(
+    store: Store,
+) -> None:
+    """What a run needs comes back in one read, as stored now: a renamed source and a new key
+    show, and an unknown workflow is not found."""
+    source = await make_source(store, sealed_key="sealed-1")
+    workflow = await make_workflow(store, source)
+    await store.sources.update(source.id, SourcePatch(name="renamed", sealed_key="sealed-2",
+                                                      updated_at=at(1)))
+    target = await store.workflows.run_target(workflow.id)
+    assert target.workflow == await store.workflows.get(workflow.id)
+    assert target.source == await store.sources.get(source.id)
+    assert (target.source.name, target.sealed_key) == ("renamed", "sealed-2")
+    with pytest.raises(NotFoundError):
+        await store.workflows.run_target(WorkflowId(new_id()))
+
+
 async def test_workflows_list_by_name_with_filters_and_case_insensitive_search(
         store: Store) -> None:
     """Name order; filters on source id, source URL, flow type and a name fragment."""

@@ -46,6 +46,7 @@ from spark_core.ports import (
     FireLedger,
     NextDue,
     NodeRegistry,
+    RunTarget,
     ScheduleFilter,
     SchedulePatch,
     ScheduleRepository,
@@ -331,6 +332,13 @@ class FakeWorkflowRepository(WorkflowRepository):
         """One workflow by local id."""
         self._state.enter()
         return self._state.workflow(workflow_id)
+
+    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
+        """The workflow, its source and the source's sealed key."""
+        self._state.enter()
+        workflow = self._state.workflow(workflow_id)
+        return RunTarget(workflow=workflow, source=self._state.source(workflow.source_id),
+                         sealed_key=self._state.source_keys.get(workflow.source_id))
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time)."""
