@@ -340,11 +340,13 @@ class _Plan:
                 continue
             records.append(fire_record(schedule_id, at, FireOutcome.COALESCED, reason,
                                        decided_at=now, task_id=by_time.get(into)))
+        # A run that earlier missed times were folded into is a catch-up run, however late.
+        catching_up = {into for into, _ in self._folded.values()}
         for at, task_id in by_time.items():
             late = now - at > MISFIRE_GRACE
             if at in self._buffered:
                 outcome, reason = FireOutcome.BUFFERED, self._buffered[at]
-            elif late:
+            elif late or at in catching_up:
                 outcome, reason = FireOutcome.CAUGHT_UP, (
                     f"{self.gap()}; the catch-up policy "
                     f"'{self._schedule.catchup_policy}' ran this time late")
