@@ -24,6 +24,7 @@ now, so they are written as records, not left as silence. A fire that fails is a
 
 import asyncio
 import logging
+import random
 from datetime import datetime, timedelta
 
 from spark_core.cancellation import cancel_and_wait, raise_if_cancelled
@@ -50,6 +51,8 @@ MAX_LEDGER = 1000
 """At most this many nominal times of one outage are written to the fire ledger (the newest)."""
 MISFIRE_GRACE = timedelta(seconds=60)
 BATCH = 500
+CONCURRENT_FIRES = 8
+"""Schedules fired at once within a pass (each is its own transaction)."""
 _JUST_BEFORE = timedelta(microseconds=1)
 
 
@@ -64,8 +67,10 @@ class Scheduler:
         clock: Clock,
         signals: TaskSignals,
         metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._store = store
+        self._rng = rng or random.Random()  # noqa: S311 - spreading work, not cryptography
         self._metrics: Metrics = metrics or NoMetrics()
         self._repository = store.schedules
         self._schedules = schedules
@@ -127,30 +132,53 @@ class Scheduler:
         created = 0
         while True:
             due = await self._repository.due(limit=BATCH)
-            for schedule in due.schedules:
-                try:
-                    created += await self.fire(schedule, due.now)
-                except InvalidScheduleError as exc:
-                    logger.error("Schedule %s cannot fire and is paused: %s", schedule.id, exc,
-                                 extra=log_fields(schedule_id=schedule.id,
-                                                  workflow_id=schedule.workflow_id))
-                    await self._record_error(
-                        schedule, due.now,
-                        f"The expression cannot be executed ({exc.message}); the schedule "
-                        "was paused",
-                    )
-                    await self._pause(schedule, due.now)
-                except SparkError as exc:
-                    raise_if_cancelled()
-                    await self._record_error(
-                        schedule, due.now,
-                        f"The fire failed ({exc.message}); it is tried again on the next pass",
-                    )
-                    raise
+            # Several nodes see the same due schedules: in a random order they mostly fire
+            # different ones instead of queueing behind each other's compare-and-set; a few
+            # fires at once keep the store's connections busy.
+            schedules = list(due.schedules)
+            self._rng.shuffle(schedules)
+            for start in range(0, len(schedules), CONCURRENT_FIRES):
+                chunk = schedules[start:start + CONCURRENT_FIRES]
+                results = await asyncio.gather(
+                    *(self.fire(schedule, due.now) for schedule in chunk),
+                    return_exceptions=True,
+                )
+                failure: BaseException | None = None
+                for schedule, result in zip(chunk, results, strict=True):
+                    if isinstance(result, int):
+                        created += result
+                    elif isinstance(result, InvalidScheduleError):
+                        await self._unfireable(schedule, due.now, result)
+                    elif isinstance(result, SparkError):
+                        raise_if_cancelled()
+                        await self._record_error(
+                            schedule, due.now,
+                            f"The fire failed ({result.message}); it is tried again on the "
+                            "next pass",
+                        )
+                        failure = failure or result
+                    else:
+                        failure = failure or result
+                if failure is not None:
+                    if created:
+                        self._signals.work_added()
+                    raise failure
             if created:
                 self._signals.work_added()
             if len(due.schedules) < BATCH:
                 return created
+
+    async def _unfireable(
+        self, schedule: Schedule, now: datetime, exc: InvalidScheduleError
+    ) -> None:
+        """Pause a schedule whose own expression cannot be executed, saying why."""
+        logger.error("Schedule %s cannot fire and is paused: %s", schedule.id, exc,
+                     extra=log_fields(schedule_id=schedule.id, workflow_id=schedule.workflow_id))
+        await self._record_error(
+            schedule, now,
+            f"The expression cannot be executed ({exc.message}); the schedule was paused",
+        )
+        await self._pause(schedule, now)
 
     async def fire(self, schedule: Schedule, now: datetime) -> int:
         """Fire one due schedule at ``now``; returns the number of tasks created (0 if another

@@ -80,16 +80,23 @@ class TaskService:
             session_id=session_id,
             tweaks=tweaks,
         )
-        return await self.wait(task.id) if wait else task
+        # Just created, it is pending: the first look at the store can be skipped.
+        return await self._wait(task.id, timeout=None, current=task) if wait else task
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> Task:
         """Return the task once it is final, or as it stands after ``timeout`` seconds."""
+        return await self._wait(task_id, timeout=timeout, current=None)
+
+    async def _wait(
+        self, task_id: TaskId, *, timeout: float | None, current: Task | None
+    ) -> Task:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             future = self._signals.watch(task_id)  # before the read: a finish cannot slip by
             try:
-                task = await self._tasks.get(task_id)
+                task = current or await self._tasks.get(task_id)
+                current = None
                 if task.status.is_final:
                     return task
                 step = STORE_POLL_SECONDS
