@@ -9,7 +9,7 @@ answer, schedule it, list its tasks.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 HEALTH_SECONDS = 1.0
 DEFAULT_TASK_RETENTION = timedelta(days=30)
-TASK_PRUNE_SECONDS = 3600.0
 PRUNE_SECONDS = 3600.0
+"""How often finished tasks and fire-ledger records past their retention are pruned."""
 
 
 class Spark:
@@ -149,15 +149,30 @@ class Spark:
             ]
         if worker:
             await self.worker.start()
-            if self.task_retention and not any(
-                    task.get_name() == "spark-task-pruning" for task in self._background):
-                self._background.append(
-                    asyncio.create_task(self._prune_tasks(), name="spark-task-pruning"))
+            if self.task_retention:
+                self._start_background("spark-task-pruning", self._prune_tasks)
         if scheduler:
             await self.scheduler.start()
-            if not any(task.get_name() == "spark-fire-pruning" for task in self._background):
-                self._background.append(
-                    asyncio.create_task(self._prune_fires(), name="spark-fire-pruning"))
+            self._start_background("spark-fire-pruning", self._prune_fires)
+
+    def _start_background(self, name: str, work: Callable[[], Awaitable[int]]) -> None:
+        """Run ``work`` now and every ``PRUNE_SECONDS`` in a background task called ``name``
+        (once, however often ``start`` is called)."""
+        if not any(task.get_name() == name for task in self._background):
+            self._background.append(
+                asyncio.create_task(self._every(name, work), name=name))
+
+    @staticmethod
+    async def _every(name: str, work: Callable[[], Awaitable[int]]) -> None:
+        while True:
+            try:
+                done = await work()
+                if done:
+                    logger.info("%s: pruned %d records past their retention", name, done)
+            except SparkError as exc:  # the store is away: the next round tries again
+                raise_if_cancelled()
+                logger.warning("%s failed: %s", name, exc)
+            await asyncio.sleep(PRUNE_SECONDS)
 
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop firing schedules, let runs in flight finish for ``grace`` seconds, interrupt
@@ -197,32 +212,13 @@ class Spark:
                 logger.warning("Wake-up feed stopped (%s); restarting it", exc)
                 await asyncio.sleep(1.0)
 
-    async def _prune_fires(self) -> None:
-        """Keep the fire ledger to its retention: prune now, then every hour."""
-        while True:
-            try:
-                pruned = await self.fires.prune()
-                if pruned:
-                    logger.info("Pruned %d fire-ledger records older than %d days", pruned,
-                                self.fires.retention.days)
-            except SparkError as exc:  # the store is away: the next round tries again
-                raise_if_cancelled()
-                logger.warning("Pruning the fire ledger failed: %s", exc)
-            await asyncio.sleep(PRUNE_SECONDS)
+    async def _prune_fires(self) -> int:
+        """Drop fire-ledger records past their retention."""
+        return await self.fires.prune()
 
-    async def _prune_tasks(self) -> None:
-        """Keep finished tasks for ``task_retention`` (judged by the store's clock): prune
-        now, then every hour."""
-        while self.task_retention:
-            try:
-                pruned = await self.tasks.prune(older_than=self.task_retention)
-                if pruned:
-                    logger.info("Pruned %d finished tasks older than %s", pruned,
-                                self.task_retention)
-            except SparkError as exc:  # the store is away: the next round tries again
-                raise_if_cancelled()
-                logger.warning("Pruning finished tasks failed: %s", exc)
-            await asyncio.sleep(TASK_PRUNE_SECONDS)
+    async def _prune_tasks(self) -> int:
+        """Drop finished tasks older than ``task_retention`` (judged by the store's clock)."""
+        return await self.tasks.prune(older_than=self.task_retention) if self.task_retention else 0
 
     async def _watch_health(self) -> None:
         while True:
