@@ -13,6 +13,7 @@ from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, page_bounds
 from spark_adapters.postgres.rows import param, struct_from_row, text_param
+from spark_adapters.postgres.statements import select_page
 from spark_core.fires import (
     COUNTED_AS_FIRED,
     COUNTED_AS_SKIPPED,
@@ -82,21 +83,11 @@ class PostgresFireLedger(FireLedger):
             "WHERE schedule_id = %(schedule_id)s "
             "AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s::text) "
             "AND (%(until)s::timestamptz IS NULL OR nominal_time <= %(until)s::timestamptz)")
-        query = sql.SQL(
-            "WITH page AS (SELECT * FROM schedule_fires {where} ORDER BY nominal_time DESC "
-            "LIMIT %(limit)s OFFSET %(offset)s) "
-            "SELECT total.n AS total_count, page.* FROM "
-            "(SELECT count(*) AS n FROM schedule_fires {where}) AS total "
-            "LEFT JOIN page ON true ORDER BY page.nominal_time DESC"
-        ).format(where=where)
         params = {"schedule_id": schedule_id, "outcome": None if outcome is None else
-                  str(outcome), "until": None if until is None else param(until),
-                  **page_bounds(limit, offset)}
-        async with self._db.connection() as conn:
-            found = await fetch_all(conn, query, params)
-        return Page(items=[struct_from_row(FireRecord, row) for row in found
-                           if row["schedule_id"]],
-                    total=int(found[0]["total_count"]), limit=limit, offset=offset)
+                  str(outcome), "until": None if until is None else param(until)}
+        return await select_page(self._db, FireRecord, table="schedule_fires", where=where,
+                                 params=params, order_by="nominal_time DESC", limit=limit,
+                                 offset=offset, key="schedule_id")
 
     async def counters(self, schedule_ids: Sequence[ScheduleId]
                        ) -> dict[ScheduleId, FireCounters]:

@@ -15,7 +15,12 @@ from spark_adapters.postgres.connection import (
 )
 from spark_adapters.postgres.fires import upsert_fires
 from spark_adapters.postgres.rows import param, struct_from_row, struct_to_row, utc
-from spark_adapters.postgres.statements import assignments, equal_filters, insert_statement
+from spark_adapters.postgres.statements import (
+    assignments,
+    equal_filters,
+    insert_statement,
+    select_page,
+)
 from spark_adapters.postgres.tasks import insert_tasks
 from spark_adapters.postgres.workflows import require_workflow
 from spark_core.errors import ConflictError, NotFoundError, StaleWriteError
@@ -81,17 +86,9 @@ class PostgresScheduleRepository:
     ) -> Page[Schedule]:
         """Schedules ordered by creation time."""
         where, params = equal_filters(workflow_id=filters.workflow_id, status=filters.status)
-        query = sql.SQL(
-            "WITH page AS (SELECT * FROM schedules {where} ORDER BY created_at, id "
-            "LIMIT %(limit)s OFFSET %(offset)s) "
-            "SELECT total.n AS total_count, page.* FROM "
-            "(SELECT count(*) AS n FROM schedules {where}) AS total "
-            "LEFT JOIN page ON true ORDER BY page.created_at, page.id"
-        ).format(where=where)
-        async with self._db.connection() as conn:
-            found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
-        return Page(items=[struct_from_row(Schedule, row) for row in found if row["id"]],
-                    total=int(found[0]["total_count"]), limit=limit, offset=offset)
+        return await select_page(self._db, Schedule, table="schedules", where=where,
+                                 params=params, order_by="created_at, id", limit=limit,
+                                 offset=offset)
 
     async def update(
         self, schedule_id: ScheduleId, patch: SchedulePatch, *, expected_version: int

@@ -2,9 +2,14 @@
 
 from psycopg import sql
 
-from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
+from spark_adapters.postgres.connection import Conn, Database, fetch_one
 from spark_adapters.postgres.rows import json_param, param, struct_from_row, struct_to_row
-from spark_adapters.postgres.statements import assignments, equal_filters, insert_statement
+from spark_adapters.postgres.statements import (
+    assignments,
+    equal_filters,
+    insert_statement,
+    select_page,
+)
 from spark_core.errors import ConflictError, NotFoundError
 from spark_core.models import Page, Source, SourceDeletion, SourceId
 from spark_core.ports import SourceFilter, SourcePatch, patch_fields
@@ -59,17 +64,8 @@ class PostgresSourceRepository:
     async def list(self, filters: SourceFilter, *, limit: int, offset: int) -> Page[Source]:
         """Sources ordered by creation time."""
         where, params = equal_filters(status=filters.status, source_type=filters.source_type)
-        query = sql.SQL(
-            "WITH page AS (SELECT * FROM sources {where} ORDER BY created_at, id "
-            "LIMIT %(limit)s OFFSET %(offset)s) "
-            "SELECT total.n AS total_count, page.* FROM "
-            "(SELECT count(*) AS n FROM sources {where}) AS total "
-            "LEFT JOIN page ON true ORDER BY page.created_at, page.id"
-        ).format(where=where)
-        async with self._db.connection() as conn:
-            found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
-        return Page(items=[struct_from_row(Source, row) for row in found if row["id"]],
-                    total=int(found[0]["total_count"]), limit=limit, offset=offset)
+        return await select_page(self._db, Source, table="sources", where=where, params=params,
+                                 order_by="created_at, id", limit=limit, offset=offset)
 
     async def update(self, source_id: SourceId, patch: SourcePatch) -> Source:
         """Set the patch's fields; a new URL is written to the source's workflows too."""

@@ -13,7 +13,6 @@ from spark_adapters.postgres.connection import (
     Database,
     fetch_all,
     fetch_one,
-    page_bounds,
 )
 from spark_adapters.postgres.rows import (
     column_names,
@@ -23,6 +22,7 @@ from spark_adapters.postgres.rows import (
     text_param,
     utc,
 )
+from spark_adapters.postgres.statements import select_page
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId
 from spark_core.ports import TaskFilter
@@ -166,17 +166,9 @@ class PostgresTaskRepository:
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``."""
         where, params = _filter_clause(filters)
-        query = sql.SQL(
-            "WITH page AS (SELECT {columns} FROM tasks {where} "
-            "ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) "
-            "SELECT total.n AS total_count, page.* FROM "
-            "(SELECT count(*) AS n FROM tasks {where}) AS total "
-            "LEFT JOIN page ON true ORDER BY page.created_at DESC, page.id DESC"
-        ).format(columns=LIST_COLUMNS, where=where)
-        async with self._db.connection() as conn:
-            found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
-        return Page(items=[task_from_row(row) for row in found if row["id"]],
-                    total=int(found[0]["total_count"]), limit=limit, offset=offset)
+        return await select_page(self._db, Task, table="tasks", where=where, params=params,
+                                 order_by="created_at DESC, id DESC", limit=limit,
+                                 offset=offset, columns=LIST_COLUMNS)
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease);
