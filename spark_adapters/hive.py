@@ -10,6 +10,7 @@ from spark_core.errors import (
     RemoteNotFoundError,
     RemoteRunError,
     SourceError,
+    SourceProtocolError,
     SourceUnavailableError,
 )
 from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
@@ -84,8 +85,20 @@ class HiveSource:
             root = None  # the info route is a nicety; health already answered
         if isinstance(root, dict):
             info.update(root)
-        # Health routes are public; a listing is what tells whether the key is accepted.
-        self._http.ensure_ok(await self._http.get("/agents"))
+        # Health routes are public; a listing is what tells whether the key is accepted, and
+        # whether this is Hive at all: LangFlow's /health answers like AgentOS's.
+        listing = await self._http.get("/agents")
+        if listing.status != 404:
+            self._http.ensure_ok(listing)  # a refused key or an outage, as it is
+        try:
+            self._http.decode(listing, _LISTING)
+        except SourceError as exc:
+            raise SourceProtocolError(
+                f"{self._http.label} is not an Automagik Hive server: GET /agents answered "
+                f"{listing.status} ({self._http.excerpt(listing) or 'no body'}), not a list of "
+                "agents. A LangFlow server is added with source_type langflow.",
+                status=listing.status,
+            ) from exc
         return {**info, "source_type": SourceType.HIVE.value}
 
     async def list_flows(self) -> list[RemoteFlow]:

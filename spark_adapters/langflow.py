@@ -1,13 +1,21 @@
 """``LangflowSource``: the ``WorkflowSource`` port over LangFlow's REST API (1.x)."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 
 from spark_adapters.http_session import HttpResponse, SourceHttp, flow_reported_error
-from spark_core.errors import RemoteRunError, SourceError, SourceUnavailableError
+from spark_core.errors import (
+    RemoteNotFoundError,
+    RemoteRunError,
+    SourceError,
+    SourceProtocolError,
+    SourceUnavailableError,
+)
 from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
+
+T = TypeVar("T")
 
 # -- wire types (LangFlow's JSON; unknown fields are ignored) ---------------------------------
 
@@ -99,13 +107,29 @@ class LangflowSource:
             raise self._unhealthy(health)
         if self._http.decode(health, _HEALTH).status != "ok":
             raise self._unhealthy(health)
-        version = self._http.decode(await self._http.get("/api/v1/version"), _VERSION)
+        version = self._own(await self._http.get("/api/v1/version"), _VERSION)
         # The version route is public; only a listing tells whether the key is accepted.
-        listing = await self._http.get(
-            _FLOWS_PATH, params={"header_flows": "true", "get_all": "true"}
+        self._own(
+            await self._http.get(_FLOWS_PATH, params={"header_flows": "true", "get_all": "true"}),
+            _FLOWS,
         )
-        self._http.ensure_ok(listing)
         return {**version, "source_type": SourceType.LANGFLOW.value}
+
+    def _own(self, response: HttpResponse, decoder: msgspec.json.Decoder[T]) -> T:
+        """``response`` decoded as LangFlow's own route answers; a 404 or another shape means
+        the server is not LangFlow (an Automagik Hive's /health answers like ours)."""
+        if response.status != 404:
+            self._http.ensure_ok(response)  # a refused key or an outage, as it is
+        try:
+            return self._http.decode(response, decoder)
+        except SourceError as exc:
+            raise SourceProtocolError(
+                f"{self._http.label} is not a LangFlow server: {response.method} "
+                f"{response.path} answered {response.status} "
+                f"({self._http.excerpt(response) or 'no body'}). An Automagik Hive server is "
+                "added with source_type automagik-hive.",
+                status=response.status,
+            ) from exc
 
     async def list_flows(self) -> list[RemoteFlow]:
         """Every flow the key's owner can see, without components, with folder names."""
@@ -121,7 +145,14 @@ class LangflowSource:
 
     async def get_flow(self, remote_id: str) -> RemoteFlow:
         """One flow with its graph; ``RemoteNotFoundError`` if LangFlow does not know it."""
-        flow = self._http.decode(await self._http.get(f"{_FLOWS_PATH}{remote_id}"), _FLOW)
+        response = await self._http.get(f"{_FLOWS_PATH}{remote_id}")
+        if response.status == 422:  # an id that is not a UUID: LangFlow cannot have it
+            raise RemoteNotFoundError(
+                self._http.scrub(f"{self._http.label} has no flow {remote_id!r} (422: "
+                                 f"{self._http.excerpt(response)})"),
+                status=404,
+            )
+        flow = self._http.decode(response, _FLOW)
         folders = await self._folder_names() if flow.folder_id else {}
         return self._remote_flow(flow, folders.get(flow.folder_id or ""))
 

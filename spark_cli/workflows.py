@@ -22,7 +22,7 @@ from spark_cli.tasks import execute, wait_option
 if TYPE_CHECKING:
     from spark_core.facade import Spark
     from spark_core.models import Workflow, WorkflowSummary
-    from spark_core.services.workflows import RemoteListing
+    from spark_core.services.workflows import RemoteCatalogue, RemoteListing
 
 COLUMNS: list[Column] = [
     ("ID", lambda s: s.workflow.id),
@@ -141,11 +141,15 @@ def remote(state: CliState, *, source_ref: str | None, full: bool, as_json: bool
     Example: spark workflow remote --source 3f6c…-… --json
     """
 
-    async def operation(spark: "Spark") -> "list[RemoteListing]":
+    async def operation(spark: "Spark") -> "RemoteCatalogue":
         async with progress("Listing remote flows"):
-            return await spark.workflows.list_remote(**source_filter(source_ref))
+            return await spark.workflows.browse_remote(**source_filter(source_ref))
 
-    listings = state.run(operation)
+    catalogue = state.run(operation)
+    for unlisted in catalogue.unlisted:
+        note(f"Warning: could not list source {unlisted.source.name} ({unlisted.source.url}): "
+             f"{unlisted.reason}")
+    listings = catalogue.listings
     if as_json:
         print_json([remote_json(listing, simplified=not full) for listing in listings])
     elif listings:

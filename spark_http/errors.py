@@ -32,6 +32,7 @@ INTERNAL_ERROR = "Internal server error"
 
 _FIELD_PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def status_for(exc: SparkError) -> int:
@@ -71,7 +72,7 @@ def field_errors(exc: msgspec.ValidationError, *, default: str = "body") -> list
 
 
 def _field_of(message: str, default: str) -> str:
-    if found := _MISSING_FIELD.search(message):
+    if found := _MISSING_FIELD.search(message) or _UNKNOWN_FIELD.search(message):
         prefix = _FIELD_PATH.search(message)
         if prefix and prefix.group(1):
             return f"{prefix.group(1)}.{found.group(1)}"

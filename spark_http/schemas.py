@@ -136,8 +136,20 @@ def page_out(page: Page[S], convert: Callable[[S], T]) -> PageOut[T]:
     )
 
 
+
+def require_all(body: msgspec.Struct, required: tuple[str, ...], noun: str) -> None:
+    """Refuse a full replace (PUT) whose ``body`` leaves out any of the ``required`` fields,
+    naming every one that is missing."""
+    missing = [name for name in required if getattr(body, name) is msgspec.UNSET]
+    if missing:
+        raise ValidationError(
+            f"PUT replaces the whole {noun}: missing {', '.join(missing)}"
+            " (use PATCH to change some fields only)",
+            errors=[(name, "required by PUT") for name in missing],
+        )
+
 # -- sources -------------------------------------------------------------------------------------
-class SourceIn(msgspec.Struct, kw_only=True):
+class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A new source; ``source_type`` is ``langflow`` or ``automagik-hive`` (alias ``hive``)."""
 
     name: str
@@ -308,7 +320,7 @@ def _components(data: dict[str, Any] | None) -> list[RemoteComponent]:
     return components
 
 
-class RunIn(msgspec.Struct, kw_only=True):
+class RunIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How to run a workflow now. ``wait`` false answers 202 at once with the pending task."""
 
     input_value: str = ""
@@ -354,7 +366,7 @@ def parse_run_body(raw: bytes, content_type: str) -> RunIn:
 
 
 # -- tasks ---------------------------------------------------------------------------------------
-class TaskIn(msgspec.Struct, kw_only=True):
+class TaskIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A run to queue for the worker."""
 
     workflow_id: str

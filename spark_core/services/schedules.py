@@ -41,7 +41,8 @@ MAX_PREVIEW = 100
 CHANGE_ATTEMPTS = 5
 
 
-class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True):
+class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
+                    forbid_unknown_fields=True):
     """Everything a schedule is made of; what create and full replace take."""
 
     workflow_id: str
@@ -56,7 +57,8 @@ class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True):
     status: ScheduleStatus = ScheduleStatus.ACTIVE
 
 
-class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True):
+class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
+                    forbid_unknown_fields=True):
     """A partial update of a schedule; unset fields stay as they are."""
 
     workflow_id: str | msgspec.UnsetType = msgspec.UNSET

@@ -34,7 +34,8 @@ from spark_core.urls import normalise_url
 SOURCE_TYPE_ALIASES = {"hive": SourceType.HIVE.value}
 
 
-class SourceChanges(msgspec.Struct, frozen=True, kw_only=True):
+class SourceChanges(msgspec.Struct, frozen=True, kw_only=True,
+                    forbid_unknown_fields=True):
     """A partial update of a source; unset fields stay as they are."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET

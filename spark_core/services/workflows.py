@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from spark_core.errors import NotFoundError, RemoteNotFoundError, SourceError
+from spark_core.errors import NotFoundError, RemoteNotFoundError, SourceError, ValidationError
 from spark_core.models import (
     Page,
     RemoteFlow,
@@ -41,6 +41,20 @@ class RemoteListing(msgspec.Struct, frozen=True, kw_only=True):
     source: Source
 
 
+class UnlistedSource(msgspec.Struct, frozen=True, kw_only=True):
+    """A source whose flows could not be listed, and why."""
+
+    source: Source
+    reason: str
+
+
+class RemoteCatalogue(msgspec.Struct, frozen=True, kw_only=True):
+    """What the sources offer, and the sources that could not say."""
+
+    listings: list[RemoteListing]
+    unlisted: list[UnlistedSource]
+
+
 class WorkflowService:
     """Lists what sources offer, syncs it into the catalogue, and manages the catalogue."""
 
@@ -60,15 +74,24 @@ class WorkflowService:
     async def list_remote(
         self, *, source_id: SourceId | None = None, source_url: str | None = None
     ) -> list[RemoteListing]:
+        """Flows available on one source, or on every active source (see ``browse_remote``)."""
+        return (await self.browse_remote(source_id=source_id, source_url=source_url)).listings
+
+    async def browse_remote(
+        self, *, source_id: SourceId | None = None, source_url: str | None = None
+    ) -> RemoteCatalogue:
         """Flows available on one source, or on every active source.
 
         Asking one source surfaces its failure; across all sources, a failing source is
-        logged and left out so that one bad server does not hide the others.
+        logged and named in ``unlisted`` so that one bad server does not hide the others.
         """
         narrowed = await self._narrowed_source(source_id, source_url)
         if narrowed is not None:
             flows = await (await self._sources.connect(narrowed)).list_flows()
-            return [RemoteListing(flow=flow, source=narrowed) for flow in flows]
+            return RemoteCatalogue(
+                listings=[RemoteListing(flow=flow, source=narrowed) for flow in flows],
+                unlisted=[],
+            )
         active = await self._active_sources()
         clients = [await self._sources.connect(source) for source in active]
         results = await asyncio.gather(
@@ -76,34 +99,68 @@ class WorkflowService:
             return_exceptions=True,
         )
         listings: list[RemoteListing] = []
+        unlisted: list[UnlistedSource] = []
         for source, result in zip(active, results, strict=True):
             if isinstance(result, SourceError):
                 logger.warning("Listing flows of source %s failed: %s", source.url, result.message)
+                unlisted.append(UnlistedSource(source=source, reason=result.message))
                 continue
             if isinstance(result, BaseException):
                 raise result
             listings.extend(RemoteListing(flow=flow, source=source) for flow in result)
-        return listings
+        return RemoteCatalogue(listings=listings, unlisted=unlisted)
 
     async def get_remote(
         self, flow_id: str, *, source_id: SourceId | None = None, source_url: str | None = None
     ) -> RemoteListing:
-        """One remote flow with its full definition, from the named source or the first
-        active source that has it."""
+        """One remote flow with its full definition, from the named source, or else from the
+        one active source that has it (on several, the caller is asked to name one)."""
         narrowed = await self._narrowed_source(source_id, source_url)
-        candidates = [narrowed] if narrowed is not None else await self._active_sources()
-        for source in candidates:
+        if narrowed is not None:
             try:
-                flow = await (await self._sources.connect(source)).get_flow(flow_id)
-            except RemoteNotFoundError:
-                continue
-            except SourceError as exc:
-                if narrowed is not None:
-                    raise
-                logger.warning("Looking up flow on source %s failed: %s", source.url, exc.message)
-                continue
-            return RemoteListing(flow=flow, source=source)
-        raise NotFoundError(f"Remote flow {flow_id} not found on any active source")
+                flow = await (await self._sources.connect(narrowed)).get_flow(flow_id)
+            except RemoteNotFoundError as exc:
+                raise NotFoundError(
+                    f"No flow {flow_id} on source {narrowed.name} ({narrowed.url})"
+                ) from exc
+            return RemoteListing(flow=flow, source=narrowed)
+        active = await self._active_sources()
+        results = await asyncio.gather(
+            *(self._lookup(source, flow_id) for source in active), return_exceptions=True
+        )
+        found: list[RemoteListing] = []
+        unreachable: list[Source] = []
+        for source, result in zip(active, results, strict=True):
+            if isinstance(result, SourceError):
+                logger.warning("Looking up flow on source %s failed: %s", source.url,
+                               result.message)
+                unreachable.append(source)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                found.append(result)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = ", ".join(f"{item.source.name} ({item.source.url})" for item in found)
+            raise ValidationError(
+                f"Flow {flow_id} is on several sources: {names}; say which with source_id or "
+                "source_url",
+                errors=[("source_id", "required: the flow is on several sources")],
+            )
+        asked = ", ".join(source.url for source in active) or "none active"
+        missing = f"No flow {flow_id} on any active source ({asked})"
+        if unreachable:
+            missing += "; could not ask " + ", ".join(source.url for source in unreachable)
+        raise NotFoundError(missing)
+
+    async def _lookup(self, source: Source, flow_id: str) -> RemoteListing | None:
+        """``flow_id`` on ``source``, or None when the source has no such flow."""
+        try:
+            flow = await (await self._sources.connect(source)).get_flow(flow_id)
+        except RemoteNotFoundError:
+            return None
+        return RemoteListing(flow=flow, source=source)
 
     async def sync(
         self,

@@ -18,7 +18,14 @@ from spark_core.services.schedules import (
 )
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import Fires, Page, Schedules
-from spark_http.schemas import NextRuns, PageOut, ScheduleDeleted, ScheduleOut, page_out
+from spark_http.schemas import (
+    NextRuns,
+    PageOut,
+    ScheduleDeleted,
+    ScheduleOut,
+    page_out,
+    require_all,
+)
 
 _REQUIRED = ("workflow_id", "schedule_type", "schedule_expr")
 
@@ -77,20 +84,18 @@ class ScheduleController(Controller):
         self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str],
         data: JSONBody[ScheduleChanges],
     ) -> ScheduleOut:
-        """Replace a schedule: with ``workflow_id``, ``schedule_type`` and ``schedule_expr``
-        all given, every field is set as at creation (the others back to their defaults) and the
-        clock restarts. A body naming only some fields, as older clients send, changes just
-        those."""
+        """Replace a schedule: ``workflow_id``, ``schedule_type`` and ``schedule_expr`` are
+        required, every field is set as at creation (the others back to their defaults) and the
+        clock restarts; a body without them is a 400 naming them. To change some fields only,
+        use PATCH."""
+        require_all(data, _REQUIRED, "schedule")
         given = {
             name: value
             for name, value in msgspec.structs.asdict(data).items()
             if value is not msgspec.UNSET
         }
-        if all(name in given for name in _REQUIRED):
-            fields = msgspec.convert(given, ScheduleFields)
-            return await _counted(
-                fires, await schedules.replace(ScheduleId(schedule_id), fields))
-        return await _counted(fires, await schedules.update(ScheduleId(schedule_id), data))
+        fields = msgspec.convert(given, ScheduleFields)
+        return await _counted(fires, await schedules.replace(ScheduleId(schedule_id), fields))
 
     @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
     async def delete_schedule(

@@ -8,7 +8,16 @@ from spark_core.ports import SourceFilter
 from spark_core.services.sources import SourceChanges
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import Page, Sources
-from spark_http.schemas import PageOut, SourceDeleted, SourceIn, page_out, source_out
+from spark_http.schemas import (
+    PageOut,
+    SourceDeleted,
+    SourceIn,
+    page_out,
+    require_all,
+    source_out,
+)
+
+_REQUIRED = ("name", "source_type", "url")
 
 
 class SourceController(Controller):
@@ -65,21 +74,20 @@ class SourceController(Controller):
     async def replace_source(
         self, sources: Sources, source_id: FromPath[str], data: JSONBody[SourceChanges]
     ) -> Source:
-        """Replace a source: with ``name``, ``source_type`` and ``url`` all given, every field
-        is set as at creation (a key left out is removed). A body naming only some fields,
-        as older clients send, changes just those."""
-        if _is_full(data):
-            return source_out(
-                await sources.replace(
-                    SourceId(source_id),
-                    name=str(data.name),
-                    source_type=str(data.source_type),
-                    url=str(data.url),
-                    api_key=None if not isinstance(data.api_key, str) else data.api_key,
-                    verify_tls=data.verify_tls if isinstance(data.verify_tls, bool) else True,
-                )
+        """Replace a source: ``name``, ``source_type`` and ``url`` are required and every field
+        is set as at creation (a key left out is removed); a body without them is a 400 naming
+        them. To change some fields only, use PATCH."""
+        require_all(data, _REQUIRED, "source")
+        return source_out(
+            await sources.replace(
+                SourceId(source_id),
+                name=str(data.name),
+                source_type=str(data.source_type),
+                url=str(data.url),
+                api_key=None if not isinstance(data.api_key, str) else data.api_key,
+                verify_tls=data.verify_tls if isinstance(data.verify_tls, bool) else True,
             )
-        return source_out(await sources.update(SourceId(source_id), data))
+        )
 
     @delete("/{source_id:str}", status_code=200)
     async def delete_source(self, sources: Sources, source_id: FromPath[str]) -> SourceDeleted:
@@ -93,6 +101,3 @@ class SourceController(Controller):
         A failed check marks it ``inactive`` and answers 400 with the reason."""
         return source_out(await sources.check(SourceId(source_id)))
 
-
-def _is_full(data: JSONBody[SourceChanges]) -> bool:
-    return all(isinstance(value, str) for value in (data.name, data.source_type, data.url))

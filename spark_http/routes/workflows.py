@@ -20,6 +20,9 @@ from spark_http.schemas import (
     parse_run_body,
 )
 
+UNAVAILABLE_HEADER = "X-Spark-Unavailable-Sources"
+"""Names, by URL, the sources a remote listing had to leave out (the body stays a list)."""
+
 
 def _source_id(source_id: str | None) -> SourceId | None:
     return SourceId(source_id) if source_id else None
@@ -60,17 +63,22 @@ class WorkflowController(Controller):
         source_url: FromQuery[str | None] = None,
         source_id: FromQuery[str | None] = None,
         simplified: FromQuery[bool] = True,
-    ) -> list[RemoteFlowOut]:
+    ) -> SparkResponse[list[RemoteFlowOut]]:
         """List the flows, agents, teams and workflows available on active sources (or on the
         one named by ``source_url`` or ``source_id``). ``simplified`` (default true) leaves out
-        each flow's full definition."""
-        listings = await workflows.list_remote(
+        each flow's full definition. Sources that could not be listed are left out and named,
+        by URL, in the ``X-Spark-Unavailable-Sources`` header (comma-separated)."""
+        catalogue = await workflows.browse_remote(
             source_id=_source_id(source_id), source_url=source_url
         )
-        return [
+        flows = [
             RemoteFlowOut.of(listing.flow, listing.source, simplified=simplified)
-            for listing in listings
+            for listing in catalogue.listings
         ]
+        headers: dict[str, str] = {}
+        if catalogue.unlisted:
+            headers[UNAVAILABLE_HEADER] = ", ".join(item.source.url for item in catalogue.unlisted)
+        return SparkResponse(flows, headers=headers)
 
     @get("/remote/{flow_id:str}")
     async def get_remote_flow(

@@ -23,6 +23,21 @@ def test_remote_lists_the_flows_of_active_sources(
     assert all(flow["data"] for flow in full)
 
 
+def test_remote_warns_on_stderr_about_a_source_it_could_not_list(
+    spark: Spark, hive: FakeHive, langflow_source: str
+) -> None:
+    """A source answering garbage is named in a warning line; the others are still listed."""
+    from tests.cli.conftest import HIVE_KEY
+
+    assert spark("source", "add", "--name", "h", "--type", "hive", "--url", hive.url,
+                 "--api-key", HIVE_KEY).exit_code == 0
+    hive.garbage = True
+    result = spark("workflow", "remote")
+    assert result.exit_code == 0, result.output
+    assert "spark-echo" in result.stdout
+    assert f"Warning: could not list source h ({hive.url})" in result.stderr
+
+
 def test_sync_list_show_and_remove_a_workflow(spark: Spark, echo_workflow: str) -> None:
     """A synced flow is in the catalogue (by local or remote id) until removed."""
     page = json.loads(spark("workflow", "list", "--json").stdout)

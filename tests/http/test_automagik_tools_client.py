@@ -1,5 +1,6 @@
 """The calls of a known real client, the Spark tool of `automagik-tools`, replayed as it makes
-them (paths, query parameters, bodies, PUT with only the changed fields), so it keeps working."""
+them (paths, query parameters, bodies), so it keeps working; its PUTs with only the changed
+fields are refused as the original service refused them."""
 
 import json
 
@@ -34,9 +35,11 @@ async def test_every_call_of_the_automagik_tools_spark_client_succeeds(
     assert [s["id"] for s in (await client.get("/api/v1/sources/")).json()["items"]] == [
         source_id]
     assert (await client.get(f"/api/v1/sources/{source_id}")).json()["name"] == "lf"
+    # The client's update_source PUTs only the changed fields. The original service had no
+    # PUT on sources (405); PUT is a full replace here, so the refusal names what is missing.
     renamed = await client.put(f"/api/v1/sources/{source_id}", json={"name": "renamed"})
-    assert renamed.status_code == 200, renamed.text
-    assert renamed.json()["name"] == "renamed"
+    assert renamed.status_code == 400, renamed.text
+    assert renamed.json()["detail"].startswith("PUT replaces the whole source: missing")
 
     remote = await client.get("/api/v1/workflows/remote",
                               params={"source_url": langflow_server.url})
@@ -76,8 +79,14 @@ async def test_every_call_of_the_automagik_tools_spark_client_succeeds(
     schedules = await client.get("/api/v1/schedules", params={"workflow_id": workflow_id})
     assert [s["id"] for s in schedules.json()["items"]] == [schedule_id]
     assert (await client.get(f"/api/v1/schedules/{schedule_id}")).json()["input_value"] == "tick"
-    updated = await client.put(f"/api/v1/schedules/{schedule_id}",
+    # update_schedule PUTs only the changed fields; the original service's PUT took the full
+    # create body and refused this one too (422). With every create field it works.
+    partial = await client.put(f"/api/v1/schedules/{schedule_id}",
                                json={"schedule_expr": "1h", "input_value": "tock"})
+    assert partial.status_code == 400, partial.text
+    updated = await client.put(f"/api/v1/schedules/{schedule_id}", json={
+        "workflow_id": workflow_id, "schedule_type": "interval", "schedule_expr": "1h",
+        "input_value": "tock"})
     assert updated.status_code == 200, updated.text
     assert (updated.json()["schedule_expr"], updated.json()["input_value"]) == ("1h", "tock")
     disabled = await client.post(f"/api/v1/schedules/{schedule_id}/disable")

@@ -100,16 +100,33 @@ async def test_put_replaces_every_field(
     assert body["overlap_policy"] == "skip"
 
 
-async def test_partial_put_as_older_clients_send_it_updates(
+async def test_a_put_without_the_create_fields_is_400_naming_them(
     client: httpx.AsyncClient, workflow: dict[str, Any]
 ) -> None:
-    """A PUT naming only some fields (automagik-tools) changes just those, and works."""
+    """A PUT naming only some fields is refused with the missing create fields (PATCH is the
+    partial update), and the schedule is left as it was."""
     schedule = await _create(client, workflow)
     response = await client.put(f"/api/v1/schedules/{schedule['id']}",
                                 json={"schedule_expr": "0 10 * * *"})
-    assert response.status_code == 200, response.text
-    assert response.json()["schedule_expr"] == "0 10 * * *"
-    assert response.json()["input_value"] == "morning"
+    assert response.status_code == 400, response.text
+    assert "workflow_id, schedule_type" in response.json()["detail"]
+    assert [error["field"] for error in response.json()["errors"]] == [
+        "workflow_id", "schedule_type"]
+    kept = (await client.get(f"/api/v1/schedules/{schedule['id']}")).json()
+    assert kept["schedule_expr"] == schedule["schedule_expr"]
+
+
+async def test_a_misspelt_schedule_field_is_a_400_naming_it(
+    client: httpx.AsyncClient, workflow: dict[str, Any]
+) -> None:
+    """``"timezon"`` is refused with its name instead of silently giving a UTC schedule."""
+    response = await client.post("/api/v1/schedules", json={
+        "workflow_id": workflow["id"], "schedule_type": "cron", "schedule_expr": "0 9 * * *",
+        "timezon": "Europe/Berlin"})
+    assert response.status_code == 400, response.text
+    assert "timezon" in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "timezon"
+    assert (await client.get("/api/v1/schedules")).json()["total"] == 0
 
 
 async def test_disable_enable_and_next(

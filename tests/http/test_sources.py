@@ -30,6 +30,25 @@ async def test_add_hive_source_with_alias(client: httpx.AsyncClient, hive_server
     assert source["source_type"] == "automagik-hive"
 
 
+async def test_a_langflow_server_is_refused_as_a_hive_source_and_the_error_says_so(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow, hive_server: FakeHive
+) -> None:
+    """LangFlow's /health answers like AgentOS's, but its agent listing is its web page: the
+    source is refused as not a Hive server, and the other way round too."""
+    as_hive = await client.post("/api/v1/sources", json={
+        "name": "lf", "source_type": "automagik-hive", "url": langflow_server.url,
+        "api_key": langflow_server.api_key})
+    assert as_hive.status_code == 400, as_hive.text
+    assert "is not an Automagik Hive server" in as_hive.json()["detail"]
+    assert "source_type langflow" in as_hive.json()["detail"]
+    as_langflow = await client.post("/api/v1/sources", json={
+        "name": "hive", "source_type": "langflow", "url": hive_server.url,
+        "api_key": hive_server.api_key})
+    assert as_langflow.status_code == 400, as_langflow.text
+    assert "is not a LangFlow server" in as_langflow.json()["detail"]
+    assert (await client.get("/api/v1/sources")).json()["total"] == 0
+
+
 async def test_wrong_key_or_unreachable_server_is_400(
     client: httpx.AsyncClient, langflow_server: FakeLangflow
 ) -> None:
@@ -104,11 +123,11 @@ async def test_patch_changes_only_given_fields(
     assert patched.json()["url"] == source["url"]
 
 
-async def test_put_replaces_and_partial_put_updates(
+async def test_put_replaces_and_a_put_without_the_create_fields_is_400(
     client: httpx.AsyncClient, langflow_server: FakeLangflow
 ) -> None:
-    """A full PUT replaces the source (revalidated); a partial one, as older clients send,
-    changes just the given fields."""
+    """A full PUT replaces the source (revalidated); a PUT leaving out create fields is a 400
+    naming them and changes nothing (PATCH is the partial update)."""
     source = await add_source(client, langflow_server)
     full = await client.put(f"/api/v1/sources/{source['id']}", json={
         "name": "Replaced", "source_type": "langflow", "url": langflow_server.url,
@@ -116,10 +135,24 @@ async def test_put_replaces_and_partial_put_updates(
     assert full.status_code == 200, full.text
     assert full.json()["name"] == "Replaced"
     partial = await client.put(f"/api/v1/sources/{source['id']}", json={"name": "Partial"})
-    assert partial.status_code == 200, partial.text
-    assert partial.json()["name"] == "Partial"
-    checked = await client.post(f"/api/v1/sources/{source['id']}/check")
-    assert checked.status_code == 200, "the key survived the partial PUT"
+    assert partial.status_code == 400, partial.text
+    assert "source_type, url" in partial.json()["detail"]
+    assert [error["field"] for error in partial.json()["errors"]] == ["source_type", "url"]
+    assert (await client.get(f"/api/v1/sources/{source['id']}")).json()["name"] == "Replaced"
+
+
+async def test_an_unknown_body_field_is_a_400_naming_it(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """A misspelt field in a source body is refused with its name instead of ignored."""
+    response = await client.post("/api/v1/sources/", json={
+        "name": "lf", "source_type": "langflow", "url": langflow_server.url,
+        "api_key": langflow_server.api_key, "verify_tsl": False})
+    assert response.status_code == 400, response.text
+    assert "verify_tsl" in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "verify_tsl"
+    patched = await client.patch("/api/v1/sources/nope", json={"nmae": "x"})
+    assert (patched.status_code, patched.json()["errors"][0]["field"]) == (400, "nmae")
 
 
 async def test_check_failure_marks_inactive_and_is_400(

@@ -1,9 +1,11 @@
 """Workflows through the API: remote listing, sync, the catalogue, and runs via the worker."""
 
 import asyncio
+import logging
 
 import httpx
 import msgspec
+import pytest
 
 from spark_adapters.container import build_container
 from spark_adapters.settings import Settings
@@ -44,6 +46,22 @@ async def test_remote_listing_covers_active_sources_and_narrows(
     assert (await client.get("/api/v1/workflows/remote/unknown-flow")).status_code == 404
 
 
+async def test_remote_listing_names_the_sources_it_could_not_list_in_a_header(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow, hive_server: FakeHive
+) -> None:
+    """A source that is down is left out of the list and named in
+    ``X-Spark-Unavailable-Sources``; the body keeps its list shape."""
+    await add_source(client, langflow_server)
+    await add_source(client, hive_server)
+    whole = await client.get("/api/v1/workflows/remote")
+    assert "x-spark-unavailable-sources" not in whole.headers
+    hive_server.garbage = True
+    response = await client.get("/api/v1/workflows/remote")
+    assert response.status_code == 200, response.text
+    assert response.headers["x-spark-unavailable-sources"] == hive_server.url
+    assert {flow["source_url"] for flow in response.json()} == {langflow_server.url}
+
+
 async def test_sync_twice_updates_the_same_workflow(
     client: httpx.AsyncClient, langflow_server: FakeLangflow
 ) -> None:
@@ -61,6 +79,56 @@ async def test_sync_twice_updates_the_same_workflow(
     assert by_url.json()["id"] == first["id"]
     without_source = await client.post(f"/api/v1/workflows/sync/{ECHO_ID}")
     assert without_source.json()["id"] == first["id"]
+
+
+async def test_syncing_an_unknown_flow_id_is_a_404_naming_the_source(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """An id that is not a UUID is a 404 "no flow … on source …", not LangFlow's raw 422."""
+    source = await add_source(client, langflow_server)
+    response = await client.post("/api/v1/workflows/sync/no-such-flow",
+                                 params={"source_id": source["id"]})
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == (
+        f"No flow no-such-flow on source {source['name']} ({langflow_server.url})")
+    unnamed = await client.post("/api/v1/workflows/sync/no-such-flow")
+    assert unnamed.status_code == 404, unnamed.text
+    assert unnamed.json()["detail"].startswith("No flow no-such-flow on any active source")
+
+
+async def test_syncing_without_a_source_finds_the_one_that_has_it_without_warnings(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow, hive_server: FakeHive,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Hive agent id is found on the Hive source; the LangFlow source is asked quietly."""
+    await add_source(client, langflow_server)
+    hive = await add_source(client, hive_server)
+    caplog.set_level(logging.WARNING)
+    response = await client.post("/api/v1/workflows/sync/echo-agent")
+    assert response.status_code == 200, response.text
+    assert response.json()["source_id"] == hive["id"]
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING] == []
+
+
+async def test_syncing_a_flow_found_on_several_sources_asks_which(
+    client: httpx.AsyncClient, langflow_server: FakeLangflow
+) -> None:
+    """The same flow id on two sources is a 400 naming both, and nothing is synced."""
+    first = await add_source(client, langflow_server)
+    other = FakeLangflow(api_key=langflow_server.api_key)
+    await other.start()
+    try:
+        second = await add_source(client, other, name="second")
+        response = await client.post(f"/api/v1/workflows/sync/{ECHO_ID}")
+    finally:
+        await other.stop()
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert first["url"] in detail
+    assert second["url"] in detail
+    assert "say which" in detail
+    assert (await client.get("/api/v1/workflows")).json()["total"] == 0
 
 
 async def test_catalogue_lists_run_statistics_and_reads_by_either_id(

@@ -28,6 +28,7 @@ SLOW_ID = "1b6e2d1c-5c8a-4f7e-9d3a-00000000510e"
 FAIL_ID = "1b6e2d1c-5c8a-4f7e-9d3a-00000000fa11"
 COMPONENT_ID = "1b6e2d1c-5c8a-4f7e-9d3a-00000000c0c0"
 SLOW_NODE = "SparkSlowEcho-SpkS2"
+FRONTEND_PAGE = "<!doctype html><html><head><title>Langflow</title></head><body></body></html>"
 
 
 def _node(node_id: str, node_type: str, display_name: str) -> dict[str, Any]:
@@ -108,6 +109,8 @@ class FakeLangflow(FakeServer):
         app.router.add_get("/api/v1/projects/", self._projects)
         app.router.add_get("/api/v1/folders/", self._folders)
         app.router.add_post("/api/v1/run/{flow_id}", self._run)
+        # Like the real server, any other path outside /api is its web frontend's page.
+        app.router.add_get(r"/{page:(?!api/).*}", self._frontend)
         return app
 
     # -- auth ------------------------------------------------------------------------------
@@ -129,6 +132,9 @@ class FakeLangflow(FakeServer):
         return next((f for f in self.flows if flow_id in (f["id"], f["endpoint_name"])), None)
 
     # -- handlers --------------------------------------------------------------------------
+    async def _frontend(self, request: web.Request) -> web.Response:
+        return web.Response(text=FRONTEND_PAGE, content_type="text/html")
+
     async def _health(self, request: web.Request) -> web.Response:
         if not self.healthy:
             return web.json_response({"status": "nok"}, status=503)
@@ -154,7 +160,16 @@ class FakeLangflow(FakeServer):
     async def _get_flow(self, request: web.Request) -> web.Response:
         if refusal := self._refuse(request, run=False):
             return refusal
-        flow = next((f for f in self.flows if f["id"] == request.match_info["flow_id"]), None)
+        flow_id = request.match_info["flow_id"]
+        try:
+            uuid.UUID(flow_id)
+        except ValueError:  # FastAPI's answer to a path id that is not a UUID
+            return web.json_response({"detail": [{
+                "type": "uuid_parsing", "loc": ["path", "flow_id"],
+                "msg": "Input should be a valid UUID, invalid character: expected an optional "
+                       "prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `n` at 1",
+                "input": flow_id}]}, status=422)
+        flow = next((f for f in self.flows if f["id"] == flow_id), None)
         if flow is None:
             return web.json_response({"detail": "Flow not found"}, status=404)
         return web.json_response(flow)
