@@ -130,19 +130,20 @@ class ScheduleService:
         )
         stored = await self._schedules.add(self._planned(schedule, now))
         self._signals.schedules_changed()
-        return stored
+        return self._shown(stored)
 
     async def list(
         self, filters: ScheduleFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[Schedule]:
         """Schedules, oldest first."""
-        return await self._schedules.list(
+        page = await self._schedules.list(
             filters or ScheduleFilter(), limit=limit, offset=offset
         )
+        return msgspec.structs.replace(page, items=[self._shown(item) for item in page.items])
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:
         """One schedule by id."""
-        return await self._schedules.get(schedule_id)
+        return self._shown(await self._schedules.get(schedule_id))
 
     async def update(self, schedule_id: ScheduleId, changes: ScheduleChanges) -> Schedule:
         """Apply a partial update. A new expression, type or timezone restarts the schedule's
@@ -181,7 +182,7 @@ class ScheduleService:
                 await self._fires.record_paused(
                     current, self.spec(current), resumed_at=stored.updated_at
                 )
-            return stored
+            return self._shown(stored)
         raise ConflictError(
             f"Schedule {schedule_id} kept changing while it was being updated; try again"
         )
@@ -257,6 +258,17 @@ class ScheduleService:
         first = schedule.next_run_at
         rest = preview(spec, after=first, count=count - 1) if count > 1 else []
         return [first, *rest]
+
+    def _shown(self, schedule: Schedule) -> Schedule:
+        """``schedule`` as answered: a paused one's ``next_run_at`` is when it would fire if
+        resumed now (null if never). The stored value is left alone: the fire ledger reads
+        from it which nominal times the pause skipped."""
+        if schedule.status != ScheduleStatus.PAUSED:
+            return schedule
+        resumed = msgspec.structs.replace(schedule, status=ScheduleStatus.ACTIVE)
+        return msgspec.structs.replace(
+            schedule, next_run_at=self._planned(resumed, self._clock.now()).next_run_at
+        )
 
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
         """Validate a schedule and set its next fire time from ``now``."""
