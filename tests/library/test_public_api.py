@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -29,10 +31,19 @@ def test_importing_the_packages_loads_no_heavy_dependency() -> None:
     """``import spark_core, spark_adapters`` loads neither aiohttp, Litestar nor croniter."""
     code = (
         "import sys, spark_core, spark_adapters, spark_adapters.settings\n"
-        "heavy = {'aiohttp', 'litestar', 'croniter', 'dependency_injector', 'sqlite_utils'}\n"
+        "heavy = {'aiohttp', 'litestar', 'croniter', 'dependency_injector'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_sqlite_utils_is_not_a_dependency() -> None:
+    """The SQLite store uses sqlite3 directly: installing Spark does not pull in sqlite-utils
+    (whose 3.x releases could not open a store)."""
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    names = [requirement.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+             for requirement in project["project"]["dependencies"]]
+    assert "sqlite-utils" not in names
