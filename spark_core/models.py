@@ -181,6 +181,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     catchup_policy: CatchupPolicy = CatchupPolicy.LATEST
     max_retries: int = 3
     timeout: float | None = None
+    key: str | None = None
     start_at: datetime
     version: int = 1
     created_at: datetime

@@ -134,6 +134,7 @@ class ScheduleFilter(msgspec.Struct, frozen=True, kw_only=True):
 
     workflow_id: WorkflowId | None = None
     status: ScheduleStatus | None = None
+    key: str | None = None
 
 
 class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,6 +186,7 @@ class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int | Unset = UNSET
     timeout: float | Unset | None = UNSET
     start_at: datetime | Unset = UNSET
+    key: str | Unset | None = UNSET
 
 
 def patch_fields(patch: msgspec.Struct) -> dict[str, Any]:

@@ -72,7 +72,9 @@ class PostgresScheduleRepository:
                 conn, insert_statement("schedules", row, "ON CONFLICT DO NOTHING RETURNING *"),
                 row)
             if inserted is None:
-                raise ConflictError(f"Schedule {schedule.id} already exists")
+                raise ConflictError(f"Schedule {schedule.id} already exists"
+                                    if schedule.key is None else
+                                    f"A schedule with key {schedule.key!r} already exists")
             await conn.execute(_NOTIFY, [schedule.id])
             return struct_from_row(Schedule, inserted)
 
@@ -85,7 +87,8 @@ class PostgresScheduleRepository:
         self, filters: ScheduleFilter, *, limit: int, offset: int
     ) -> Page[Schedule]:
         """Schedules ordered by creation time."""
-        where, params = equal_filters(workflow_id=filters.workflow_id, status=filters.status)
+        where, params = equal_filters(workflow_id=filters.workflow_id, status=filters.status,
+                                      key=filters.key)
         return await select_page(self._db, Schedule, table="schedules", where=where,
                                  params=params, order_by="created_at, id", limit=limit,
                                  offset=offset)

@@ -221,9 +221,18 @@ def _schedule_fires(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schedule_keys(db: sqlite3.Connection) -> None:
+    """Version 7: an optional key naming a schedule, unique among the schedules that have one,
+    for create-or-replace by key."""
+    _run_script(db, """
+        ALTER TABLE schedules ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX idx_schedules_key ON schedules (key) WHERE key IS NOT NULL;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
-    _schedule_fires,
+    _schedule_fires, _schedule_keys,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

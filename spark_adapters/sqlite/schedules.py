@@ -57,6 +57,13 @@ def _compare_and_set(patch: SchedulePatch) -> tuple[str, list[Any]]:
     return sql, values
 
 
+def _taken(schedule_id: str, key: object) -> str:
+    """The conflict message for an insert or update that breaks a unique index."""
+    if isinstance(key, str):
+        return f"A schedule with key {key!r} already exists"
+    return f"Schedule {schedule_id} already exists"
+
+
 def _not_found(schedule_id: str) -> NotFoundError:
     return NotFoundError(f"Schedule {schedule_id} not found")
 
@@ -77,7 +84,7 @@ class SqliteScheduleRepository(ScheduleRepository):
 
         def insert(conn: sqlite3.Connection) -> Schedule:
             with translate_errors(missing=f"Workflow {schedule.workflow_id} not found",
-                                  conflict=f"Schedule {schedule.id} already exists"):
+                                  conflict=_taken(schedule.id, schedule.key)):
                 return schedule_from_row(rows(conn, sql, list(row.values()))[0])
 
         added = await self._database.write(insert)
@@ -95,7 +102,8 @@ class SqliteScheduleRepository(ScheduleRepository):
     async def list(self, filters: ScheduleFilter, *, limit: int,
                    offset: int) -> Page[Schedule]:
         """Schedules ordered by creation time."""
-        where, params = where_equal(workflow_id=filters.workflow_id, status=filters.status)
+        where, params = where_equal(workflow_id=filters.workflow_id, status=filters.status,
+                                    key=filters.key)
         page, total = await self._database.read(
             lambda conn: select_page(conn, table="schedules", columns="*", where=where,
                                      params=params, order_by="created_at, id",
@@ -115,7 +123,7 @@ class SqliteScheduleRepository(ScheduleRepository):
                    if isinstance(patch.workflow_id, str) else None)
 
         def update(conn: sqlite3.Connection) -> Schedule:
-            with translate_errors(missing=missing):
+            with translate_errors(missing=missing, conflict=_taken(schedule_id, patch.key)):
                 found = rows(conn, f"{sql} RETURNING *", params)
             if found:
                 return schedule_from_row(found[0])

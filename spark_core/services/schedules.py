@@ -1,6 +1,8 @@
 """Use cases for schedules: when workflows run by themselves."""
 
 import builtins
+import enum
+import re
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +41,7 @@ from spark_core.signals import TaskSignals
 
 MAX_PREVIEW = 100
 CHANGE_ATTEMPTS = 5
+KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
 
 class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
@@ -55,6 +58,7 @@ class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
     max_retries: int = 3
     timeout: float | None = None
     status: ScheduleStatus = ScheduleStatus.ACTIVE
+    key: str | None = None
 
 
 class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
@@ -71,6 +75,22 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
     max_retries: int | msgspec.UnsetType = msgspec.UNSET
     timeout: float | msgspec.UnsetType | None = msgspec.UNSET
     status: ScheduleStatus | msgspec.UnsetType = msgspec.UNSET
+    key: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ApplyOutcome(enum.StrEnum):
+    """What applying a schedule by key did."""
+
+    CREATED = "created"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+
+
+class AppliedSchedule(msgspec.Struct, frozen=True, kw_only=True):
+    """The schedule stored under a key, and what applying it did."""
+
+    schedule: Schedule
+    outcome: ApplyOutcome
 
 
 class ScheduleService:
@@ -124,6 +144,7 @@ class ScheduleService:
             catchup_policy=fields.catchup_policy,
             max_retries=fields.max_retries,
             timeout=fields.timeout,
+            key=fields.key,
             start_at=now,
             created_at=now,
             updated_at=now,
@@ -154,6 +175,37 @@ class ScheduleService:
         """Replace every field of a schedule (as at creation); its clock restarts from now."""
         changes = ScheduleChanges(**msgspec.structs.asdict(fields))
         return await self._apply(schedule_id, changes, restart=True)
+
+    async def apply(self, key: str, fields: ScheduleFields) -> AppliedSchedule:
+        """Create or replace the schedule known by ``key`` (idempotent, for code that
+        declares its schedules): none yet, it is created; one whose fields differ from
+        ``fields``, it is replaced in place (same id, clock restarted); one with the same
+        fields is left untouched, its status (a pause, a completion) included."""
+        _check_key(key)
+        if fields.key not in (None, key):
+            raise InvalidScheduleError(
+                f"The body's key {fields.key!r} differs from the key applied ({key!r})",
+                errors=[("key", "must match the key applied")],
+            )
+        workflow = await self._workflows.get(fields.workflow_id)
+        wanted = msgspec.structs.replace(
+            fields, key=key, workflow_id=workflow.id, schedule_expr=fields.schedule_expr.strip()
+        )
+        for _ in range(CHANGE_ATTEMPTS):
+            found = await self._schedules.list(ScheduleFilter(key=key), limit=1, offset=0)
+            if not found.items:
+                try:
+                    created = await self.create(wanted)
+                except ConflictError:
+                    continue  # created by someone else meanwhile: apply to theirs
+                return AppliedSchedule(schedule=created, outcome=ApplyOutcome.CREATED)
+            current = found.items[0]
+            if _declared(current) == _declared(wanted):
+                return AppliedSchedule(schedule=current, outcome=ApplyOutcome.UNCHANGED)
+            replaced = await self.replace(current.id, wanted)
+            return AppliedSchedule(schedule=replaced, outcome=ApplyOutcome.REPLACED)
+        raise ConflictError(f"Schedule {key!r} kept changing while it was being applied; "
+                            "try again")
 
     async def _apply(
         self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool
@@ -294,7 +346,24 @@ def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime
     )
 
 
+def _declared(item: Schedule | ScheduleFields) -> tuple[Any, ...]:
+    """What a deployment declares of a schedule: every field but its status."""
+    names = (name for name in ScheduleFields.__struct_fields__ if name != "status")
+    return tuple(getattr(item, name) for name in names)
+
+
+def _check_key(key: str) -> None:
+    if not KEY_PATTERN.fullmatch(key):
+        raise InvalidScheduleError(
+            "key must be 1-200 letters, digits, '.', '_', ':' or '-', starting with a letter "
+            "or digit",
+            errors=[("key", "1-200 of A-Z a-z 0-9 . _ : -, starting with a letter or digit")],
+        )
+
+
 def _check_options(schedule: Schedule) -> None:
+    if schedule.key is not None:
+        _check_key(schedule.key)
     if not 0 <= schedule.max_retries <= MAX_RETRIES_LIMIT:
         raise InvalidScheduleError(
             f"max_retries must be between 0 and {MAX_RETRIES_LIMIT}",

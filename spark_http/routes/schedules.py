@@ -13,6 +13,7 @@ from spark_core.ports import ScheduleFilter
 from spark_core.services.fires import FireService
 from spark_core.services.schedules import (
     MAX_PREVIEW,
+    ApplyOutcome,
     ScheduleChanges,
     ScheduleFields,
 )
@@ -23,11 +24,14 @@ from spark_http.schemas import (
     PageOut,
     ScheduleDeleted,
     ScheduleOut,
+    SparkResponse,
     page_out,
     require_all,
 )
 
 _REQUIRED = ("workflow_id", "schedule_type", "schedule_expr")
+OUTCOME_HEADER = "X-Spark-Apply-Outcome"
+"""What ``PUT /by-key/{key}`` did: ``created``, ``replaced`` or ``unchanged``."""
 
 
 class ScheduleController(Controller):
@@ -49,15 +53,18 @@ class ScheduleController(Controller):
     @get(["", "/"])
     async def list_schedules(
         self,
+        *,
         schedules: Schedules,
         fires: Fires,
         pagination: Page,
         workflow_id: FromQuery[str | None] = None,
         status: FromQuery[ScheduleStatus | None] = None,
+        key: FromQuery[str | None] = None,
     ) -> PageOut[ScheduleOut]:
-        """List schedules, oldest first; filter by ``workflow_id`` and ``status``."""
+        """List schedules, oldest first; filter by ``workflow_id``, ``status`` and ``key``."""
         filters = ScheduleFilter(
-            workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status
+            workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status,
+            key=key or None,
         )
         page = await schedules.list(filters, limit=pagination.limit, offset=pagination.offset)
         counters = await fires.counters([schedule.id for schedule in page.items])
@@ -96,6 +103,24 @@ class ScheduleController(Controller):
         }
         fields = msgspec.convert(given, ScheduleFields)
         return await _counted(fires, await schedules.replace(ScheduleId(schedule_id), fields))
+
+    @put("/by-key/{key:str}")
+    async def apply_schedule(
+        self, schedules: Schedules, fires: Fires, key: FromPath[str],
+        data: JSONBody[ScheduleFields],
+    ) -> SparkResponse[ScheduleOut]:
+        """Create or replace the schedule known by ``key`` (idempotent, for deployment
+        scripts): 201 when it is created; 200 when it is replaced in place (same id, clock
+        restarted) or left untouched because the body declares what is stored already (its
+        status, such as a pause, is then kept). The ``X-Spark-Apply-Outcome`` header says
+        which: ``created``, ``replaced`` or ``unchanged``. A ``key`` in the body must match."""
+        applied = await schedules.apply(key, data)
+        created = applied.outcome is ApplyOutcome.CREATED
+        return SparkResponse(
+            await _counted(fires, applied.schedule),
+            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+            headers={OUTCOME_HEADER: applied.outcome.value},
+        )
 
     @delete("/{schedule_id:str}", status_code=HTTP_200_OK)
     async def delete_schedule(

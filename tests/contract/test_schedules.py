@@ -7,7 +7,7 @@ from datetime import timedelta, timezone
 import msgspec
 import pytest
 
-from spark_core.errors import NotFoundError, StaleWriteError
+from spark_core.errors import ConflictError, NotFoundError, StaleWriteError
 from spark_core.models import (
     ScheduleId,
     ScheduleStatus,
@@ -80,6 +80,27 @@ async def test_schedules_list_in_creation_order_filtered_by_workflow_and_status(
     paused = await store.schedules.list(ScheduleFilter(status=ScheduleStatus.PAUSED), limit=10,
                                         offset=0)
     assert paused.items == [early]
+
+
+async def test_a_schedule_key_is_unique_and_found_by_the_key_filter(store: Store) -> None:
+    """Two schedules cannot share a key, by insert or by update; many have none; the key
+    filter finds the one that holds it."""
+    workflow = await a_workflow(store)
+    keyed = await make_schedule(store, workflow, key="nightly")
+    plain = await make_schedule(store, workflow, created=1)
+    await make_schedule(store, workflow, created=2)
+    with pytest.raises(ConflictError):
+        await make_schedule(store, workflow, key="nightly")
+    with pytest.raises(ConflictError):
+        await store.schedules.update(plain.id, SchedulePatch(updated_at=at(3), key="nightly"),
+                                     expected_version=1)
+    found = await store.schedules.list(ScheduleFilter(key="nightly"), limit=10, offset=0)
+    assert found.items == [keyed]
+    renamed = await store.schedules.update(keyed.id, SchedulePatch(updated_at=at(3), key=None),
+                                           expected_version=1)
+    assert renamed.key is None
+    assert (await store.schedules.list(ScheduleFilter(key="nightly"), limit=10,
+                                       offset=0)).items == []
 
 
 async def test_updating_a_schedule_sets_only_the_patch_and_bumps_the_version(

@@ -392,6 +392,7 @@ class FakeScheduleRepository(ScheduleRepository):
         self._state.workflow(schedule.workflow_id)
         if schedule.id in self._state.schedules:
             raise ConflictError(f"Schedule {schedule.id} already exists")
+        self._check_key_free(schedule.key, schedule.id)
         self._state.schedules[schedule.id] = _stored(msgspec.structs.replace(schedule, version=1))
         self._state.feed.publish(WakeUp(kind=WakeUpKind.SCHEDULES, id=schedule.id))
         return self._state.schedules[schedule.id]
@@ -413,6 +414,7 @@ class FakeScheduleRepository(ScheduleRepository):
         fields = patch_fields(patch)
         if "workflow_id" in fields:
             self._state.workflow(fields["workflow_id"])
+        self._check_key_free(fields.get("key"), schedule_id)
         self._write(schedule, fields)
         return self._state.schedules[schedule_id]
 
@@ -473,8 +475,15 @@ class FakeScheduleRepository(ScheduleRepository):
         matching = [
             s for s in self._state.schedules.values()
             if filters.workflow_id in (None, s.workflow_id) and filters.status in (None, s.status)
+            and filters.key in (None, s.key)
         ]
         return _page(matching, lambda s: (s.created_at, s.id), limit=limit, offset=offset)
+
+    def _check_key_free(self, key: str | None, schedule_id: ScheduleId) -> None:
+        """``ConflictError`` if another schedule holds ``key`` (the stores' unique index)."""
+        if key is not None and any(s.key == key and s.id != schedule_id
+                                   for s in self._state.schedules.values()):
+            raise ConflictError(f"A schedule with key {key!r} already exists")
 
     def _write(self, schedule: Schedule, fields: dict[str, Any]) -> None:
         self._state.schedules[schedule.id] = _stored(
