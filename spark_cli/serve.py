@@ -1,16 +1,22 @@
 """``spark serve`` and ``spark worker``: the long-running processes."""
 
+import errno
 import logging
 import math
 import signal
+import socket
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
 from spark_cli.output import note
-from spark_cli.state import CliState, pass_state
+from spark_cli.state import CliState, InvalidValue, pass_state
 
 if TYPE_CHECKING:
+    import uvicorn
+    from litestar import Litestar
+
     from spark_adapters.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -72,7 +78,9 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
     from spark_http.app import create_app
 
     state.overrides.update(api_host=host, api_port=port)
-    settings = ensure_api_key(state.settings())
+    settings = state.settings()
+    check_port_free(settings.api_host, settings.api_port)
+    settings = ensure_api_key(settings)
     configure_logging(settings)
     prepare_store(settings)
     app = create_app(build_container(settings), run_background=True, shutdown_grace=grace)
@@ -81,7 +89,7 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
     # exit 0 instead of looking like a crash.
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, lambda *_: None)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.api_host,
         port=settings.api_port,
@@ -91,6 +99,68 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
         # Requests waiting on a run must not hold the shutdown open past the grace period.
         timeout_graceful_shutdown=math.ceil(grace),
     )
+    server = spark_server(config, app=app, grace=grace)
+    server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
+
+
+STARTUP_FAILURE = 3
+"""uvicorn's exit status when the server could not start (kept as uvicorn.run had it)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start (exit status 2, one line) when ``host:port`` cannot be bound, before
+    anything else starts: no worker or scheduler runs, no key is generated."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option uvicorn binds with, so a port in TIME_WAIT is not taken for busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise InvalidValue(
+                f"Cannot listen on {host}:{port}: {reason}. Stop what uses it or choose "
+                f"another port with --port (or API_PORT)."
+            ) from exc
+
+
+def spark_server(config: "uvicorn.Config", *, app: "Litestar", grace: float) -> "uvicorn.Server":
+    """A uvicorn server that says what a stop waits for: on the first SIGINT or SIGTERM it
+    prints how many runs are in flight and how long they may take; a second Ctrl-C interrupts
+    them at once instead of waiting out the grace period."""
+    import asyncio
+
+    import uvicorn
+
+    class SparkServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping = self.should_exit
+            super().handle_exit(sig, frame)
+            spark = getattr(app.state, "spark", None)
+            if spark is None:  # not started yet: nothing runs
+                return
+            if not stopping:
+                runs = spark.worker.inflight
+                note(f"Stopping: waiting up to {grace:g} s for {runs} run"
+                     f"{'' if runs == 1 else 's'} in flight. Press Ctrl-C again to "
+                     "interrupt them now." if runs else "Stopping: no runs in flight.")
+            elif sig == signal.SIGINT:
+                note(f"Stopping now: interrupting {spark.worker.inflight} run(s) in flight "
+                     "(they are retried later if they have retries left).")
+                # A signal handler runs between two steps of the event loop: hand the call
+                # to the loop, which the thread-safe path also wakes up.
+                asyncio.get_running_loop().call_soon_threadsafe(spark.hurry)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            # On a second Ctrl-C uvicorn skips the app's shutdown altogether; Spark's is quick
+            # once hurried and must still record the interrupted runs and close the store.
+            if self.force_exit and not self.lifespan.shutdown_event.is_set():
+                await self.lifespan.shutdown()
+
+    return SparkServer(config)
 
 
 @click.command()

@@ -182,6 +182,11 @@ class Spark:
         await cancel_and_wait(self._background)
         self._background = []
 
+    def hurry(self) -> None:
+        """Cut short the grace period of a ``stop`` under way: runs in flight are interrupted
+        now (they are retried later if they have retries left)."""
+        self.worker.hurry()
+
     @contextlib.asynccontextmanager
     async def running(
         self, *, scheduler: bool = True, grace: float = 10.0

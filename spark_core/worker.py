@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 
@@ -91,6 +92,7 @@ class Worker:
         self._releasing: set[TaskId] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._hurry = asyncio.Event()
         self._registered = False
         signals.on_cancel(self._cancel_local)
 
@@ -108,6 +110,7 @@ class Worker:
         """Register this process, recover abandoned tasks, then claim and run tasks until
         ``stop``."""
         self._stopping = False
+        self._hurry = asyncio.Event()
         await self._register()
         await self._recover_safely()
         self._loops = [
@@ -124,12 +127,28 @@ class Worker:
         await cancel_and_wait(self._loops)
         self._loops = []
         if self._inflight:
-            await asyncio.wait(list(self._inflight.values()), timeout=grace)
+            await self._finish_inflight(grace)
         await cancel_and_wait(list(self._inflight.values()))
         if self._registered:
             with contextlib.suppress(SparkError):
                 await self._nodes.unregister(self.owner)
             self._registered = False
+
+    def hurry(self) -> None:
+        """End the grace period of a ``stop`` under way (or the next one): runs in flight are
+        interrupted now instead of being waited for."""
+        self._hurry.set()
+
+    async def _finish_inflight(self, grace: float) -> None:
+        """Wait until every run in flight has ended, ``grace`` seconds have passed or
+        ``hurry`` was called, whichever comes first."""
+        runs = asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        hurried = asyncio.ensure_future(self._hurry.wait())
+        waiting: list[asyncio.Future[Any]] = [runs, hurried]
+        try:
+            await asyncio.wait(waiting, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurried.cancel()
 
     async def run_task(self, task_id: TaskId) -> Task:
         """Run one task here until it is final, retries included, without claiming any other

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from spark_adapters.settings import read_dotenv
+from tests.processes import SparkProcess, synced_workflow, wait_for
+from tests.servers import FakeLangflow
+from tests.servers.langflow import SLOW_ID, SLOW_NODE
 
 pytestmark = pytest.mark.slow
 
@@ -135,3 +138,50 @@ def test_worker_runs_until_sigterm(workdir: Path) -> None:
     code, stderr = _stop(process)
     assert code == 0, stderr
     assert "Worker stopped" in stderr
+
+
+def test_serve_on_a_port_in_use_starts_nothing_and_exits_2(workdir: Path) -> None:
+    """`spark serve` on a port something already listens on says so in one line, exits 2,
+    and starts nothing: no store, no generated key."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "spark_cli", "--data-dir", str(workdir / "data"),
+                   "serve", "--port", str(port)]
+        finished = subprocess.run(command, cwd=workdir, env=_environment(), capture_output=True,
+                                  text=True, timeout=START_TIMEOUT, check=False)
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.strip().splitlines() == [
+        f"Error: Cannot listen on 127.0.0.1:{port}: already in use. Stop what uses it or "
+        "choose another port with --port (or API_PORT)."]
+    assert not (workdir / "data").exists()
+    assert not (workdir / ".env").exists()
+
+
+def test_ctrl_c_says_what_the_stop_waits_for_and_a_second_one_stops_at_once(
+    workdir: Path, langflow: FakeLangflow
+) -> None:
+    """The first Ctrl-C during a slow run prints how many runs the stop waits for and for how
+    long; a second Ctrl-C interrupts them and the server exits at once, not after the grace."""
+    server = SparkProcess(workdir)
+    try:
+        workflow_id = synced_workflow(server, langflow, SLOW_ID)["id"]
+        server.call("POST", f"/api/v1/workflows/{workflow_id}/run",
+                    {"input_value": "slow", "tweaks": {SLOW_NODE: {"delay_seconds": 60}}},
+                    params={"wait": "false"}, expect=202)
+        wait_for(lambda: server.tasks(status="running"), within=START_TIMEOUT,
+                 what="the slow run to start")
+        server.process.send_signal(signal.SIGINT)
+        wait_for(lambda: "Stopping:" in server.output(), within=STOP_TIMEOUT,
+                 what="the first Ctrl-C to be answered")
+        assert "Stopping: waiting up to 10 s for 1 run in flight." in server.output()
+        assert server.process.poll() is None  # still inside its grace period
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(timeout=STOP_TIMEOUT)
+        assert time.monotonic() - started < 3
+        assert "Stopping now: interrupting 1 run(s) in flight" in server.output()
+        assert "Traceback" not in server.output()
+    finally:
+        server.stop()
