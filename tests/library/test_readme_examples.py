@@ -84,6 +84,23 @@ async def test_the_library_example_runs_against_langflow(
     assert (tmp_path / ".spark" / "spark.db").is_file()
 
 
+async def test_the_library_example_runs_again_on_the_same_data(
+    langflow_server: FakeLangflow, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run a second time, the library script reuses the source it added instead of failing."""
+    monkeypatch.setenv("LANGFLOW_URL", langflow_server.url)
+    monkeypatch.setenv("LANGFLOW_API_KEY", str(langflow_server.api_key))
+    monkeypatch.setenv("LANGFLOW_FLOW_ID", ECHO_ID)
+    code, line = python_blocks("Use as a library")[0]
+    await asyncio.to_thread(execute, code, line)
+    capsys.readouterr()
+    await asyncio.to_thread(execute, code, line)
+    out = capsys.readouterr().out
+    assert "ran: completed hello" in out
+    assert out.count("task: ") == 4
+
+
 async def test_the_embedding_example_serves_the_host_and_spark_under_a_prefix(
     langflow_server: FakeLangflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
