@@ -44,6 +44,9 @@ class CliState:
         import asyncio
 
         settings = self.settings()
+        context = click.get_current_context(silent=True)
+        if context is not None and context.command.name in READ_COMMANDS:
+            require_store(settings)
 
         async def main() -> T:
             from spark_adapters.container import build_container, open_spark
@@ -52,6 +55,27 @@ class CliState:
                 return await operation(spark)
 
         return asyncio.run(main())
+
+
+READ_COMMANDS = frozenset({"list", "show", "next", "fires", "explain"})
+"""Commands that only read: run from the wrong directory they must not create an empty store
+and answer as if it were the right one."""
+
+
+def require_store(settings: "Settings") -> None:
+    """Fail (exit status 1) when the configured SQLite store does not exist, saying which file
+    was looked for and how to point at the right one. A PostgreSQL database is created by
+    ``spark db migrate`` or ``spark serve``, so it is left to the store to report."""
+    if settings.database_kind != "sqlite":
+        return
+    path = settings.database_path
+    if str(path) == ":memory:" or path.exists():
+        return
+    raise CommandFailed(
+        f"No Spark store at {path.resolve()}; a read command does not create one. Point at "
+        "the right one with --data-dir, SPARK_DATA_DIR or SPARK_DATABASE_URL (in the "
+        "environment or ./.env)."
+    )
 
 
 pass_state = click.make_pass_decorator(CliState)

@@ -135,6 +135,7 @@ def test_remove_without_yes_asks_first(spark: Spark, langflow_source: str) -> No
 
 def test_an_unknown_id_is_a_failed_operation(spark: Spark) -> None:
     """Showing a source that does not exist exits 1 with `Error: …` on stderr."""
+    assert spark("db", "migrate").exit_code == 0  # a store to look in
     result = spark("source", "show", UNKNOWN_ID)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
