@@ -47,6 +47,12 @@ def timing_options(command: Any) -> Any:
         click.option("--max-retries", type=click.IntRange(0, 10), help="Per run [3]."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                      help="How long one remote attempt may take."),
+        click.option("--start-at", metavar="ISO-8601",
+                     help="No fire before this time (naive = UTC); intervals count from it."),
+        click.option("--end-at", metavar="ISO-8601",
+                     help="No fire after this time (naive = UTC); then it is completed."),
+        click.option("--max-runs", type=click.IntRange(min=1),
+                     help="Completed after this many scheduled runs."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -92,6 +98,9 @@ def add(
     catchup: str | None,
     max_retries: int | None,
     timeout: float | None,
+    start_at: str | None,
+    end_at: str | None,
+    max_runs: int | None,
     paused: bool,
     as_json: bool,
 ) -> None:
@@ -109,6 +118,7 @@ def add(
         "schedule_expr": schedule_expr, "status": "paused" if paused else "active",
         "input_value": input_value, "timezone": timezone, "overlap_policy": overlap,
         "catchup_policy": catchup, "max_retries": max_retries, "timeout": timeout,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -146,6 +156,9 @@ def apply(
     catchup: str | None,
     max_retries: int | None,
     timeout: float | None,
+    start_at: str | None,
+    end_at: str | None,
+    max_runs: int | None,
     as_json: bool,
 ) -> None:
     """Create or replace the schedule known by KEY, for scripts that declare schedules:
@@ -165,6 +178,7 @@ def apply(
         "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -256,6 +270,9 @@ def update(
     catchup: str | None,
     max_retries: int | None,
     timeout: float | None,
+    start_at: str | None,
+    end_at: str | None,
+    max_runs: int | None,
     as_json: bool,
 ) -> None:
     """Change a schedule. A new type, expression or timezone restarts its clock from now;
@@ -274,6 +291,7 @@ def update(
         "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
     }
     changes = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleChanges

@@ -182,6 +182,9 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int = 3
     timeout: float | None = None
     key: str | None = None
+    end_at: datetime | None = None
+    max_runs: int | None = None
+    run_count: int = 0
     start_at: datetime
     version: int = 1
     created_at: datetime

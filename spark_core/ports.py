@@ -187,6 +187,9 @@ class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float | Unset | None = UNSET
     start_at: datetime | Unset = UNSET
     key: str | Unset | None = UNSET
+    end_at: datetime | Unset | None = UNSET
+    max_runs: int | Unset | None = UNSET
+    run_count: int | Unset = UNSET
 
 
 def patch_fields(patch: msgspec.Struct) -> dict[str, Any]:

@@ -234,6 +234,45 @@ class OneTimeSpec(ScheduleSpec):
             yield instant
 
 
+class BoundedSpec(ScheduleSpec):
+    """Another spec's fire times from ``not_before`` to ``not_after`` (both inclusive, either
+    open)."""
+
+    def __init__(self, inner: ScheduleSpec, *, not_before: datetime | None = None,
+                 not_after: datetime | None = None) -> None:
+        self.inner = inner
+        self.not_before = None if not_before is None else _utc(not_before, "not_before")
+        self.not_after = None if not_after is None else _utc(not_after, "not_after")
+
+    def first_fire(self, now: datetime) -> datetime | None:
+        """The inner first fire time, moved to the first one at or after ``not_before``."""
+        first = self.inner.first_fire(now)
+        if first is not None and self.not_before is not None and first < self.not_before:
+            first = self.inner.next_after(self.not_before - _TINY)
+        return self._within(first)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first inner fire time after ``after`` within the bounds."""
+        return self._within(self.inner.next_after(self._from(after)))
+
+    def _iter_after(self, after: datetime) -> Iterator[datetime]:
+        for instant in self.inner._iter_after(self._from(after)):
+            if self.not_after is not None and instant > self.not_after:
+                return
+            yield instant
+
+    def _from(self, after: datetime) -> datetime:
+        after = _utc(after, "after")
+        if self.not_before is not None and after < self.not_before:
+            return self.not_before - _TINY
+        return after
+
+    def _within(self, instant: datetime | None) -> datetime | None:
+        if instant is None or (self.not_after is not None and instant > self.not_after):
+            return None
+        return instant
+
+
 def parse_schedule(
     schedule_type: ScheduleType | str,
     expr: str,

@@ -192,13 +192,21 @@ class Scheduler:
         missed = spec.last_fire_times(due_at - _JUST_BEFORE, now, count=MAX_LEDGER) or [due_at]
         plan = _Plan(schedule, now, gap_from=missed[0])
         chosen = self._catch_up(schedule, missed, now, plan)
+        if schedule.max_runs is not None:
+            left = max(0, schedule.max_runs - schedule.run_count)
+            plan.decide(chosen[left:], FireOutcome.MISSED,
+                        f"The schedule reached its max_runs ({schedule.max_runs})")
+            chosen = chosen[:left]
         chosen = await self._overlap(schedule, chosen, plan)
         tasks = [scheduled_task(schedule, scheduled_for=at, now=now) for at in chosen]
         records = plan.records(tasks)
-        following = spec.next_after(max(now, missed[-1]))
+        run_count = schedule.run_count + len(tasks)
+        exhausted = schedule.max_runs is not None and run_count >= schedule.max_runs
+        following = None if exhausted else spec.next_after(max(now, missed[-1]))
         advanced = SchedulePatch(
             next_run_at=following,
             last_run_at=missed[-1],
+            run_count=run_count,
             status=ScheduleStatus.ACTIVE if following is not None else ScheduleStatus.COMPLETED,
             updated_at=now,
         )

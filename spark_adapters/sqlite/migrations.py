@@ -230,9 +230,19 @@ def _schedule_keys(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schedule_bounds(db: sqlite3.Connection) -> None:
+    """Version 8: a schedule's optional ``end_at`` and ``max_runs``, and ``run_count``, the
+    runs its fires created (what ``max_runs`` is compared with)."""
+    _run_script(db, """
+        ALTER TABLE schedules ADD COLUMN end_at TEXT;
+        ALTER TABLE schedules ADD COLUMN max_runs INTEGER;
+        ALTER TABLE schedules ADD COLUMN run_count INTEGER NOT NULL DEFAULT 0;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
-    _schedule_fires, _schedule_keys,
+    _schedule_fires, _schedule_keys, _schedule_bounds,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

@@ -3,7 +3,7 @@
 import builtins
 import enum
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -33,7 +33,7 @@ from spark_core.ports import (
     ScheduleRepository,
     TaskRepository,
 )
-from spark_core.schedule_spec import ScheduleSpec, parse_schedule, preview
+from spark_core.schedule_spec import BoundedSpec, ScheduleSpec, parse_schedule, preview
 from spark_core.services.fires import FireService
 from spark_core.services.tasks import MAX_RETRIES_LIMIT
 from spark_core.services.workflows import WorkflowService
@@ -59,6 +59,9 @@ class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
     timeout: float | None = None
     status: ScheduleStatus = ScheduleStatus.ACTIVE
     key: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    max_runs: int | None = None
 
 
 class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
@@ -76,6 +79,9 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
     timeout: float | msgspec.UnsetType | None = msgspec.UNSET
     status: ScheduleStatus | msgspec.UnsetType = msgspec.UNSET
     key: str | msgspec.UnsetType | None = msgspec.UNSET
+    start_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    end_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    max_runs: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ApplyOutcome(enum.StrEnum):
@@ -119,19 +125,32 @@ class ScheduleService:
         self._fires = fires
 
     def spec(self, schedule: Schedule) -> ScheduleSpec:
-        """The parsed expression of a stored schedule."""
-        return parse_schedule(
+        """The parsed expression of a stored schedule, within its ``start_at`` and
+        ``end_at`` (intervals count from ``start_at``, a one-time ``now`` is ``start_at``)."""
+        spec = parse_schedule(
             schedule.schedule_type,
             schedule.schedule_expr,
             timezone=schedule.timezone,
             start_at=schedule.start_at,
             now=schedule.start_at,
         )
+        cron = schedule.schedule_type == ScheduleType.CRON
+        if cron or schedule.end_at is not None:
+            spec = BoundedSpec(spec, not_before=schedule.start_at if cron else None,
+                               not_after=schedule.end_at)
+        return spec
 
     async def create(self, fields: ScheduleFields) -> Schedule:
         """Validate and store a schedule; its first fire time is computed now."""
         workflow = await self._workflows.get(fields.workflow_id)
         now = self._clock.now()
+        start_at = _utc(fields.start_at) or now
+        end_at = _utc(fields.end_at)
+        if end_at is not None and end_at <= start_at:
+            raise InvalidScheduleError(
+                "end_at must be after start_at (or after now when start_at is not given)",
+                errors=[("end_at", "must be after start_at")],
+            )
         schedule = Schedule(
             id=ScheduleId(new_id()),
             workflow_id=workflow.id,
@@ -145,11 +164,19 @@ class ScheduleService:
             max_retries=fields.max_retries,
             timeout=fields.timeout,
             key=fields.key,
-            start_at=now,
+            end_at=end_at,
+            max_runs=fields.max_runs,
+            start_at=start_at,
             created_at=now,
             updated_at=now,
         )
-        stored = await self._schedules.add(self._planned(schedule, now))
+        planned = self._planned(schedule, now)
+        if planned.status == ScheduleStatus.COMPLETED:
+            raise InvalidScheduleError(
+                "The schedule has no fire time before its end_at",
+                errors=[("end_at", "leaves no fire time")],
+            )
+        stored = await self._schedules.add(planned)
         self._signals.schedules_changed()
         return self._shown(stored)
 
@@ -200,7 +227,7 @@ class ScheduleService:
                     continue  # created by someone else meanwhile: apply to theirs
                 return AppliedSchedule(schedule=created, outcome=ApplyOutcome.CREATED)
             current = found.items[0]
-            if _declared(current) == _declared(wanted):
+            if _declared(current, wanted) == _declared(wanted, wanted):
                 return AppliedSchedule(schedule=current, outcome=ApplyOutcome.UNCHANGED)
             replaced = await self.replace(current.id, wanted)
             return AppliedSchedule(schedule=replaced, outcome=ApplyOutcome.REPLACED)
@@ -219,6 +246,11 @@ class ScheduleService:
             values["workflow_id"] = (await self._workflows.get(values["workflow_id"])).id
         if isinstance(values.get("schedule_expr"), str):
             values["schedule_expr"] = values["schedule_expr"].strip()
+        if "start_at" in values and values["start_at"] is None:
+            del values["start_at"]  # not given: a retimed schedule starts now
+        for bound in ("start_at", "end_at"):
+            if bound in values:
+                values[bound] = _utc(values[bound])
         for _ in range(CHANGE_ATTEMPTS):
             current = await self._schedules.get(schedule_id)
             patch = self._patch(current, values, restart=restart)
@@ -250,12 +282,16 @@ class ScheduleService:
         retimed = restart or any(
             getattr(updated, name) != getattr(current, name) for name in timing
         )
+        rebounded = any(getattr(updated, name) != getattr(current, name)
+                        for name in ("start_at", "end_at", "max_runs"))
         resumed = (
             updated.status == ScheduleStatus.ACTIVE and current.status != ScheduleStatus.ACTIVE
         )
-        if retimed:
+        if retimed and "start_at" not in values:
             updated = msgspec.structs.replace(updated, start_at=now)
-        if retimed or resumed:
+        if restart:  # as at creation: max_runs counts again from zero
+            updated = msgspec.structs.replace(updated, run_count=0)
+        if retimed or rebounded or resumed:
             updated = self._planned(updated, now)
         else:
             _check_options(updated)
@@ -306,6 +342,8 @@ class ScheduleService:
         schedule = await self._schedules.get(schedule_id)
         if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
             return []
+        if schedule.max_runs is not None:
+            count = min(count, schedule.max_runs - schedule.run_count)
         spec = self.spec(schedule)
         first = schedule.next_run_at
         rest = preview(spec, after=first, count=count - 1) if count > 1 else []
@@ -328,7 +366,12 @@ class ScheduleService:
         spec = self.spec(schedule)
         if schedule.status != ScheduleStatus.ACTIVE:
             return schedule
-        return msgspec.structs.replace(schedule, next_run_at=spec.first_fire(now))
+        exhausted = schedule.max_runs is not None and schedule.run_count >= schedule.max_runs
+        following = None if exhausted else spec.first_fire(now)
+        if following is None:  # past its end_at or its max_runs: nothing more to fire
+            return msgspec.structs.replace(schedule, next_run_at=None,
+                                           status=ScheduleStatus.COMPLETED)
+        return msgspec.structs.replace(schedule, next_run_at=following)
 
 
 def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime) -> Task:
@@ -346,10 +389,20 @@ def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime
     )
 
 
-def _declared(item: Schedule | ScheduleFields) -> tuple[Any, ...]:
-    """What a deployment declares of a schedule: every field but its status."""
-    names = (name for name in ScheduleFields.__struct_fields__ if name != "status")
-    return tuple(getattr(item, name) for name in names)
+def _declared(item: Schedule | ScheduleFields, wanted: ScheduleFields) -> tuple[Any, ...]:
+    """What a deployment declares of a schedule: every field but its status, and its
+    ``start_at`` only when ``wanted`` gives one."""
+    left_out = {"status"} if wanted.start_at is not None else {"status", "start_at"}
+    names = (name for name in ScheduleFields.__struct_fields__ if name not in left_out)
+    return tuple(_utc(value) if isinstance(value, datetime) else value
+                 for value in (getattr(item, name) for name in names))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; a naive one is read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _check_key(key: str) -> None:
@@ -364,6 +417,10 @@ def _check_key(key: str) -> None:
 def _check_options(schedule: Schedule) -> None:
     if schedule.key is not None:
         _check_key(schedule.key)
+    if schedule.max_runs is not None and schedule.max_runs < 1:
+        raise InvalidScheduleError(
+            "max_runs must be at least 1", errors=[("max_runs", "must be at least 1")]
+        )
     if not 0 <= schedule.max_retries <= MAX_RETRIES_LIMIT:
         raise InvalidScheduleError(
             f"max_retries must be between 0 and {MAX_RETRIES_LIMIT}",

@@ -103,6 +103,21 @@ async def test_a_schedule_key_is_unique_and_found_by_the_key_filter(store: Store
                                        offset=0)).items == []
 
 
+async def test_a_schedule_bounds_and_run_count_round_trip_and_fire(store: Store) -> None:
+    """``end_at``, ``max_runs`` and ``run_count`` read back as written and a fire sets the
+    run count and completion in its compare-and-set."""
+    schedule = await make_schedule(store, await a_workflow(store), end_at=at(30), max_runs=2,
+                                   run_count=1)
+    read = await store.schedules.get(schedule.id)
+    assert (read.end_at, read.max_runs, read.run_count) == (at(30), 2, 1)
+    assert_utc(read)
+    done = SchedulePatch(updated_at=at(10), run_count=2, next_run_at=None,
+                         status=ScheduleStatus.COMPLETED)
+    assert await store.schedules.fire(schedule.id, done, expected_version=1, tasks=[])
+    fired_read = await store.schedules.get(schedule.id)
+    assert (fired_read.run_count, fired_read.status) == (2, ScheduleStatus.COMPLETED)
+
+
 async def test_updating_a_schedule_sets_only_the_patch_and_bumps_the_version(
         store: Store) -> None:
     """Unset fields stay as stored; ``None`` clears a nullable field; the version goes up."""
