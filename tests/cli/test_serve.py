@@ -180,7 +180,8 @@ def test_ctrl_c_says_what_the_stop_waits_for_and_a_second_one_stops_at_once(
         started = time.monotonic()
         server.process.send_signal(signal.SIGINT)
         server.process.wait(timeout=STOP_TIMEOUT)
-        assert time.monotonic() - started < 3
+        # Well inside the 10 s grace, with room for a loaded machine to close the store.
+        assert time.monotonic() - started < 6
         assert "Stopping now: interrupting 1 run(s) in flight" in server.output()
         assert "Traceback" not in server.output()
     finally:
