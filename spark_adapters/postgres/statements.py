@@ -45,18 +45,21 @@ def insert_statement(table: str, row: dict[str, Any], suffix: LiteralString = ""
 async def select_page(
     db: Database, struct_type: type[S], *, table: str, where: sql.Composable,
     params: dict[str, Any], order_by: LiteralString, limit: int, offset: int,
-    columns: sql.Composable = ALL_COLUMNS, key: str = "id",
+    columns: sql.Composable = ALL_COLUMNS, key: str = "id", total: sql.Composable | None = None,
 ) -> Page[S]:
     """One page of ``table``'s rows as ``struct_type`` and the total matching ``where``, in one
-    round trip (the total rides on every row; an empty page still brings it)."""
+    round trip (the total rides on every row; an empty page still brings it). ``total`` is a
+    cheaper query answering the same count as a column ``n``, where the caller has one."""
     page_order = ", ".join(f"page.{part.strip()}" for part in order_by.split(","))
     query = sql.SQL(
         "WITH page AS (SELECT {columns} FROM {table} {where} ORDER BY {order} "
         "LIMIT %(limit)s OFFSET %(offset)s) "
         "SELECT total.n AS total_count, page.* FROM "
-        "(SELECT count(*) AS n FROM {table} {where}) AS total "
+        "({total}) AS total "
         "LEFT JOIN page ON true ORDER BY {page_order}"
     ).format(columns=columns, table=sql.Identifier(table), where=where,
+             total=total or sql.SQL("SELECT count(*) AS n FROM {} {}").format(
+                 sql.Identifier(table), where),
              order=sql.SQL(order_by), page_order=sql.SQL(page_order))
     async with db.connection() as conn:
         found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
