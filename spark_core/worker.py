@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
 STORE_POLL_SECONDS = 0.5
 WATCH_SECONDS = 0.5
+RECOVER_SECONDS = 2.0
 RECOVERY_BATCH = 100
 
 
@@ -117,6 +118,7 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="spark-worker-claim"),
             asyncio.create_task(self._lease_loop(), name="spark-worker-lease"),
             asyncio.create_task(self._watch_loop(), name="spark-worker-watch"),
+            asyncio.create_task(self._recover_loop(), name="spark-worker-recover"),
         ]
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -245,6 +247,12 @@ class Worker:
                 else:
                     for task_id in [tid for tid in self._inflight if tid not in held]:
                         self._cancel_local(task_id)
+
+    async def _recover_loop(self) -> None:
+        """Every ``RECOVER_SECONDS``, take over the runs of processes known dead (at once, not
+        after their lease) and of leases run out: two cheap reads when there is nothing."""
+        while not self._stopping:
+            await asyncio.sleep(RECOVER_SECONDS)
             await self._recover_safely()
 
     async def _watch_loop(self) -> None:

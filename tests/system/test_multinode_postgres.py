@@ -147,7 +147,7 @@ def test_a_killed_node_s_runs_are_finished_by_the_others_before_its_lease_runs_o
     took = time.monotonic() - killed_at
     assert [task["status"] for task in finished] == ["completed"] * len(tasks)
     assert all(task["tries"] == 2 for task in finished)
-    assert took < 30, f"recovery took {took:.1f} s, as long as waiting out the 60 s lease"
+    assert took < 15, f"recovery took {took:.1f} s: the 60 s lease was waited out"
     print(f"MULTINODE: 6 runs of a killed node finished by survivors in {took:.1f} s "
           "(lease 60 s)")
 
