@@ -17,11 +17,12 @@ CLIENT_HEADERS = {
 }
 
 
-async def test_every_call_of_the_automagik_tools_spark_client_succeeds(
+async def test_the_automagik_tools_spark_client_works_as_against_the_original_service(
     client: httpx.AsyncClient, langflow_server: FakeLangflow
 ) -> None:
     """Sources, remote flows, sync, run, tasks and schedules, each sent exactly as the client
-    sends it, answers 2xx with the fields the client reads."""
+    sends it, answer 2xx with the fields the client reads; only its partial PUTs are refused,
+    with a 400 naming what is missing, as the original service refused them."""
     client.headers.update(CLIENT_HEADERS)
 
     assert (await client.get("/health")).json()["status"] == "healthy"
