@@ -80,7 +80,7 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 
 def _register() -> None:
-    from spark_cli import db, keys, schedules, serve, sources, tasks, workflows
+    from spark_cli import db, keys, schedules, serve, sources, status, tasks, workflows
 
     cli.add_command(serve.serve)
     cli.add_command(serve.worker)
@@ -90,6 +90,7 @@ def _register() -> None:
     cli.add_command(schedules.schedule)
     cli.add_command(tasks.task)
     cli.add_command(db.db)
+    cli.add_command(status.status)
     cli.add_command(version)
 
 

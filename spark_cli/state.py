@@ -57,7 +57,7 @@ class CliState:
         return asyncio.run(main())
 
 
-READ_COMMANDS = frozenset({"list", "show", "next", "fires", "explain"})
+READ_COMMANDS = frozenset({"list", "show", "next", "fires", "explain", "status"})
 """Commands that only read: run from the wrong directory they must not create an empty store
 and answer as if it were the right one."""
 

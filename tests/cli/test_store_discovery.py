@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from spark_cli.main import cli
 
 READ_COMMANDS = [
-    ("task", "list"), ("source", "list"), ("workflow", "list"), ("schedule", "list"),
+    ("task", "list"), ("source", "list"), ("workflow", "list"), ("schedule", "list"), ("status",),
     ("task", "show", "00000000-0000-4000-8000-000000000000"),
     ("schedule", "next", "00000000-0000-4000-8000-000000000000"),
 ]
