@@ -53,6 +53,8 @@ def timing_options(command: Any) -> Any:
                      help="No fire after this time (naive = UTC); then it is completed."),
         click.option("--max-runs", type=click.IntRange(min=1),
                      help="Completed after this many scheduled runs."),
+        click.option("--jitter", metavar="DURATION",
+                     help="Delay each run by a random amount up to this (30s, 5m)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -101,6 +103,7 @@ def add(
     start_at: str | None,
     end_at: str | None,
     max_runs: int | None,
+    jitter: str | None,
     paused: bool,
     as_json: bool,
 ) -> None:
@@ -118,7 +121,7 @@ def add(
         "schedule_expr": schedule_expr, "status": "paused" if paused else "active",
         "input_value": input_value, "timezone": timezone, "overlap_policy": overlap,
         "catchup_policy": catchup, "max_retries": max_retries, "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -159,6 +162,7 @@ def apply(
     start_at: str | None,
     end_at: str | None,
     max_runs: int | None,
+    jitter: str | None,
     as_json: bool,
 ) -> None:
     """Create or replace the schedule known by KEY, for scripts that declare schedules:
@@ -178,7 +182,7 @@ def apply(
         "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -273,6 +277,7 @@ def update(
     start_at: str | None,
     end_at: str | None,
     max_runs: int | None,
+    jitter: str | None,
     as_json: bool,
 ) -> None:
     """Change a schedule. A new type, expression or timezone restarts its clock from now;
@@ -291,7 +296,7 @@ def update(
         "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs,
+        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
     }
     changes = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleChanges

@@ -185,6 +185,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     end_at: datetime | None = None
     max_runs: int | None = None
     run_count: int = 0
+    jitter: str | None = None
     start_at: datetime
     version: int = 1
     created_at: datetime

@@ -190,6 +190,7 @@ class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     end_at: datetime | Unset | None = UNSET
     max_runs: int | Unset | None = UNSET
     run_count: int | Unset = UNSET
+    jitter: str | Unset | None = UNSET
 
 
 def patch_fields(patch: msgspec.Struct) -> dict[str, Any]:

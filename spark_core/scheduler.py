@@ -40,7 +40,7 @@ from spark_core.models import (
     TaskStatus,
 )
 from spark_core.ports import Clock, Metrics, SchedulePatch, Store, TaskFilter
-from spark_core.services.schedules import ScheduleService, scheduled_task
+from spark_core.services.schedules import ScheduleService, jitter_of, scheduled_task
 from spark_core.signals import TaskSignals
 from spark_core.telemetry import NoMetrics, log_fields
 
@@ -198,7 +198,8 @@ class Scheduler:
                         f"The schedule reached its max_runs ({schedule.max_runs})")
             chosen = chosen[:left]
         chosen = await self._overlap(schedule, chosen, plan)
-        tasks = [scheduled_task(schedule, scheduled_for=at, now=now) for at in chosen]
+        tasks = [scheduled_task(schedule, scheduled_for=at, now=now, delay=self._delay(schedule))
+                 for at in chosen]
         records = plan.records(tasks)
         run_count = schedule.run_count + len(tasks)
         exhausted = schedule.max_runs is not None and run_count >= schedule.max_runs
@@ -216,8 +217,18 @@ class Scheduler:
         )
         if not won:
             return 0
+        for task in tasks:
+            if task.next_retry_at is not None and task.next_retry_at > now:
+                self._signals.work_due(task.next_retry_at)
         self._report(schedule, records)
         return len(tasks)
+
+    def _delay(self, schedule: Schedule) -> timedelta | None:
+        """A random delay up to the schedule's jitter for one run, or ``None`` without."""
+        jitter = jitter_of(schedule)
+        if jitter is None:
+            return None
+        return timedelta(seconds=self._rng.uniform(0, jitter.total_seconds()))
 
     @staticmethod
     def _catch_up(

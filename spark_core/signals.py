@@ -8,6 +8,7 @@ also polls the store, so a hint that never arrives only costs a poll interval.
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 
 from spark_core.models import Task, TaskId
 from spark_core.ports import WakeUp, WakeUpKind
@@ -21,11 +22,23 @@ class TaskSignals:
         self._schedules = asyncio.Event()
         self._watchers: dict[TaskId, list[asyncio.Future[None]]] = {}
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
+        self._due: list[datetime] = []
 
     # -- work for the worker -------------------------------------------------------------------
     def work_added(self) -> None:
         """A task became runnable in this process."""
         self._work.set()
+
+    def work_due(self, at: datetime) -> None:
+        """A task created in this process becomes claimable at ``at`` (a jittered fire):
+        the worker should look again then, not only at its next poll."""
+        self._due.append(at)
+
+    def next_work_due(self, now: datetime) -> datetime | None:
+        """The earliest time announced by ``work_due`` still after ``now`` (the past ones
+        are forgotten), or ``None``."""
+        self._due = [at for at in self._due if at > now]
+        return min(self._due, default=None)
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when work is added or after ``timeout`` seconds, whichever is first."""

@@ -228,7 +228,17 @@ class Worker:
                     )
                 if claimed and len(claimed) == free:
                     continue
-            await self._signals.wait_for_work(self._store.wakeups.poll_seconds)
+            await self._signals.wait_for_work(self._wait_seconds())
+
+    def _wait_seconds(self) -> float:
+        """How long the claim loop may wait for a hint: the feed's poll interval, or less
+        when a jittered run created here becomes claimable sooner."""
+        poll = self._store.wakeups.poll_seconds
+        now = self._clock.now()
+        due = self._signals.next_work_due(now)
+        if due is None:
+            return poll
+        return min(poll, (due - now).total_seconds())
 
     async def _lease_loop(self) -> None:
         interval = self._lease_seconds / 3

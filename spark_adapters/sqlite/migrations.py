@@ -240,9 +240,17 @@ def _schedule_bounds(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schedule_jitter(db: sqlite3.Connection) -> None:
+    """Version 9: a schedule's optional ``jitter``, the most a fire's run is delayed by
+    (a duration such as ``30s``)."""
+    _run_script(db, """
+        ALTER TABLE schedules ADD COLUMN jitter TEXT;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
-    _schedule_fires, _schedule_keys, _schedule_bounds,
+    _schedule_fires, _schedule_keys, _schedule_bounds, _schedule_jitter,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

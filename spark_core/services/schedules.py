@@ -3,7 +3,7 @@
 import builtins
 import enum
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -33,7 +33,13 @@ from spark_core.ports import (
     ScheduleRepository,
     TaskRepository,
 )
-from spark_core.schedule_spec import BoundedSpec, ScheduleSpec, parse_schedule, preview
+from spark_core.schedule_spec import (
+    BoundedSpec,
+    ScheduleSpec,
+    parse_interval,
+    parse_schedule,
+    preview,
+)
 from spark_core.services.fires import FireService
 from spark_core.services.tasks import MAX_RETRIES_LIMIT
 from spark_core.services.workflows import WorkflowService
@@ -62,6 +68,7 @@ class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
     start_at: datetime | None = None
     end_at: datetime | None = None
     max_runs: int | None = None
+    jitter: str | None = None
 
 
 class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
@@ -82,6 +89,7 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
     start_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     end_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     max_runs: int | msgspec.UnsetType | None = msgspec.UNSET
+    jitter: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ApplyOutcome(enum.StrEnum):
@@ -166,6 +174,7 @@ class ScheduleService:
             key=fields.key,
             end_at=end_at,
             max_runs=fields.max_runs,
+            jitter=fields.jitter,
             start_at=start_at,
             created_at=now,
             updated_at=now,
@@ -374,8 +383,10 @@ class ScheduleService:
         return msgspec.structs.replace(schedule, next_run_at=following)
 
 
-def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime) -> Task:
-    """A pending task for one fire of ``schedule``."""
+def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime,
+                   delay: timedelta | None = None) -> Task:
+    """A pending task for one fire of ``schedule``; with a ``delay`` (its jitter) it is not
+    claimable before ``scheduled_for + delay``, which stays its ``scheduled_for``."""
     return Task(
         id=TaskId(new_id()),
         workflow_id=schedule.workflow_id,
@@ -384,9 +395,15 @@ def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime
         max_retries=schedule.max_retries,
         timeout=schedule.timeout,
         scheduled_for=scheduled_for,
+        next_retry_at=scheduled_for + delay if delay else None,
         created_at=now,
         updated_at=now,
     )
+
+
+def jitter_of(schedule: Schedule) -> timedelta | None:
+    """The most a fire of ``schedule`` is delayed by, or ``None`` without jitter."""
+    return parse_interval(schedule.jitter) if schedule.jitter is not None else None
 
 
 def _declared(item: Schedule | ScheduleFields, wanted: ScheduleFields) -> tuple[Any, ...]:
@@ -417,6 +434,12 @@ def _check_key(key: str) -> None:
 def _check_options(schedule: Schedule) -> None:
     if schedule.key is not None:
         _check_key(schedule.key)
+    if schedule.jitter is not None:
+        try:
+            parse_interval(schedule.jitter)
+        except InvalidScheduleError as exc:
+            raise InvalidScheduleError(f"jitter: {exc.message}",
+                                       errors=[("jitter", exc.message)]) from None
     if schedule.max_runs is not None and schedule.max_runs < 1:
         raise InvalidScheduleError(
             "max_runs must be at least 1", errors=[("max_runs", "must be at least 1")]

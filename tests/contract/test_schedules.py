@@ -118,6 +118,15 @@ async def test_a_schedule_bounds_and_run_count_round_trip_and_fire(store: Store)
     assert (fired_read.run_count, fired_read.status) == (2, ScheduleStatus.COMPLETED)
 
 
+async def test_a_schedule_jitter_round_trips_and_clears(store: Store) -> None:
+    """``jitter`` reads back as written and a patch setting ``None`` clears it."""
+    schedule = await make_schedule(store, await a_workflow(store), jitter="30s")
+    assert (await store.schedules.get(schedule.id)).jitter == "30s"
+    cleared = await store.schedules.update(
+        schedule.id, SchedulePatch(updated_at=at(5), jitter=None), expected_version=1)
+    assert cleared.jitter is None
+
+
 async def test_updating_a_schedule_sets_only_the_patch_and_bumps_the_version(
         store: Store) -> None:
     """Unset fields stay as stored; ``None`` clears a nullable field; the version goes up."""
