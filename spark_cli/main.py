@@ -80,7 +80,7 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 
 def _register() -> None:
-    from spark_cli import db, keys, schedules, serve, sources, status, tasks, workflows
+    from spark_cli import db, ids, keys, schedules, serve, sources, status, tasks, workflows
 
     cli.add_command(serve.serve)
     cli.add_command(serve.worker)
@@ -92,6 +92,7 @@ def _register() -> None:
     cli.add_command(db.db)
     cli.add_command(status.status)
     cli.add_command(version)
+    ids.accept_id_prefixes(cli)
 
 
 @click.command()

@@ -356,6 +356,10 @@ def resume(state: CliState, *, schedule_id: str, as_json: bool) -> None:
         click.echo(f"Schedule {resumed.id} is {resumed.status}; next run {resumed.next_run_at}")
 
 
+schedule.add_command(pause, "disable")  # the REST API's words for pause and resume
+schedule.add_command(resume, "enable")
+
+
 @schedule.command("run")
 @click.argument("schedule_id")
 @wait_option

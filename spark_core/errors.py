@@ -26,6 +26,10 @@ class ConflictError(SparkError):
     """Raised when creating something that already exists (a duplicate source URL, say)."""
 
 
+class AmbiguousIdError(SparkError):
+    """Raised when an id prefix starts the ids of several things; the message lists them."""
+
+
 class InvalidStateError(SparkError):
     """Raised when an operation does not fit the current state (cancelling a finished task)."""
 

@@ -33,6 +33,7 @@ from spark_core.models import (
 from spark_core.ports import Clock, Metrics, SecretBox, SourceConnector, Store, TaskFilter
 from spark_core.scheduler import Scheduler
 from spark_core.services.fires import DEFAULT_RETENTION, FireService
+from spark_core.services.ids import IdService
 from spark_core.services.schedules import ScheduleFields, ScheduleService
 from spark_core.services.sources import SourceService
 from spark_core.services.tasks import DEFAULT_MAX_RETRIES, TaskService
@@ -78,6 +79,7 @@ class Spark:
         self.worker = worker
         self.scheduler = scheduler
         self.store = store
+        self.ids = IdService(store=store)
         self._signals = signals
         self._database_ok = True
         self._background: list[asyncio.Task[None]] = []

@@ -191,6 +191,9 @@ class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     max_runs: int | Unset | None = UNSET
     run_count: int | Unset = UNSET
     jitter: str | Unset | None = UNSET
+    pause_after_failures: int | Unset | None = UNSET
+    consecutive_failures: int | Unset = UNSET
+    note: str | Unset | None = UNSET
 
 
 def patch_fields(patch: msgspec.Struct) -> dict[str, Any]:
@@ -565,6 +568,15 @@ class Metrics(Protocol):
         ...
 
 
+class IdKind(enum.StrEnum):
+    """The things a user names by id, and so by a unique prefix of one."""
+
+    SOURCE = "source"
+    WORKFLOW = "workflow"
+    SCHEDULE = "schedule"
+    TASK = "task"
+
+
 class Store(Protocol):
     """Durable state: the repositories over one database, and its lifecycle."""
 
@@ -593,6 +605,11 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query now."""
+        ...
+
+    async def ids_with_prefix(self, kind: IdKind, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` ids of ``kind`` that start with ``prefix`` (exactly, case and all),
+        in id order."""
         ...
 
     async def close(self) -> None:

@@ -3,10 +3,12 @@
 import asyncio
 
 import psycopg
+from psycopg import sql
 
 from spark_adapters.postgres.connection import (
     CONNECT_TIMEOUT,
     Database,
+    fetch_all,
     scrub,
     translate_errors,
 )
@@ -23,6 +25,7 @@ from spark_core.errors import StoreUnavailableError
 from spark_core.ports import (
     Clock,
     FireLedger,
+    IdKind,
     NodeRegistry,
     ScheduleRepository,
     SourceRepository,
@@ -31,6 +34,9 @@ from spark_core.ports import (
     WakeUpFeed,
     WorkflowRepository,
 )
+
+ID_TABLES = {IdKind.SOURCE: "sources", IdKind.WORKFLOW: "workflows",
+             IdKind.SCHEDULE: "schedules", IdKind.TASK: "tasks"}
 
 PING_SECONDS = 2.0
 """How long ``ping`` waits for ``SELECT 1`` before calling the database down."""
@@ -92,6 +98,18 @@ class PostgresStore:
         except Exception:  # a health check answers, never raises (timeouts included)
             return False
         return True
+
+    async def ids_with_prefix(self, kind: IdKind, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` ids of ``kind`` starting with ``prefix``, in id order: a range on
+        the primary key (``COLLATE "C"``), as every id character sorts below ``~``."""
+        query = sql.SQL(
+            "SELECT id FROM {table} WHERE id >= %(low)s AND id < %(high)s ORDER BY id "
+            "LIMIT %(limit)s"
+        ).format(table=sql.Identifier(ID_TABLES[kind]))
+        async with self._db.connection() as conn:
+            rows = await fetch_all(conn, query, {"low": prefix, "high": prefix + "~",
+                                                 "limit": limit})
+        return [str(row["id"]) for row in rows]
 
     async def close(self) -> None:
         """Release every connection; the store cannot be used afterwards."""

@@ -23,7 +23,10 @@ from spark_adapters.sqlite.tasks import SqliteTaskRepository
 from spark_adapters.sqlite.wakeups import SqliteWakeUpFeed
 from spark_adapters.sqlite.workflows import SqliteWorkflowRepository
 from spark_core.errors import StoreUnavailableError
-from spark_core.ports import Clock, Store
+from spark_core.ports import Clock, IdKind, Store
+
+ID_TABLES = {IdKind.SOURCE: "sources", IdKind.WORKFLOW: "workflows",
+             IdKind.SCHEDULE: "schedules", IdKind.TASK: "tasks"}
 
 
 class SqliteStore(Store):
@@ -84,6 +87,15 @@ class SqliteStore(Store):
     async def ping(self) -> bool:
         """True when the database answers a trivial query now; never raises."""
         return await self.database.ping()
+
+    async def ids_with_prefix(self, kind: IdKind, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` ids of ``kind`` starting with ``prefix``, in id order: a range
+        on the primary key, as every id character sorts below ``~``."""
+        table = ID_TABLES[kind]
+        query = f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"  # noqa: S608 - a constant table name; values are parameters
+        rows = await self.database.read(
+            lambda conn: conn.execute(query, (prefix, prefix + "~", limit)).fetchall())
+        return [str(row[0]) for row in rows]
 
     async def close(self) -> None:
         """Release the node locks and both connections; the store cannot be used afterwards."""

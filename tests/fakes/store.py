@@ -44,6 +44,7 @@ from spark_core.ports import (
     Clock,
     DueSchedules,
     FireLedger,
+    IdKind,
     NextDue,
     NodeRegistry,
     RunTarget,
@@ -849,6 +850,13 @@ class FakeStore(Store):
         except StoreUnavailableError:
             return False
         return True
+
+    async def ids_with_prefix(self, kind: IdKind, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` ids of ``kind`` starting with ``prefix``, in id order."""
+        self._state.enter()
+        held = {IdKind.SOURCE: self._state.sources, IdKind.WORKFLOW: self._state.workflows,
+                IdKind.SCHEDULE: self._state.schedules, IdKind.TASK: self._state.tasks}[kind]
+        return sorted(key for key in held if key.startswith(prefix))[:limit]
 
     async def close(self) -> None:
         """After this, every operation fails."""
