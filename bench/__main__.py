@@ -10,6 +10,7 @@ Examples:
   python -m bench --store postgres --nodes 2        # a fresh schema on the local server
   python -m bench --compare --nodes 2               # SQLite, then PostgreSQL; with ratios
   python -m bench --quick --compare                 # check the harness in a minute
+  python -m bench --http-only --server asyncio      # lists, health, run-now on plain uvicorn
 """
 
 import argparse
@@ -26,8 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
+from bench.baseline import PAGE_PATH, ROWS
 from bench.postgres import DEFAULT_SERVER, BenchSchema, PostgresAccess
-from bench.processes import Cluster, FakeLangflowProcess, SparkProcess, help_seconds
+from bench.processes import (
+    BaselineProcess,
+    Cluster,
+    FakeLangflowProcess,
+    SparkProcess,
+    help_seconds,
+)
 from bench.store import SqliteAccess, StoreAccess
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,6 +66,13 @@ def parse_arguments() -> argparse.Namespace:
                         help="tasks in the store for the large-store lists (default 100000)")
     parser.add_argument("--schedules", type=int, default=1000,
                         help="schedules due in the same second (default 1000)")
+    parser.add_argument("--server", choices=("auto", "asyncio"), default="auto",
+                        help="auto: what spark serve picks (uvloop and httptools when "
+                             "installed); asyncio: plain uvicorn (asyncio and h11), for both "
+                             "Spark and the bare Litestar baseline")
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the HTTP figures on 1,000 tasks: the baseline, the lists, "
+                             "/health and run-now (no start-up, lag or large store)")
     parser.add_argument("--quick", action="store_true",
                         help="one short repeat of everything, to check the harness")
     parser.add_argument("--no-write", action="store_true",
@@ -107,19 +122,24 @@ async def under_load(args: argparse.Namespace, store: str, nodes: int,
     with database(store, args.database_url) as url:
         fake = FakeLangflowProcess(flows=100)
         try:
-            cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size)
+            cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size,
+                                    server=args.server)
+            baseline = BaselineProcess(server=args.server)
             try:
                 access: StoreAccess = (PostgresAccess(url) if url is not None
                                        else SqliteAccess(cluster.first.database_path))
-                await _measure(args, cluster, fake, access, figures)
+                await _measure(args, cluster, fake, baseline=baseline, access=access,
+                               figures=figures)
             finally:
+                baseline.stop()
                 cluster.stop()
         finally:
             fake.stop()
 
 
-async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflowProcess,
-                   access: StoreAccess, figures: dict[str, Any]) -> None:
+async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflowProcess, *,
+                   baseline: BaselineProcess, access: StoreAccess,
+                   figures: dict[str, Any]) -> None:
     log("syncing 100 workflows from the fake LangFlow")
     workflow_ids = await scenarios.set_up_catalogue(cluster.first, fake, 100)
     access.seed_tasks(workflow_ids, 1000)
@@ -127,7 +147,7 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
     figures["rss_catalogue_mb"] = cluster.rss() / 2**20
     lists: dict[str, object] = {}
     figures["lists"] = lists
-    await measure_lists(args, cluster, lists, "1k")
+    await measure_lists(args, cluster, baseline, lists, "1k")
 
     log("run-now against the fake, and the fake called directly")
     runs: dict[str, object] = {}
@@ -146,6 +166,8 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
         claims[f"spark_{connections}"] = claim = scenarios.claim_latency(access, results)
         log(f"  c={connections}: spark {summary.per_second:.0f} runs/s, claim-to-start "
             f"p50 {claim.p50_ms:.1f} ms p99 {claim.p99_ms:.1f} ms")
+    if args.http_only:
+        return
 
     log(f"schedule lag: {args.schedules} one-time schedules due in the same second")
     figures["lag"] = lag = await scenarios.schedule_lag(
@@ -160,22 +182,28 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
     figures["tasks_in_store"] = access.count_tasks()
     if isinstance(access, PostgresAccess):
         figures["stats_agree"] = access.stats_agree()
-    await measure_lists(args, cluster, lists, "100k")
+    await measure_lists(args, cluster, baseline, lists, "100k")
     await asyncio.sleep(3.0)
     figures["rss_after_load_mb"] = cluster.rss() / 2**20
 
 
-async def measure_lists(args: argparse.Namespace, cluster: Cluster,
+async def measure_lists(args: argparse.Namespace, cluster: Cluster, baseline: BaselineProcess,
                         lists: dict[str, object], size: str) -> None:
-    """The two list endpoints at 1 connection (first node) and 16 (all nodes)."""
-    for name, path, items in (("workflows", "/api/v1/workflows", 50),
+    """The bare Litestar baseline, the list endpoints and ``/health`` at 1 connection (first
+    node) and 16 (all nodes); the baseline is measured again at each store size so that every
+    ratio divides figures taken minutes apart at most."""
+    for name, path, items in (("baseline", PAGE_PATH, ROWS),
+                              ("workflows", "/api/v1/workflows", 50),
                               ("workflows100", "/api/v1/workflows?limit=100", 100),
-                              ("tasks", "/api/v1/tasks?limit=100", 100)):
+                              ("tasks", "/api/v1/tasks?limit=100", 100),
+                              ("health", "/health", None)):
         for connections in (1, 16):
             nodes = cluster if connections > 1 else Cluster(cluster.nodes[:1])
+            requests = (scenarios.baseline_request(baseline.url) if name == "baseline"
+                        else scenarios.health_request(nodes) if items is None
+                        else scenarios.list_request(nodes, path, items))
             summary = await scenarios.repeated(
-                scenarios.list_request(nodes, path, items), connections=connections,
-                seconds=args.seconds, repeats=args.repeats)
+                requests, connections=connections, seconds=args.seconds, repeats=args.repeats)
             lists[f"{name}_{size}_{connections}"] = summary
             log(f"  GET {path} ({size} tasks, c={connections}): "
                 f"{summary.per_second:.0f} req/s, p50 {summary.p50_ms:.1f} ms")
@@ -183,9 +211,11 @@ async def measure_lists(args: argparse.Namespace, cluster: Cluster,
 
 def measure_store(args: argparse.Namespace, store: str, nodes: int) -> dict[str, Any]:
     """Every figure of one store with ``nodes`` nodes."""
-    figures: dict[str, Any] = {"store": store, "nodes": nodes, "pool_size": args.pool_size}
-    log(f"{store}, {nodes} node(s): start-up time to healthy, idle memory")
-    figures.update(start_up(store, args))
+    figures: dict[str, Any] = {"store": store, "nodes": nodes, "pool_size": args.pool_size,
+                               "server": args.server, "http_only": args.http_only}
+    if not args.http_only:
+        log(f"{store}, {nodes} node(s): start-up time to healthy, idle memory")
+        figures.update(start_up(store, args))
     asyncio.run(under_load(args, store, nodes, figures))
     return figures
 
@@ -194,7 +224,10 @@ def results_name(date: str, stores: list[dict[str, Any]]) -> str:
     """``<date>.md`` for the default (SQLite, one node), else named after the stores."""
     labels = [f"{s['store']}" + (f"-{s['nodes']}-nodes" if s["nodes"] > 1 else "")
               for s in stores]
-    return f"{date}.md" if labels == ["sqlite"] else f"{date}-{'-vs-'.join(labels)}.md"
+    name = date if labels == ["sqlite"] else f"{date}-{'-vs-'.join(labels)}"
+    if stores[0].get("http_only"):
+        name += f"-http-{stores[0]['server']}"
+    return f"{name}.md"
 
 
 def main() -> None:

@@ -16,6 +16,9 @@ from bench.fake_langflow import API_KEY as LANGFLOW_KEY
 
 SPARK_KEY = "bench-spark-key-0123456789abcdefghijklmnopqrstuvwxyz"
 HEALTH_TIMEOUT = 30.0
+HIDE_UVLOOP = "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None; "
+"""Makes uvloop and httptools unimportable, so uvicorn's ``auto`` serves on asyncio and h11
+(``server="asyncio"``): plain uvicorn, for comparing with ``uvicorn[standard]``."""
 
 
 def free_port() -> int:
@@ -82,13 +85,42 @@ class FakeLangflowProcess:
         _stop(self._process)
 
 
+class BaselineProcess:
+    """``python -m bench.baseline``: the bare Litestar page every HTTP figure is compared
+    with, on the same server flavour as Spark (``auto``, or ``asyncio`` for plain uvicorn)."""
+
+    def __init__(self, server: str = "auto") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        flags = ["--no-uvloop"] if server != "auto" else []
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.baseline", "--port", str(self.port), *flags],
+            stdout=subprocess.DEVNULL)
+        deadline = time.perf_counter() + HEALTH_TIMEOUT
+        while _get(f"{self.url}/page", timeout=0.5) != 200:
+            if self._process.poll() is not None or time.perf_counter() > deadline:
+                self.stop()
+                raise RuntimeError("The bare Litestar baseline did not start")
+            time.sleep(0.01)
+
+    @property
+    def pid(self) -> int:
+        """The baseline's process id."""
+        return self._process.pid
+
+    def stop(self) -> None:
+        """Stop the baseline."""
+        _stop(self._process)
+
+
 class SparkProcess:
     """``spark serve`` on a free loopback port with a fresh data dir (or ``data_dir``), on the
     embedded SQLite store in it unless ``database_url`` names another (``SPARK_DATABASE_URL``).
     """
 
     def __init__(self, *, data_dir: Path | None = None, workers: int | None = None,
-                 database_url: str | None = None, pool_size: int | None = None) -> None:
+                 database_url: str | None = None, pool_size: int | None = None,
+                 server: str = "auto") -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="spark-bench-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +140,10 @@ class SparkProcess:
             env["SPARK_DATABASE_POOL_SIZE"] = str(pool_size)
         self.started = time.perf_counter()
         # cwd is the data dir so that no .env of the caller's is read.
-        self._process = subprocess.Popen([*spark_executable(), "serve"], env=env,
+        command = [*spark_executable(), "serve"] if server == "auto" else [
+            sys.executable, "-c", HIDE_UVLOOP + "from spark_cli.main import main; main()",
+            "serve"]
+        self._process = subprocess.Popen(command, env=env,
                                          cwd=self.data_dir, stdout=subprocess.DEVNULL)
         self.seconds_to_healthy = self._wait_healthy()
 
@@ -152,7 +187,7 @@ class Cluster:
 
     @classmethod
     def start(cls, count: int, *, database_url: str | None = None,
-              pool_size: int | None = None) -> "Cluster":
+              pool_size: int | None = None, server: str = "auto") -> "Cluster":
         """``count`` nodes on PostgreSQL at ``database_url``, or (without one) on the first
         node's SQLite file, which the others open through ``SPARK_DATABASE_URL``. Every node
         has its own data dir; the API and encryption keys are the same on all."""
@@ -162,7 +197,8 @@ class Cluster:
                 url = database_url
                 if url is None and cluster.nodes:
                     url = f"sqlite:///{cluster.nodes[0].database_path}"
-                cluster.nodes.append(SparkProcess(database_url=url, pool_size=pool_size))
+                cluster.nodes.append(SparkProcess(database_url=url, pool_size=pool_size,
+                                                  server=server))
         except BaseException:
             cluster.stop()
             raise

@@ -31,6 +31,9 @@ machine is shared and repeated runs of one build differ by about this much."""
 
 LISTS = {"workflows": "GET /api/v1/workflows", "workflows100": "GET /api/v1/workflows?limit=100",
          "tasks": "GET /api/v1/tasks?limit=100"}
+HTTP = {"baseline": "bare Litestar: 100 task rows from memory", **LISTS,
+        "health": "GET /health"}
+"""Every figure of the list table, the bare Litestar baseline first."""
 
 
 def label(store: dict[str, Any]) -> str:
@@ -38,6 +41,8 @@ def label(store: dict[str, Any]) -> str:
     name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[store["store"]]
     nodes = store["nodes"]
     text = f"{name}, {nodes} node{'s' if nodes > 1 else ''}"
+    if store.get("server", "auto") != "auto":
+        text += f", {store['server']} server"
     if store.get("pool_size"):
         text += f", pool {store['pool_size']}"
     return text
@@ -64,6 +69,10 @@ def render(figures: dict[str, Any]) -> str:
         "",
     ]
     for store in stores:
+        if store.get("http_only"):
+            lines += [f"## {label(store)} (HTTP figures only)", "", *_lists(store), "",
+                      *_runs(store), ""]
+            continue
         lines += [f"## {label(store)}", "",
                   *_lists(store), "", *_runs(store), "", *_claims(store), "",
                   *_lag(store["lag"]), "", *_process(store), ""]
@@ -71,7 +80,9 @@ def render(figures: dict[str, Any]) -> str:
     postgres = next((s for s in stores if s["store"] == "postgres"), None)
     if sqlite and postgres:
         lines += [*_comparison(sqlite, postgres), ""]
-    lines += [*_targets(figures, sqlite, postgres), "",
+    if not any(store.get("http_only") for store in stores):
+        lines += [*_targets(figures, sqlite, postgres), ""]
+    lines += [
               f"The whole bench took {figures['bench_minutes']:.1f} minutes.", ""]
     return "\n".join(lines)
 
@@ -86,29 +97,45 @@ def _summary_cells(summary: Summary) -> tuple[str, str, str]:
 
 def _lists(store: dict[str, Any]) -> list[str]:
     lists: dict[str, Summary] = store["lists"]
-    lines = ["### List endpoints", "",
+    lines = ["### List endpoints and health", "",
              "The workflow list answers its default page (50 of the 100 workflows) or, with "
              "`limit=100`, all of them, each with its flow definition and run statistics; the "
-             "task list answers 100 tasks.", "",
-             _row("endpoint", "store", "connections", "req/s", "p50 ms", "p99 ms", "errors"),
-             _row(*["---"] * 7)]
+             "task list answers 100 tasks. The baseline is a bare Litestar app on the same "
+             "uvicorn settings answering a page of 100 task-shaped rows from memory (no store, "
+             "middleware or key), measured in the same run at each store size; *x baseline* "
+             "is req/s divided by its req/s at the same size and connections.", "",
+             _row("endpoint", "store", "connections", "req/s", "x baseline", "p50 ms",
+                  "p99 ms", "errors"),
+             _row(*["---"] * 8)]
     sizes = {"1k": "100 workflows, 1,000 tasks",
              "100k": f"100 workflows, {store.get('tasks_in_store', 0):,} tasks"}
-    for name, path in LISTS.items():
+    for name, path in HTTP.items():
         for size, size_label in sizes.items():
             for connections in (1, 16):
                 summary = lists.get(f"{name}_{size}_{connections}")
                 if summary is not None:
-                    lines.append(_row(path, size_label, connections, *_summary_cells(summary),
-                                      summary.errors))
+                    rate, p50, p99 = _summary_cells(summary)
+                    lines.append(_row(path, size_label, connections, rate,
+                                      baseline_ratio(lists, name, size, connections), p50,
+                                      p99, summary.errors))
     seeded = f"Seeding to {store.get('tasks_in_store', 0):,} tasks took " \
              f"{store.get('seed_s', 0):.1f} s"
     if "stats_agree" in store:
         seeded += (f" (COPY, then VACUUM ANALYZE; workflow_stats "
                    f"{'agree' if store['stats_agree'] else '**disagree**'} with a count)")
+    if store.get("http_only"):
+        seeded = "HTTP figures only: the store holds 1,000 tasks"
     lines += ["", f"{seeded}. Original service: workflows {ORIGINAL['workflows']}; "
                   f"tasks {ORIGINAL['tasks']}."]
     return lines
+
+
+def baseline_ratio(lists: dict[str, Summary], name: str, size: str, connections: int) -> str:
+    """``name``'s req/s over the bare Litestar page's at the same size and connections."""
+    base = lists.get(f"baseline_{size}_{connections}")
+    if base is None or not base.per_second:
+        return "n/a"
+    return f"{lists[f'{name}_{size}_{connections}'].per_second / base.per_second:.2f}"
 
 
 def _runs(store: dict[str, Any]) -> list[str]:
@@ -214,7 +241,7 @@ def sqlite_targets(store: dict[str, Any]) -> list[tuple[str, str, bool]]:
     lists, runs, lag = store["lists"], store["runs"], store["lag"]
     # Over the two lists issue #7 named, as in earlier reports (not the limit=100 page).
     list_16 = min((s for key, s in lists.items()
-                   if key.endswith("_16") and not key.startswith("workflows100")),
+                   if key.endswith("_16") and key.startswith(("workflows_", "tasks_"))),
                   key=lambda s: s.per_second)
     best_runs = max(runs[f"spark_{c}"].per_second for c in (1, 4, 16))
     found = [

@@ -61,6 +61,20 @@ def list_request(cluster: Cluster, path: str, items: int) -> list[Request]:
                     ok=full_page) for spark in cluster.nodes]
 
 
+def baseline_request(url: str) -> Request:
+    """The bare Litestar page, which must answer 200 with its 100 rows."""
+    def full_page(status: int, body: bytes) -> bool:
+        return status == 200 and len(msgspec.json.decode(body)["items"]) == 100
+    return Request("GET", f"{url}/page", ok=full_page)
+
+
+def health_request(cluster: Cluster) -> list[Request]:
+    """``GET /health`` (no key), one per node, that must answer 200 ``healthy``."""
+    return [Request("GET", f"{spark.url}/health",
+                    ok=lambda status, body: status == 200 and b'"healthy"' in body)
+            for spark in cluster.nodes]
+
+
 def run_request(cluster: Cluster, workflow_id: str) -> list[Request]:
     """A run-now, one per node, that waits for the finished task, which must be completed."""
     return [Request("POST", f"{spark.url}/api/v1/workflows/{workflow_id}/run?wait=true",

@@ -1,0 +1,101 @@
+"""The reference every HTTP figure is divided by: a bare Litestar app on uvicorn, served with
+the settings ``spark serve`` uses, answering a page of 100 task-shaped rows held in memory.
+
+It has no store, no middleware, no authentication and no per-row conversion, so it is the
+most a Spark list page could do on this machine with this framework and server; a ratio near
+1 means Spark's own work per request is small. It prints its base URL on stdout once it
+listens. ``--no-uvloop`` hides uvloop and httptools, as ``SparkProcess(server="asyncio")``
+does for Spark, so each server flavour has its own reference.
+"""
+
+import argparse
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+PAGE_PATH = "/page"
+ROWS = 100
+
+
+def build_app() -> Any:
+    """The bare app: ``GET /page`` answers the same page from memory every time."""
+    import msgspec
+    from litestar import Litestar, get
+
+    class Row(msgspec.Struct, kw_only=True):
+        """A task as Spark's task list shows it."""
+
+        id: str
+        workflow_id: str
+        schedule_id: str | None
+        status: str
+        input_data: str
+        output_data: str | None
+        error: str | None
+        tries: int
+        max_retries: int
+        next_retry_at: datetime | None
+        scheduled_for: datetime | None
+        timeout: float | None
+        session_id: str | None
+        tweaks: dict[str, Any] | None
+        started_at: datetime | None
+        finished_at: datetime | None
+        created_at: datetime
+        updated_at: datetime
+
+    class PageOut(msgspec.Struct, kw_only=True):
+        """Spark's list envelope."""
+
+        items: list[Row]
+        total: int
+        limit: int
+        offset: int
+        has_more: bool
+
+    now = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
+    workflow = str(uuid.UUID(int=1))
+    rows = [Row(id=str(uuid.UUID(int=1000 + number)), workflow_id=workflow, schedule_id=None,
+                status="completed", input_data="benchmark input",
+                output_data="benchmark output", error=None, tries=1, max_retries=3,
+                next_retry_at=None, scheduled_for=None, timeout=None, session_id=None,
+                tweaks=None, started_at=now, finished_at=now + timedelta(milliseconds=3),
+                created_at=now, updated_at=now) for number in range(ROWS)]
+    page = PageOut(items=rows, total=1000, limit=ROWS, offset=0, has_more=True)
+
+    @get(PAGE_PATH, sync_to_thread=False)
+    def page_handler() -> PageOut:
+        """The page, encoded by Litestar as any handler's answer."""
+        return page
+
+    return Litestar(route_handlers=[page_handler], logging_config=None, debug=False)
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 until killed; print the base URL first."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--no-uvloop", action="store_true",
+                        help="serve on asyncio and h11, as plain uvicorn does")
+    args = parser.parse_args()
+    if args.no_uvloop:
+        hide_uvloop()
+    import uvicorn
+
+    # The settings spark_cli/serve.py gives uvicorn (log level WARNING, as the bench sets).
+    config = uvicorn.Config(build_app(), host="127.0.0.1", port=args.port,
+                            log_level="warning", log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    print(f"http://127.0.0.1:{args.port}", flush=True)
+    server.run()
+
+
+def hide_uvloop() -> None:
+    """Make uvloop and httptools unimportable, so uvicorn's ``auto`` picks asyncio and h11."""
+    sys.modules["uvloop"] = None  # type: ignore[assignment]
+    sys.modules["httptools"] = None  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    main()
