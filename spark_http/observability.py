@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from litestar import Litestar
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from spark_adapters.logs import REQUEST_ID
 from spark_adapters.metrics import PrometheusMetrics
@@ -67,7 +67,17 @@ class ObservedApp(Litestar):
             await send(message)
 
         try:
-            await super().__call__(scope, receive, stamped)
+            body = self._quick_health(scope)
+            if body is None:
+                await super().__call__(scope, receive, stamped)
+            else:
+                scope["path_template"] = scope["path"]
+                start: HTTPResponseStartEvent = {
+                    "type": "http.response.start", "status": 200, "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())]}
+                await stamped(start)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
         finally:
             REQUEST_ID.reset(token)
             if self.spark_metrics is not None:
@@ -75,3 +85,19 @@ class ObservedApp(Litestar):
                     method=str(scope.get("method", "")),
                     route=str(scope.get("path_template") or UNMATCHED),
                     status=status, seconds=time.monotonic() - started)
+
+    def _quick_health(self, scope: Any) -> bytes | None:
+        """The body of a plain ``GET /health`` (or ``/api/v1/health``), answered here without
+        the middleware, routing and dependency resolution it does not need: the answer comes
+        from state the process already holds, encoded once per state. ``None`` for anything
+        else, and for a request with an ``Origin`` (CORS headers are Litestar's to add) or
+        before the lifespan has built the facade."""
+        # Imported here: the routes import the error mapping, which imports this module.
+        from spark_http.routes.health import HEALTH_PATHS, encoded_health
+
+        if scope["path"] not in HEALTH_PATHS or scope.get("method") != "GET":
+            return None
+        spark = self.state.get("spark")
+        if spark is None or any(key == b"origin" for key, _ in scope.get("headers", ())):
+            return None
+        return encoded_health(spark, background=bool(self.state.get("run_background", True)))
