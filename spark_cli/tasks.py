@@ -1,12 +1,15 @@
 """``spark task …``: runs and their history; and how every command that starts a run waits."""
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spark_cli.output import (
     Column,
+    cell,
     note,
     page_json,
     print_fields,
@@ -22,8 +25,13 @@ if TYPE_CHECKING:
 
     from spark_core.facade import Spark
     from spark_core.models import Task
+    from spark_core.ports import TaskFilter
 
 STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
+FOLLOW_SECONDS = 0.5
+"""How often ``task list --follow`` asks the store what changed."""
+FOLLOW_OVERLAP = timedelta(seconds=2)
+"""How far back each ``--follow`` poll looks again, for changes that committed late."""
 
 COLUMNS: list[Column] = [
     ("ID", lambda t: t.id),
@@ -147,6 +155,9 @@ def task() -> None:
 @click.option("--until", metavar="TIME|AGE", help="Only tasks created before TIME or AGE ago.")
 @click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--follow", is_flag=True,
+              help="Keep watching: print each task that is created or changes, as it happens "
+              "(one line each; JSON lines with --json), until Ctrl-C.")
 @json_option
 @pass_state
 def list_tasks(
@@ -159,12 +170,15 @@ def list_tasks(
     until: str | None,
     limit: int,
     offset: int,
+    follow: bool,
     as_json: bool,
 ) -> None:
-    """List tasks, newest first; filter by workflow, schedule, status, text and time.
+    """List tasks, newest first; filter by workflow, schedule, status, text and time. With
+    --follow, print instead each matching task that is created or changes from now on.
 
     \b
     Example: spark task list --status failed --search timeout --since 1d --json
+    Example: spark task list --workflow 3f2a --follow
     """
     from spark_core.models import ScheduleId, TaskStatus, WorkflowId
     from spark_core.ports import TaskFilter
@@ -177,6 +191,10 @@ def list_tasks(
         created_after=moment(since, "--since") if since else None,
         created_before=moment(until, "--until") if until else None,
     )
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a follow ends: exit 0
+            state.run(lambda spark: follow_tasks(spark, filters, as_json=as_json))
+        return
 
     async def operation(spark: "Spark") -> Any:
         return await spark.tasks.list(filters, limit=limit, offset=offset)
@@ -186,6 +204,52 @@ def list_tasks(
         print_json(page_json(page, list_item))
     else:
         print_page(page, COLUMNS, "task")
+
+
+async def follow_tasks(spark: "Spark", filters: "TaskFilter", *, as_json: bool) -> None:
+    """Print each task matching ``filters`` that is created or changes from now on, oldest
+    change first, polling the store every ``FOLLOW_SECONDS`` until cancelled.
+
+    Each poll asks for tasks changed since ``FOLLOW_OVERLAP`` before the last change seen, as
+    a change stamped a moment earlier may commit a moment later; a task is printed once per
+    ``updated_at``."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    since = datetime.now(UTC)
+    # what changed just before now is not news: only the overlap would bring it up
+    printed = {task.id: task.updated_at
+               for task in await _changed_since(spark, filters, since - FOLLOW_OVERLAP)}
+    note("Following tasks; Ctrl-C to stop.")
+    while True:
+        changed = [task for task in await _changed_since(spark, filters, since - FOLLOW_OVERLAP)
+                   if printed.get(task.id) != task.updated_at]
+        for task in sorted(changed, key=lambda task: (task.updated_at, task.id)):
+            printed[task.id] = task.updated_at
+            since = max(since, task.updated_at)
+            if as_json:
+                click.echo(msgspec.json.encode(list_item(task)).decode())
+            else:
+                click.echo(f"{cell(task.updated_at)}  {task.id}  {task.status:<9}  "
+                           f"tries {task.tries}  {task.workflow_id}  "
+                           f"{cell(task.error or task.input_data)}")
+        horizon = since - FOLLOW_OVERLAP
+        printed = {key: stamp for key, stamp in printed.items() if stamp >= horizon}
+        await asyncio.sleep(FOLLOW_SECONDS)
+
+
+async def _changed_since(spark: "Spark", filters: "TaskFilter", since: "datetime") -> "list[Task]":
+    import msgspec
+
+    window = msgspec.structs.replace(filters, updated_after=since)
+    found: list[Task] = []
+    while True:
+        page = await spark.tasks.list(window, limit=100, offset=len(found))
+        found.extend(page.items)
+        if not page.has_more:
+            return found
 
 
 @task.command()

@@ -141,7 +141,8 @@ class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
     """Filters for listing tasks (always newest first).
 
     ``q`` matches text in the input, the answer or the error, case-insensitively;
-    ``created_after`` (inclusive) and ``created_before`` (exclusive) bound ``created_at``.
+    ``created_after`` (inclusive) and ``created_before`` (exclusive) bound ``created_at``;
+    ``updated_after`` (inclusive) keeps tasks changed since then (what ``--follow`` polls).
     """
 
     workflow_id: WorkflowId | None = None
@@ -150,6 +151,7 @@ class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
     q: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    updated_after: datetime | None = None
 
 
 class SourcePatch(msgspec.Struct, frozen=True, kw_only=True):

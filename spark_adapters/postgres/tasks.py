@@ -70,6 +70,9 @@ def _filter_clause(filters: TaskFilter) -> tuple[sql.Composable, dict[str, Any]]
     if filters.created_before is not None:
         conditions.append(sql.SQL("created_at < %(created_before)s"))
         params["created_before"] = utc(filters.created_before)
+    if filters.updated_after is not None:
+        conditions.append(sql.SQL("updated_at >= %(updated_after)s"))
+        params["updated_after"] = utc(filters.updated_after)
     if not conditions:
         return sql.SQL(""), params
     return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params

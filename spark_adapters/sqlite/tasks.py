@@ -101,6 +101,9 @@ def _where(filters: TaskFilter) -> tuple[str, list[Any]]:
     if filters.created_before is not None:
         conditions.append("created_at < ?")
         params.append(encode_datetime(filters.created_before))
+    if filters.updated_after is not None:
+        conditions.append("updated_at >= ?")
+        params.append(encode_datetime(filters.updated_after))
     return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 

@@ -75,6 +75,17 @@ async def test_tasks_are_listed_within_a_creation_time_range(store: Store) -> No
     assert found.total == 2
 
 
+async def test_tasks_changed_since_a_time_are_listed(store: Store) -> None:
+    """``updated_after`` (inclusive) keeps tasks changed at or after it, however old."""
+    workflow = await a_workflow(store)
+    tasks = [await make_task(store, workflow, created=minute) for minute in range(3)]
+    await make_task(store, workflow, created=-60, updated_at=at(5))
+    changed = await store.tasks.list(TaskFilter(updated_after=at(2)), limit=10, offset=0)
+    assert [t.updated_at for t in changed.items] == [at(2), at(5)]
+    assert changed.items[0].id == tasks[2].id
+    assert changed.total == 2
+
+
 async def test_pruning_deletes_only_finished_tasks_older_than_the_cutoff(
         store: Store, clock: FakeClock) -> None:
     """Pending and running tasks stay however old; ``older_than`` is judged by the store."""

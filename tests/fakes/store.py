@@ -600,6 +600,7 @@ class FakeTaskRepository(TaskRepository):
                 for text in (t.input_data, t.output_data, t.error)))
             and (filters.created_after is None or t.created_at >= filters.created_after)
             and (filters.created_before is None or t.created_at < filters.created_before)
+            and (filters.updated_after is None or t.updated_at >= filters.updated_after)
         ]
         return _page(matching, _oldest_first, limit=limit, offset=offset, reverse=True)
 
