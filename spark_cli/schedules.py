@@ -55,6 +55,8 @@ def timing_options(command: Any) -> Any:
                      help="Completed after this many scheduled runs."),
         click.option("--jitter", metavar="DURATION",
                      help="Delay each run by a random amount up to this (30s, 5m)."),
+        click.option("--pause-after-failures", type=click.IntRange(min=1), metavar="N",
+                     help="Pause after N failed runs in a row (after their retries)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -104,6 +106,7 @@ def add(
     end_at: str | None,
     max_runs: int | None,
     jitter: str | None,
+    pause_after_failures: int | None,
     paused: bool,
     as_json: bool,
 ) -> None:
@@ -122,6 +125,7 @@ def add(
         "input_value": input_value, "timezone": timezone, "overlap_policy": overlap,
         "catchup_policy": catchup, "max_retries": max_retries, "timeout": timeout,
         "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
+        "pause_after_failures": pause_after_failures,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -163,6 +167,7 @@ def apply(
     end_at: str | None,
     max_runs: int | None,
     jitter: str | None,
+    pause_after_failures: int | None,
     as_json: bool,
 ) -> None:
     """Create or replace the schedule known by KEY, for scripts that declare schedules:
@@ -183,6 +188,7 @@ def apply(
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
         "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
+        "pause_after_failures": pause_after_failures,
     }
     fields = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleFields
@@ -278,6 +284,7 @@ def update(
     end_at: str | None,
     max_runs: int | None,
     jitter: str | None,
+    pause_after_failures: int | None,
     as_json: bool,
 ) -> None:
     """Change a schedule. A new type, expression or timezone restarts its clock from now;
@@ -297,6 +304,7 @@ def update(
         "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
         "timeout": timeout,
         "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
+        "pause_after_failures": pause_after_failures,
     }
     changes = msgspec.convert(
         {name: value for name, value in given.items() if value is not None}, ScheduleChanges
@@ -314,18 +322,19 @@ def update(
 
 @schedule.command()
 @click.argument("schedule_id")
+@click.option("--note", help="Why; shown on the schedule.")
 @json_option
 @pass_state
-def pause(state: CliState, *, schedule_id: str, as_json: bool) -> None:
+def pause(state: CliState, *, schedule_id: str, note: str | None, as_json: bool) -> None:
     """Pause a schedule: it fires no more until resumed.
 
     \b
-    Example: spark schedule pause 5a1f…-…
+    Example: spark schedule pause 5a1f…-… --note "source migrating until Monday"
     """
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.disable(ScheduleId(schedule_id))
+        return await spark.schedules.disable(ScheduleId(schedule_id), note=note)
 
     paused = state.run(operation)
     if as_json:
@@ -336,9 +345,10 @@ def pause(state: CliState, *, schedule_id: str, as_json: bool) -> None:
 
 @schedule.command()
 @click.argument("schedule_id")
+@click.option("--note", help="Why; shown on the schedule (none clears the pause's note).")
 @json_option
 @pass_state
-def resume(state: CliState, *, schedule_id: str, as_json: bool) -> None:
+def resume(state: CliState, *, schedule_id: str, note: str | None, as_json: bool) -> None:
     """Resume a paused schedule from now (times missed while paused are not replayed).
 
     \b
@@ -347,7 +357,7 @@ def resume(state: CliState, *, schedule_id: str, as_json: bool) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.enable(ScheduleId(schedule_id))
+        return await spark.schedules.enable(ScheduleId(schedule_id), note=note)
 
     resumed = state.run(operation)
     if as_json:

@@ -186,6 +186,9 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     max_runs: int | None = None
     run_count: int = 0
     jitter: str | None = None
+    pause_after_failures: int | None = None
+    consecutive_failures: int = 0
+    note: str | None = None
     start_at: datetime
     version: int = 1
     created_at: datetime

@@ -31,6 +31,7 @@ from spark_core.errors import (
 )
 from spark_core.models import RunRequest, Task, TaskId, TaskStatus
 from spark_core.ports import Clock, Metrics, Store, TaskOutcome, patch_fields
+from spark_core.services.schedules import count_final_run
 from spark_core.services.sources import SourceService
 from spark_core.signals import TaskSignals
 from spark_core.telemetry import NoMetrics, log_fields
@@ -196,6 +197,7 @@ class Worker:
                 logger.warning("Task %s was interrupted (its process stopped)", task.id)
                 recovered.append(msgspec.structs.replace(task, **patch_fields(outcome)))
                 self._announce(outcome.status, task.id)
+                await self._count_for_schedule(task, outcome)
         return recovered
 
     async def _register(self) -> None:
@@ -345,12 +347,36 @@ class Worker:
             if written:
                 _log_outcome(task, outcome)
                 self._announce(outcome.status, task.id)
+                await self._count_for_schedule(task, outcome)
             else:
                 logger.warning(
                     "Task %s attempt %d was taken over; its late outcome is dropped",
                     task.id, task.tries,
                 )
             return
+
+    async def _count_for_schedule(self, task: Task, outcome: TaskOutcome) -> None:
+        """Count a scheduled run's final ``failed`` or ``completed`` towards its schedule's
+        ``pause_after_failures`` (here, where the final outcome is written, so the pause
+        comes before the next fire). A store error is logged: the run's outcome stands."""
+        final = outcome.status in (TaskStatus.FAILED, TaskStatus.COMPLETED)
+        if task.schedule_id is None or not final:
+            return
+        counted = msgspec.structs.replace(task, error=outcome.error)
+        try:
+            note = await count_final_run(
+                self._store.schedules, counted, failed=outcome.status == TaskStatus.FAILED,
+                now=self._clock.now(),
+            )
+        except SparkError as exc:
+            raise_if_cancelled()
+            logger.warning("Counting task %s towards schedule %s failed: %s", task.id,
+                           task.schedule_id, exc, extra=_task_fields(task))
+            return
+        if note is not None:
+            logger.warning("Schedule %s paused: %s", task.schedule_id, note,
+                           extra=_task_fields(task))
+            self._signals.schedules_changed()
 
     def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
         if status.is_final:

@@ -432,6 +432,13 @@ class ScheduleOut(Schedule, kw_only=True, frozen=True):
         return cls(**msgspec.structs.asdict(schedule), **msgspec.structs.asdict(counters))
 
 
+class ScheduleNote(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The optional body of a pause or resume: a ``note`` saying why, shown on the
+    schedule."""
+
+    note: str | None = None
+
+
 class ScheduleDeleted(msgspec.Struct, kw_only=True):
     """A deleted schedule; the tasks it created stay as history."""
 

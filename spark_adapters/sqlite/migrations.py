@@ -248,9 +248,20 @@ def _schedule_jitter(db: sqlite3.Connection) -> None:
     """)
 
 
+def _schedule_failure_pause(db: sqlite3.Connection) -> None:
+    """Version 10: ``pause_after_failures`` (pause after this many failed runs in a row),
+    ``consecutive_failures`` (the count so far) and ``note`` (why it was paused or resumed)."""
+    _run_script(db, """
+        ALTER TABLE schedules ADD COLUMN pause_after_failures INTEGER;
+        ALTER TABLE schedules ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE schedules ADD COLUMN note TEXT;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
     _schedule_fires, _schedule_keys, _schedule_bounds, _schedule_jitter,
+    _schedule_failure_pause,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

@@ -12,6 +12,7 @@ from spark_core.errors import (
     ConflictError,
     InvalidScheduleError,
     InvalidStateError,
+    NotFoundError,
     StaleWriteError,
 )
 from spark_core.models import (
@@ -46,6 +47,7 @@ from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
 
 MAX_PREVIEW = 100
+MAX_NOTE = 500
 CHANGE_ATTEMPTS = 5
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
@@ -69,6 +71,7 @@ class ScheduleFields(msgspec.Struct, frozen=True, kw_only=True,
     end_at: datetime | None = None
     max_runs: int | None = None
     jitter: str | None = None
+    pause_after_failures: int | None = None
 
 
 class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
@@ -90,6 +93,7 @@ class ScheduleChanges(msgspec.Struct, frozen=True, kw_only=True,
     end_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     max_runs: int | msgspec.UnsetType | None = msgspec.UNSET
     jitter: str | msgspec.UnsetType | None = msgspec.UNSET
+    pause_after_failures: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ApplyOutcome(enum.StrEnum):
@@ -175,6 +179,7 @@ class ScheduleService:
             end_at=end_at,
             max_runs=fields.max_runs,
             jitter=fields.jitter,
+            pause_after_failures=fields.pause_after_failures,
             start_at=start_at,
             created_at=now,
             updated_at=now,
@@ -244,13 +249,15 @@ class ScheduleService:
                             "try again")
 
     async def _apply(
-        self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool
+        self, schedule_id: ScheduleId, changes: ScheduleChanges, *, restart: bool,
+        also: dict[str, Any] | None = None,
     ) -> Schedule:
         values = {
             name: value
             for name, value in msgspec.structs.asdict(changes).items()
             if value is not msgspec.UNSET
         }
+        values.update(also or {})  # fields a change cannot name: a pause's note
         if "workflow_id" in values:
             values["workflow_id"] = (await self._workflows.get(values["workflow_id"])).id
         if isinstance(values.get("schedule_expr"), str):
@@ -298,8 +305,8 @@ class ScheduleService:
         )
         if retimed and "start_at" not in values:
             updated = msgspec.structs.replace(updated, start_at=now)
-        if restart:  # as at creation: max_runs counts again from zero
-            updated = msgspec.structs.replace(updated, run_count=0)
+        if restart:  # as at creation: max_runs and pause_after_failures count from zero
+            updated = msgspec.structs.replace(updated, run_count=0, consecutive_failures=0)
         if retimed or rebounded or resumed:
             updated = self._planned(updated, now)
         else:
@@ -316,19 +323,23 @@ class ScheduleService:
         await self._schedules.delete(schedule_id)
         self._signals.schedules_changed()
 
-    async def enable(self, schedule_id: ScheduleId) -> Schedule:
-        """Resume a paused schedule from now: missed times while paused are not replayed."""
+    async def enable(self, schedule_id: ScheduleId, *, note: str | None = None) -> Schedule:
+        """Resume a paused schedule from now: missed times while paused are not replayed.
+        Its ``note`` becomes ``note`` (none: cleared) and its count of failed runs in a row
+        starts again from zero."""
         current = await self._schedules.get(schedule_id)
         if current.status == ScheduleStatus.COMPLETED:
             raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be resumed")
-        return await self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.ACTIVE))
+        return await self._apply(schedule_id, ScheduleChanges(status=ScheduleStatus.ACTIVE),
+                                 restart=False, also={"note": note, "consecutive_failures": 0})
 
-    async def disable(self, schedule_id: ScheduleId) -> Schedule:
-        """Pause a schedule."""
+    async def disable(self, schedule_id: ScheduleId, *, note: str | None = None) -> Schedule:
+        """Pause a schedule; its ``note`` becomes ``note`` (none: cleared)."""
         current = await self._schedules.get(schedule_id)
         if current.status == ScheduleStatus.COMPLETED:
             raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be paused")
-        return await self.update(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED))
+        return await self._apply(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED),
+                                 restart=False, also={"note": note})
 
     async def fire_now(self, schedule_id: ScheduleId) -> Task:
         """Queue a run with the schedule's input now, without changing its timing."""
@@ -401,6 +412,46 @@ def scheduled_task(schedule: Schedule, *, scheduled_for: datetime, now: datetime
     )
 
 
+async def count_final_run(
+    schedules: ScheduleRepository, task: Task, *, failed: bool, now: datetime
+) -> str | None:
+    """Count the final outcome of a scheduled run towards its schedule's
+    ``pause_after_failures``: a failure adds one to ``consecutive_failures`` and, at the
+    limit, pauses the schedule with a note saying why; a success starts the count again.
+    A compare-and-set on the version, tried again when another node changed the schedule
+    meanwhile, so no failure is lost or counted twice. Returns the note when this run paused
+    the schedule, else ``None``."""
+    if task.schedule_id is None:
+        return None
+    for _ in range(CHANGE_ATTEMPTS):
+        try:
+            current = await schedules.get(task.schedule_id)
+        except NotFoundError:
+            return None  # deleted meanwhile: the run stays as history
+        limit = current.pause_after_failures
+        if limit is None or (not failed and current.consecutive_failures == 0):
+            return None
+        if not failed:
+            patch = SchedulePatch(consecutive_failures=0, updated_at=now)
+        elif current.consecutive_failures + 1 >= limit and current.status == ScheduleStatus.ACTIVE:
+            error = (task.error or "no error text")[:200]
+            note = (f"Paused after {current.consecutive_failures + 1} failed runs in a row "
+                    f"(pause_after_failures {limit}); the last was task {task.id}: {error}")
+            patch = SchedulePatch(consecutive_failures=current.consecutive_failures + 1,
+                                  status=ScheduleStatus.PAUSED, note=note, updated_at=now)
+        else:
+            patch = SchedulePatch(consecutive_failures=current.consecutive_failures + 1,
+                                  updated_at=now)
+        try:
+            await schedules.update(current.id, patch, expected_version=current.version)
+        except StaleWriteError:
+            continue  # fired or changed by another node: count on the fresh record
+        except NotFoundError:
+            return None
+        return patch.note if isinstance(patch.note, str) else None
+    raise ConflictError(f"Schedule {task.schedule_id} kept changing while a run was counted")
+
+
 def jitter_of(schedule: Schedule) -> timedelta | None:
     """The most a fire of ``schedule`` is delayed by, or ``None`` without jitter."""
     return parse_interval(schedule.jitter) if schedule.jitter is not None else None
@@ -440,6 +491,16 @@ def _check_options(schedule: Schedule) -> None:
         except InvalidScheduleError as exc:
             raise InvalidScheduleError(f"jitter: {exc.message}",
                                        errors=[("jitter", exc.message)]) from None
+    if schedule.pause_after_failures is not None and schedule.pause_after_failures < 1:
+        raise InvalidScheduleError(
+            "pause_after_failures must be at least 1",
+            errors=[("pause_after_failures", "must be at least 1")],
+        )
+    if schedule.note is not None and len(schedule.note) > MAX_NOTE:
+        raise InvalidScheduleError(
+            f"note must be at most {MAX_NOTE} characters",
+            errors=[("note", f"at most {MAX_NOTE} characters")],
+        )
     if schedule.max_runs is not None and schedule.max_runs < 1:
         raise InvalidScheduleError(
             "max_runs must be at least 1", errors=[("max_runs", "must be at least 1")]

@@ -23,6 +23,7 @@ from spark_http.schemas import (
     NextRuns,
     PageOut,
     ScheduleDeleted,
+    ScheduleNote,
     ScheduleOut,
     SparkResponse,
     page_out,
@@ -132,18 +133,25 @@ class ScheduleController(Controller):
 
     @post("/{schedule_id:str}/enable", status_code=HTTP_200_OK)
     async def enable_schedule(
-        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str]
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str],
+        data: JSONBody[ScheduleNote | None] = None,
     ) -> ScheduleOut:
         """Resume a paused schedule from now (times missed while paused are not replayed; the
-        fire ledger records them as ``missed``)."""
-        return await _counted(fires, await schedules.enable(ScheduleId(schedule_id)))
+        fire ledger records them as ``missed``). An optional ``{"note": …}`` body becomes the
+        schedule's ``note`` (none clears it); the count of failed runs in a row restarts."""
+        note = data.note if data is not None else None
+        return await _counted(fires, await schedules.enable(ScheduleId(schedule_id), note=note))
 
     @post("/{schedule_id:str}/disable", status_code=HTTP_200_OK)
     async def disable_schedule(
-        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str]
+        self, schedules: Schedules, fires: Fires, schedule_id: FromPath[str],
+        data: JSONBody[ScheduleNote | None] = None,
     ) -> ScheduleOut:
-        """Pause a schedule."""
-        return await _counted(fires, await schedules.disable(ScheduleId(schedule_id)))
+        """Pause a schedule. An optional ``{"note": …}`` body says why; it is shown as the
+        schedule's ``note`` (a schedule paused by ``pause_after_failures`` gets one saying
+        so)."""
+        note = data.note if data is not None else None
+        return await _counted(fires, await schedules.disable(ScheduleId(schedule_id), note=note))
 
     @post("/{schedule_id:str}/run", status_code=HTTP_201_CREATED)
     async def run_schedule(self, schedules: Schedules, schedule_id: FromPath[str]) -> Task:

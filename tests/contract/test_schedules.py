@@ -127,6 +127,19 @@ async def test_a_schedule_jitter_round_trips_and_clears(store: Store) -> None:
     assert cleared.jitter is None
 
 
+async def test_a_schedule_failure_pause_fields_round_trip(store: Store) -> None:
+    """``pause_after_failures``, ``consecutive_failures`` and ``note`` read back as written,
+    and a compare-and-set sets them together with the status."""
+    schedule = await make_schedule(store, await a_workflow(store), pause_after_failures=2)
+    read = await store.schedules.get(schedule.id)
+    assert (read.pause_after_failures, read.consecutive_failures, read.note) == (2, 0, None)
+    paused = await store.schedules.update(
+        schedule.id, SchedulePatch(updated_at=at(5), consecutive_failures=2, note="why",
+                                   status=ScheduleStatus.PAUSED), expected_version=1)
+    assert (paused.consecutive_failures, paused.note, paused.status) == (
+        2, "why", ScheduleStatus.PAUSED)
+
+
 async def test_updating_a_schedule_sets_only_the_patch_and_bumps_the_version(
         store: Store) -> None:
     """Unset fields stay as stored; ``None`` clears a nullable field; the version goes up."""
