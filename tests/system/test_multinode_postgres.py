@@ -136,20 +136,23 @@ def test_a_killed_node_s_runs_are_finished_by_the_others_before_its_lease_runs_o
     lease = {"SPARK_LEASE_SECONDS": "60"}
     doomed = nodes.start(**lease)
     workflow = synced_workflow(doomed, langflow, SLOW_ID)
-    tasks = [_slow_run(doomed, workflow["id"], 3) for _ in range(6)]
+    # Long enough to outlast starting the survivors on a loaded machine: the kill cuts them.
+    tasks = [_slow_run(doomed, workflow["id"], 10) for _ in range(6)]
     wait_for(lambda: all(doomed.call("GET", f"/api/v1/tasks/{t['id']}")["status"] == "running"
                          for t in tasks), within=15, what="the doomed node to run every task")
     survivors = [nodes.start(**lease), nodes.start(**lease)]
     killed_at = time.monotonic()
     doomed.kill()
+    wait_for(lambda: all(survivors[0].call("GET", f"/api/v1/tasks/{t['id']}")["tries"] >= 2
+                         for t in tasks), within=45, what="the survivors to re-run every task")
+    recovered = time.monotonic() - killed_at
     finished = [wait_for(lambda t=t: _final(survivors[0], t["id"]), within=45,
                          what="a survivor to finish the killed node's run") for t in tasks]
-    took = time.monotonic() - killed_at
     assert [task["status"] for task in finished] == ["completed"] * len(tasks)
     assert all(task["tries"] == 2 for task in finished)
-    assert took < 15, f"recovery took {took:.1f} s: the 60 s lease was waited out"
-    print(f"MULTINODE: 6 runs of a killed node finished by survivors in {took:.1f} s "
-          "(lease 60 s)")
+    assert recovered < 10, f"re-running took {recovered:.1f} s: the 60 s lease was waited out"
+    print(f"MULTINODE: 6 runs of a killed node re-run by survivors {recovered:.1f} s after the "
+          "kill (lease 60 s)")
 
 
 def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it(
