@@ -162,7 +162,7 @@ def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it
     after SIGCONT the stopped node's late answer is refused and the record stays the re-run's."""
     paused = nodes.start(SPARK_LEASE_SECONDS="2")
     workflow = synced_workflow(paused, langflow, SLOW_ID)
-    task = _slow_run(paused, workflow["id"], 4)
+    task = _slow_run(paused, workflow["id"], 8)  # outlasts starting the other node
     wait_for(lambda: paused.call("GET", f"/api/v1/tasks/{task['id']}")["status"] == "running",
              within=15, what="the first node to start the run")
     other = nodes.start(SPARK_LEASE_SECONDS="2")
@@ -173,7 +173,7 @@ def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it
     assert rerun["tries"] == 2
     paused.process.send_signal(signal.SIGCONT)
     done = wait_for(lambda: _final(other, task["id"]), within=30, what="the re-run to finish")
-    time.sleep(3)  # the first node's own 4 s call has answered by now, and was refused
+    time.sleep(3)  # the first node has run again for seconds: its late answer was refused
     after = other.call("GET", f"/api/v1/tasks/{task['id']}")
     assert done["status"] == "completed"
     assert after == done, "a late answer overwrote the task"
