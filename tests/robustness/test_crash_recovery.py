@@ -181,7 +181,7 @@ def test_a_restarted_server_recovers_its_killed_predecessor_s_runs_at_once(
     cut_off = [
         first.call("POST", f"/api/v1/workflows/{workflow_id}/run",
                    {"input_value": f"slow {number}",
-                    "tweaks": {SLOW_NODE: {"delay_seconds": 30 if number == 0 else 1}}},
+                    "tweaks": {SLOW_NODE: {"delay_seconds": 30 if number == 0 else 5}}},
                    params={"wait": "false"}, expect=202)["id"]
         for number in range(3)
     ]
