@@ -14,7 +14,6 @@ from litestar import Litestar, Request, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from spark_adapters.container import Container, open_spark
@@ -22,6 +21,7 @@ from spark_adapters.settings import Settings
 from spark_core.facade import Spark
 from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
 from spark_http.dependencies import DEPENDENCIES
+from spark_http.docs import render_plugins, static_files, with_servers
 from spark_http.errors import exception_handlers
 from spark_http.observability import ObservedApp
 from spark_http.routes import CONTROLLERS
@@ -33,8 +33,9 @@ SHUTDOWN_GRACE = 10.0
 
 @get("/api/v1/openapi.json", include_in_schema=False, sync_to_thread=False)
 def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The OpenAPI document (also served under the docs path)."""
-    return request.app.openapi_schema.to_schema()
+    """The OpenAPI document (also served under the docs path), naming as its server the prefix
+    the app is mounted at."""
+    return with_servers(request, request.app.openapi_schema.to_schema())
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -49,7 +50,7 @@ def openapi_config() -> OpenAPIConfig:
         ),
         path=DOCS_URL,
         use_handler_docstrings=True,
-        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=render_plugins(),
         components=Components(
             security_schemes={
                 SECURITY_SCHEME: SecurityScheme(
@@ -106,7 +107,7 @@ def create_app(
                 await opened.stop(grace=shutdown_grace)
 
     app = ObservedApp(
-        route_handlers=[*CONTROLLERS, openapi_document],
+        route_handlers=[*CONTROLLERS, openapi_document, static_files()],
         dependencies=DEPENDENCIES,
         middleware=[ApiKeyMiddleware(auth)],
         exception_handlers=exception_handlers(),

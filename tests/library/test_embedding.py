@@ -3,6 +3,7 @@ host's event loop, a clean stop, and adapters replaced through the container."""
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -114,6 +115,26 @@ async def test_the_host_keeps_serving_while_spark_schedules_fire_in_its_loop(
         await store.close()
     assert running.total == 0
     assert interrupted.error == "interrupted"
+
+
+async def test_mounted_docs_name_the_prefix_and_load_their_files_under_it(
+    tmp_path: Path,
+) -> None:
+    """Under /spark, every OpenAPI document names /spark as its server (so "Try it out" calls
+    /spark/api/v1/…), and the docs page loads its files from /spark/api/v1/docs/static, each
+    answering 200 without a key."""
+    host = _litestar_host(_container(tmp_path))
+    async with lifespan(host), http_client(host) as anonymous:
+        for url in ("/spark/api/v1/openapi.json", "/spark/api/v1/docs/openapi.json"):
+            assert (await anonymous.get(url)).json()["servers"] == [{"url": "/spark"}], url
+        page = await anonymous.get("/spark/api/v1/docs")
+        assert page.status_code == 200
+        assert '"servers":[{"url":"/spark"}]' in page.text.replace(" ", "")
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text)
+        assert len(assets) >= 3
+        for url in assets:
+            assert url.startswith("/spark/api/v1/docs/static/"), url
+            assert (await anonymous.get(url)).status_code == 200, url
 
 
 async def test_a_raw_asgi_host_serves_a_facade_it_opened_itself(
