@@ -34,11 +34,14 @@ class FireOutcome(enum.StrEnum):
     """Not run: a run already waited in the one-slot buffer (policy ``buffer_one``)."""
     ERROR = "error"
     """The fire itself failed (the store, or an expression that cannot be executed)."""
+    BACKFILLED = "backfilled"
+    """A task was created for it afterwards, by a backfill asked for through the API."""
 
     @property
     def created_task(self) -> bool:
         """True for the outcomes that created a task of their own."""
-        return self in (FireOutcome.FIRED, FireOutcome.CAUGHT_UP, FireOutcome.BUFFERED)
+        return self in (FireOutcome.FIRED, FireOutcome.CAUGHT_UP, FireOutcome.BUFFERED,
+                        FireOutcome.BACKFILLED)
 
 
 class FireRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,6 +32,7 @@ from spark_core.ports import (
     ScheduleFilter,
     SchedulePatch,
     ScheduleRepository,
+    TaskFilter,
     TaskRepository,
 )
 from spark_core.schedule_spec import (
@@ -40,6 +41,14 @@ from spark_core.schedule_spec import (
     parse_interval,
     parse_schedule,
     preview,
+)
+from spark_core.services.backfill import (
+    Backfill,
+    BackfillFields,
+    BackfillRun,
+    backfill_range,
+    backfill_records,
+    plan_backfill,
 )
 from spark_core.services.fires import FireService
 from spark_core.services.tasks import MAX_RETRIES_LIMIT
@@ -340,6 +349,53 @@ class ScheduleService:
             raise InvalidStateError(f"Schedule {schedule_id} has completed and cannot be paused")
         return await self._apply(schedule_id, ScheduleChanges(status=ScheduleStatus.PAUSED),
                                  restart=False, also={"note": note})
+
+    async def backfill(self, schedule_id: ScheduleId, fields: BackfillFields, *,
+                       dry_run: bool = False) -> Backfill:
+        """Create one run per nominal time from ``fields.start`` to ``fields.end`` (a past
+        range, at most ``MAX_BACKFILL`` times), each recorded ``backfilled`` in the fire ledger;
+        a time that already has a run is skipped. ``dry_run`` answers the same without creating
+        anything. See ``spark_core.services.backfill``."""
+        now = self._clock.now()
+        start, end = backfill_range(fields, now)
+        for _ in range(CHANGE_ATTEMPTS):
+            schedule = await self._schedules.get(schedule_id)
+            taken = await self._run_times(schedule_id, start, end)
+            plan = plan_backfill(schedule, fields, start=start, end=end, taken=taken,
+                                 dry_run=dry_run)
+            if dry_run or not plan.runs:
+                return plan
+            tasks = [scheduled_task(schedule, scheduled_for=run.nominal_time, now=now)
+                     for run in plan.runs]
+            records = backfill_records(
+                plan, {run.nominal_time: task.id for run, task in zip(plan.runs, tasks,
+                                                                      strict=True)}, now=now)
+            won = await self._schedules.fire(schedule_id, SchedulePatch(updated_at=now),
+                                             expected_version=schedule.version, tasks=tasks,
+                                             fires=records)
+            if not won:
+                continue  # fired or changed meanwhile: plan it again on the fresh record
+            self._signals.work_added()
+            return msgspec.structs.replace(plan, runs=[
+                BackfillRun(nominal_time=run.nominal_time, task_id=task.id)
+                for run, task in zip(plan.runs, tasks, strict=True)
+            ])
+        raise ConflictError(f"Schedule {schedule_id} kept changing during the backfill; "
+                            "try again")
+
+    async def _run_times(self, schedule_id: ScheduleId, start: datetime,
+                         end: datetime) -> set[datetime]:
+        """The nominal times from ``start`` to ``end`` that already have a run."""
+        taken: set[datetime] = set()
+        offset = 0
+        while True:
+            page = await self._tasks.list(TaskFilter(schedule_id=schedule_id), limit=500,
+                                          offset=offset)
+            taken.update(task.scheduled_for for task in page.items
+                         if task.scheduled_for is not None and start <= task.scheduled_for <= end)
+            if not page.has_more:
+                return taken
+            offset += len(page.items)
 
     async def fire_now(self, schedule_id: ScheduleId) -> Task:
         """Queue a run with the schedule's input now, without changing its timing."""

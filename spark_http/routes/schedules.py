@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from spark_core.fires import FireOutcome, FireRecord
 from spark_core.models import Schedule, ScheduleId, ScheduleStatus, Task, WorkflowId
 from spark_core.ports import ScheduleFilter
+from spark_core.services.backfill import Backfill, BackfillFields
 from spark_core.services.fires import FireService
 from spark_core.services.schedules import (
     MAX_PREVIEW,
@@ -158,6 +159,20 @@ class ScheduleController(Controller):
         """Fire the schedule now: queue a task with its input, leaving its timing unchanged."""
         return await schedules.fire_now(ScheduleId(schedule_id))
 
+    @post("/{schedule_id:str}/backfill", status_code=HTTP_201_CREATED)
+    async def backfill_schedule(
+        self, schedules: Schedules, schedule_id: FromPath[str],
+        data: JSONBody[BackfillFields], dry_run: FromQuery[bool] = False,
+    ) -> SparkResponse[Backfill]:
+        """Run the schedule once per nominal time from ``start`` to ``end`` (both included,
+        in the past, at most 1000 times: more is a 400), each recorded ``backfilled``
+        in the fire ledger. ``overlap_policy``: ``allow`` (default) one run per time; ``skip``
+        or ``buffer_one`` one run for the newest time, the others ``coalesced`` into it. A time
+        that already has a run of the schedule is left alone and listed in ``skipped``.
+        ``?dry_run=true`` answers the same (200) without creating anything."""
+        backfill = await schedules.backfill(ScheduleId(schedule_id), data, dry_run=dry_run)
+        return SparkResponse(backfill, status_code=HTTP_200_OK if dry_run else HTTP_201_CREATED)
+
     @get("/{schedule_id:str}/next")
     async def next_runs(
         self,
@@ -180,7 +195,8 @@ class ScheduleController(Controller):
     ) -> PageOut[FireRecord]:
         """The fire ledger: one record per nominal time the scheduler considered, newest
         first, with its ``outcome`` (``fired``, ``caught_up``, ``coalesced``, ``missed``,
-        ``skipped_overlap``, ``buffered``, ``dropped_buffer_full``, ``error``), a ``reason``
+        ``skipped_overlap``, ``buffered``, ``dropped_buffer_full``, ``error``,
+        ``backfilled``), a ``reason``
         in words, the ``task_id`` it created and its ``delay_seconds``; filter by
         ``outcome``."""
         page = await fires.list(ScheduleId(schedule_id), outcome=outcome,

@@ -126,3 +126,18 @@ async def test_records_go_with_their_schedule(store: Store) -> None:
     assert (await store.fires.list(schedule.id, limit=5, offset=0)).total == 0
     await store.workflows.delete(workflow.id)
     assert await store.fires.counters([other.id]) == {}
+
+
+async def test_a_backfill_replaces_a_missed_record_and_filters_as_backfilled(
+        store: Store) -> None:
+    """A fire carrying a `backfilled` record for a time recorded `missed` replaces it with
+    its task; the outcome filter finds it."""
+    workflow, schedule = await _scheduled(store)
+    assert await store.fires.record([_record(schedule, 10, FireOutcome.MISSED)]) == 1
+    task = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    backfilled = _record(schedule, 10, FireOutcome.BACKFILLED, decided=90, task_id=task.id)
+    assert await store.schedules.fire(schedule.id, fired(90, next_run=100), expected_version=1,
+                                      tasks=[task], fires=[backfilled])
+    page = await store.fires.list(schedule.id, outcome=FireOutcome.BACKFILLED, limit=5,
+                                  offset=0)
+    assert page.items == [backfilled]
