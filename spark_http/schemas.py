@@ -61,7 +61,7 @@ def _iso_datetimes(value: Any, *, in_struct: bool = False) -> Any:
     workflows costs the same however large their definitions are.
     """
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return iso_utc(value)
     if isinstance(value, msgspec.Struct):
         changes = {}
         for name in _datetime_fields(type(value)):
@@ -69,7 +69,7 @@ def _iso_datetimes(value: Any, *, in_struct: bool = False) -> Any:
             if field is None:  # the common cases are inlined: this runs per row of a page
                 continue
             if isinstance(field, datetime):
-                changes[name] = field.astimezone(UTC).isoformat()
+                changes[name] = iso_utc(field)
                 continue
             converted = _iso_datetimes(field, in_struct=True)
             if converted is not field:
@@ -83,9 +83,40 @@ def _iso_datetimes(value: Any, *, in_struct: bool = False) -> Any:
     return value
 
 
+_encode = msgspec.json.Encoder().encode
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as ``moment.astimezone(UTC).isoformat()`` writes it (``+00:00``), about six
+    times faster: msgspec writes the same text with ``Z`` for the offset, which is swapped."""
+    if moment.tzinfo is not UTC:  # naive (local time) or another zone, as astimezone reads it
+        moment = moment.astimezone(UTC)
+    return _encode(moment)[1:-2].decode() + "+00:00"
+
+
+def written(moment: datetime) -> datetime:
+    """``moment`` already in its wire form (``iso_utc``), for a list row built once straight
+    in the wire shape: msgspec writes the text as it is and ``SparkResponse`` does not visit
+    the row again. Typed as the datetime it stands for, so the OpenAPI document still says
+    ``date-time``."""
+    return iso_utc(moment)  # type: ignore[return-value]
+
+
+def written_or_none(moment: datetime | None) -> datetime | None:
+    """``written(moment)``, or ``None``."""
+    return None if moment is None else written(moment)
+
+
+WRITTEN_ONCE: set[type[msgspec.Struct]] = set()
+"""List rows whose ``of`` writes their datetimes in the wire form: never walked again."""
+
+
 @functools.cache
 def _datetime_fields(struct_type: type[msgspec.Struct]) -> tuple[str, ...]:
-    """The fields of ``struct_type`` whose declared type may hold a datetime."""
+    """The fields of ``struct_type`` whose declared type may hold a datetime (none for the
+    rows of ``WRITTEN_ONCE``, whose datetimes are already text)."""
+    if struct_type in WRITTEN_ONCE:
+        return ()
     try:
         info = msgspec.inspect.type_info(struct_type)
     except (TypeError, ValueError):  # a type msgspec cannot describe: visit every field
@@ -216,8 +247,11 @@ class WorkflowListItem(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, summary: WorkflowSummary) -> "WorkflowListItem":
         """The list item of a store summary."""
+        fields = msgspec.structs.asdict(summary.workflow)
+        fields["created_at"] = written(summary.workflow.created_at)
+        fields["updated_at"] = written(summary.workflow.updated_at)
         return cls(
-            **msgspec.structs.asdict(summary.workflow),
+            **fields,
             latest_run=summary.latest_run,
             task_count=summary.task_count,
             failed_task_count=summary.failed_task_count,
@@ -403,9 +437,29 @@ class TaskListItem(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, task: Task) -> "TaskListItem":
         """The list item of a task."""
-        fields = msgspec.structs.asdict(task)
-        del fields["output_raw"], fields["attempts"]
-        return cls(**fields)
+        return cls(
+            id=task.id,
+            workflow_id=task.workflow_id,
+            schedule_id=task.schedule_id,
+            status=task.status,
+            input_data=task.input_data,
+            output_data=task.output_data,
+            error=task.error,
+            tries=task.tries,
+            max_retries=task.max_retries,
+            next_retry_at=written_or_none(task.next_retry_at),
+            scheduled_for=written_or_none(task.scheduled_for),
+            timeout=task.timeout,
+            session_id=task.session_id,
+            tweaks=task.tweaks,
+            started_at=written_or_none(task.started_at),
+            finished_at=written_or_none(task.finished_at),
+            created_at=written(task.created_at),
+            updated_at=written(task.updated_at),
+        )
+
+
+WRITTEN_ONCE.update((WorkflowListItem, TaskListItem))
 
 
 class TaskDeleted(msgspec.Struct, kw_only=True):
