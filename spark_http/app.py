@@ -21,11 +21,11 @@ from spark_adapters.settings import Settings
 from spark_core.facade import Spark
 from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
 from spark_http.dependencies import DEPENDENCIES
-from spark_http.docs import render_plugins, static_files, with_servers
+from spark_http.docs import DOCS_URL, render_plugins, static_files, with_servers
 from spark_http.errors import exception_handlers
 from spark_http.observability import ObservedApp
 from spark_http.routes import CONTROLLERS
-from spark_http.routes.health import DOCS_URL, package_version
+from spark_http.routes.health import package_version
 from spark_http.schemas import SparkResponse
 
 SHUTDOWN_GRACE = 10.0

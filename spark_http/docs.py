@@ -16,7 +16,9 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-from spark_http.routes.health import DOCS_URL
+DOCS_URL = "/api/v1/docs"
+REDOC_URL = "/api/v1/docs/redoc"
+OPENAPI_URL = "/api/v1/openapi.json"
 
 STATIC_URL = DOCS_URL + "/static"
 """Where the Swagger UI files are served, below the docs (so just as public)."""

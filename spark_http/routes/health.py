@@ -12,12 +12,10 @@ from litestar.datastructures import State
 from spark_core.facade import Spark
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import SparkFacade
+from spark_http.docs import DOCS_URL, OPENAPI_URL, REDOC_URL, mount_prefix
 from spark_http.schemas import HealthOut, ServiceInfo
 
 HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
-DOCS_URL = "/api/v1/docs"
-REDOC_URL = "/api/v1/docs/redoc"
-OPENAPI_URL = "/api/v1/openapi.json"
 
 
 @functools.cache
@@ -76,7 +74,7 @@ class InfoController(Controller):
     async def info(self, request: Request[Any, Any, Any]) -> ServiceInfo:
         """The service name, version, server time and where the docs are (under the prefix
         the server is mounted at, if any)."""
-        prefix = str(request.scope.get("root_path", "")).rstrip("/")
+        prefix = mount_prefix(request.scope)
         return ServiceInfo(
             status="online",
             service="Spark API",

@@ -121,8 +121,8 @@ async def test_mounted_docs_name_the_prefix_and_load_their_files_under_it(
     tmp_path: Path,
 ) -> None:
     """Under /spark, every OpenAPI document names /spark as its server (so "Try it out" calls
-    /spark/api/v1/…), and the docs page loads its files from /spark/api/v1/docs/static, each
-    answering 200 without a key."""
+    /spark/api/v1/…), the docs page loads its files from /spark/api/v1/docs/static, each
+    answering 200 without a key, and ``GET /`` names the docs under /spark."""
     host = _litestar_host(_container(tmp_path))
     async with lifespan(host), http_client(host) as anonymous:
         for url in ("/spark/api/v1/openapi.json", "/spark/api/v1/docs/openapi.json"):
@@ -135,6 +135,10 @@ async def test_mounted_docs_name_the_prefix_and_load_their_files_under_it(
         for url in assets:
             assert url.startswith("/spark/api/v1/docs/static/"), url
             assert (await anonymous.get(url)).status_code == 200, url
+    async with lifespan(host), http_client(host, AUTH) as client:
+        root = (await client.get("/spark/")).json()
+        assert (root["docs_url"], root["openapi_url"]) == (
+            "/spark/api/v1/docs", "/spark/api/v1/openapi.json")
 
 
 async def test_a_raw_asgi_host_serves_a_facade_it_opened_itself(
