@@ -22,11 +22,12 @@ from dependency_injector import containers, providers
 from spark_adapters.clock import SystemClock
 from spark_adapters.connector import SourceRegistry
 from spark_adapters.metrics import PrometheusMetrics
+from spark_adapters.notifications import WebhookNotifier
 from spark_adapters.secrets import FernetSecretBox
 from spark_adapters.settings import Settings
 from spark_adapters.sqlite import SqliteStore
 from spark_core.facade import Spark
-from spark_core.ports import Clock, SecretBox, Store
+from spark_core.ports import Clock, Notifier, SecretBox, Store
 
 
 async def http_session(
@@ -41,6 +42,14 @@ async def http_session(
         yield session
     finally:
         await session.close()
+
+
+def webhook_notifier(session: aiohttp.ClientSession, settings: Settings) -> Notifier | None:
+    """The webhook ``SPARK_WEBHOOK_URL`` names (``None`` when unset), signed with
+    ``SPARK_WEBHOOK_SECRET``."""
+    if not settings.webhook_url:
+        return None
+    return WebhookNotifier(session, url=settings.webhook_url, secret=settings.webhook_secret)
 
 
 def spark_version() -> str:
@@ -107,6 +116,7 @@ class Container(containers.DeclarativeContainer):
     opened_store = providers.Resource(opened, store)
     secrets = providers.Singleton(secret_box, settings)
     connector = providers.Singleton(SourceRegistry.default, session)
+    notifier = providers.Singleton(webhook_notifier, session, settings)
     spark = providers.Singleton(
         Spark.from_ports,
         store=opened_store,
@@ -119,6 +129,7 @@ class Container(containers.DeclarativeContainer):
         task_retention=providers.Callable(task_retention, settings),
         metrics=metrics,
         fire_retention=providers.Callable(fire_retention, settings),
+        notifier=notifier,
     )
 
 

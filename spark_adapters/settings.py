@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fire_retention_days: float = 30.0
     database_pool_size: int = 10
     database_poll_only: bool = False
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
     @property
     def database_kind(self) -> str:
@@ -145,6 +147,8 @@ def load_settings(
         "SPARK_FIRE_RETENTION_DAYS": "fire_retention_days",
         "SPARK_DATABASE_POOL_SIZE": "database_pool_size",
         "SPARK_DATABASE_POLL_ONLY": "database_poll_only",
+        "SPARK_WEBHOOK_URL": "webhook_url",
+        "SPARK_WEBHOOK_SECRET": "webhook_secret",
     }
     for variable, field in simple.items():
         if merged.get(variable):
@@ -172,6 +176,7 @@ def load_settings(
     _check_observability(settings)
     if settings.database_pool_size < 1:
         raise ValidationError("Invalid configuration: SPARK_DATABASE_POOL_SIZE must be at least 1")
+    _check_webhook(settings)
     _ = settings.database_kind  # refuses an unknown scheme at load time, not at first use
     return settings
 
@@ -189,6 +194,14 @@ def _check_observability(settings: Settings) -> None:
     if settings.fire_retention_days <= 0:
         raise ValidationError(
             "Invalid configuration: SPARK_FIRE_RETENTION_DAYS must be positive")
+
+
+def _check_webhook(settings: Settings) -> None:
+    """Refuse a webhook URL that is not http(s)."""
+    url = settings.webhook_url
+    if url and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValidationError(
+            "Invalid configuration: SPARK_WEBHOOK_URL must be an http:// or https:// URL")
 
 
 def _safe_url(url: str) -> str:

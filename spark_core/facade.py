@@ -30,7 +30,15 @@ from spark_core.models import (
     Workflow,
     WorkflowId,
 )
-from spark_core.ports import Clock, Metrics, SecretBox, SourceConnector, Store, TaskFilter
+from spark_core.ports import (
+    Clock,
+    Metrics,
+    Notifier,
+    SecretBox,
+    SourceConnector,
+    Store,
+    TaskFilter,
+)
 from spark_core.scheduler import Scheduler
 from spark_core.services.fires import DEFAULT_RETENTION, FireService
 from spark_core.services.ids import IdService
@@ -100,10 +108,12 @@ class Spark:
         task_retention: timedelta | None = DEFAULT_TASK_RETENTION,
         metrics: Metrics | None = None,
         fire_retention: timedelta = DEFAULT_RETENTION,
+        notifier: Notifier | None = None,
     ) -> "Spark":
         """Wire every service, the worker and the scheduler over an opened ``store`` and the
         other ports: the one composition path (the container calls it too). ``metrics``
-        receives what the worker and scheduler do; the fire ledger keeps ``fire_retention``."""
+        receives what the worker and scheduler do; the fire ledger keeps ``fire_retention``;
+        ``notifier`` hears of failed and recovered runs."""
         signals = TaskSignals()
         fires = FireService(
             fires=store.fires, schedules=store.schedules, tasks=store.tasks,
@@ -131,7 +141,7 @@ class Spark:
             worker=Worker(
                 store=store, sources=sources, clock=clock, signals=signals,
                 concurrency=concurrency, default_timeout=default_timeout,
-                lease_seconds=lease_seconds, retry=retry, metrics=metrics,
+                lease_seconds=lease_seconds, retry=retry, metrics=metrics, notifier=notifier,
             ),
             scheduler=Scheduler(store=store, schedules=schedules, clock=clock, signals=signals,
                                 metrics=metrics),

@@ -283,3 +283,27 @@ class WorkflowDeletion(msgspec.Struct, frozen=True, kw_only=True):
     workflow_id: WorkflowId
     schedules_deleted: int
     tasks_deleted: int
+
+
+class RunEventKind(enum.StrEnum):
+    """What a run notification says: the run failed for good, or a workflow's run completed
+    right after one or more failed runs."""
+
+    FAILED = "failed"
+    RECOVERED = "recovered"
+
+
+class RunEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A notification about one run's final outcome (the body a webhook receives).
+
+    ``previous_task_id`` names the failed run a ``recovered`` run follows."""
+
+    event: RunEventKind
+    task_id: TaskId
+    workflow_id: WorkflowId
+    schedule_id: ScheduleId | None
+    status: TaskStatus
+    error: str | None
+    attempts: int
+    finished_at: datetime | None
+    previous_task_id: TaskId | None = None

@@ -28,6 +28,7 @@ from spark_core.fires import FireCounters, FireOutcome, FireRecord
 from spark_core.models import (
     Page,
     RemoteFlow,
+    RunEvent,
     RunRequest,
     RunResult,
     Schedule,
@@ -567,6 +568,17 @@ class Metrics(Protocol):
 
     def worker_busy(self, count: int) -> None:
         """This process now runs ``count`` tasks."""
+        ...
+
+
+class Notifier(Protocol):
+    """Where the core tells the outside world about failed and recovered runs (a webhook).
+
+    ``notify`` returns at once and never raises: delivery, with its retries, happens in the
+    background, so a slow or broken receiver never delays or changes a run."""
+
+    def notify(self, event: RunEvent) -> None:
+        """Queue ``event`` for delivery."""
         ...
 
 

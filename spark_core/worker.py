@@ -30,7 +30,8 @@ from spark_core.errors import (
     StoreUnavailableError,
 )
 from spark_core.models import RunRequest, Task, TaskId, TaskStatus
-from spark_core.ports import Clock, Metrics, Store, TaskOutcome, patch_fields
+from spark_core.notifications import run_event
+from spark_core.ports import Clock, Metrics, Notifier, Store, TaskOutcome, patch_fields
 from spark_core.services.schedules import count_final_run
 from spark_core.services.sources import SourceService
 from spark_core.signals import TaskSignals
@@ -75,9 +76,11 @@ class Worker:
         rng: random.Random | None = None,
         owner: str | None = None,
         metrics: Metrics | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._store = store
         self._metrics: Metrics = metrics or NoMetrics()
+        self._notifier = notifier
         self._queue = store.queue
         self._nodes = store.nodes
         self._sources = sources
@@ -198,6 +201,7 @@ class Worker:
                 recovered.append(msgspec.structs.replace(task, **patch_fields(outcome)))
                 self._announce(outcome.status, task.id)
                 await self._count_for_schedule(task, outcome)
+                await self._notify(task, outcome)
         return recovered
 
     async def _register(self) -> None:
@@ -348,6 +352,7 @@ class Worker:
                 _log_outcome(task, outcome)
                 self._announce(outcome.status, task.id)
                 await self._count_for_schedule(task, outcome)
+                await self._notify(task, outcome)
             else:
                 logger.warning(
                     "Task %s attempt %d was taken over; its late outcome is dropped",
@@ -377,6 +382,22 @@ class Worker:
             logger.warning("Schedule %s paused: %s", task.schedule_id, note,
                            extra=_task_fields(task))
             self._signals.schedules_changed()
+
+    async def _notify(self, task: Task, outcome: TaskOutcome) -> None:
+        """Hand the notifier a ``failed`` or ``recovered`` event for a final outcome just
+        written. A store error is logged: the run's outcome stands."""
+        if self._notifier is None or not outcome.status.is_final:
+            return
+        final = msgspec.structs.replace(task, **patch_fields(outcome))
+        try:
+            event = await run_event(self._store.tasks, final)
+        except SparkError as exc:
+            raise_if_cancelled()
+            logger.warning("Deciding the notification for task %s failed: %s", task.id, exc,
+                           extra=_task_fields(task))
+            return
+        if event is not None:
+            self._notifier.notify(event)
 
     def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
         if status.is_final:

@@ -1,0 +1,92 @@
+"""``WebhookNotifier``: the ``Notifier`` that POSTs failed and recovered runs to a webhook.
+
+The body is the event as JSON; with a secret configured, ``X-Spark-Signature`` carries
+``sha256=`` and the hex HMAC-SHA256 of the exact body bytes, so the receiver can check that
+Spark sent it. Each event is delivered in a background task, retried with backoff, and given up
+with a log line: a broken receiver never touches the run it is about.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import logging
+
+import aiohttp
+import msgspec
+
+from spark_core.models import RunEvent
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Spark-Signature"
+EVENT_HEADER = "X-Spark-Event"
+
+
+def signature(body: bytes, secret: str) -> str:
+    """The ``X-Spark-Signature`` value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookNotifier:
+    """Delivers each event to ``url`` in the background: up to ``attempts`` POSTs, waiting
+    ``backoff_seconds`` * 2**n between them, each bounded by ``timeout_seconds``. A 2xx
+    answer is a delivery; anything else, or no answer, is retried."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        url: str,
+        secret: str | None = None,
+        attempts: int = 3,
+        backoff_seconds: float = 1.0,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._secret = secret
+        self._attempts = attempts
+        self._backoff_seconds = backoff_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._deliveries: set[asyncio.Task[bool]] = set()
+
+    def notify(self, event: RunEvent) -> None:
+        """Start delivering ``event``; returns at once."""
+        delivery = asyncio.create_task(self.deliver(event), name=f"spark-webhook-{event.task_id}")
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+
+    async def deliver(self, event: RunEvent) -> bool:
+        """POST ``event`` until the receiver accepts it or the attempts run out; True when it
+        was accepted. Never raises (but can be cancelled)."""
+        body = msgspec.json.encode(event)
+        headers = {"Content-Type": "application/json", EVENT_HEADER: str(event.event)}
+        if self._secret:
+            headers[SIGNATURE_HEADER] = signature(body, self._secret)
+        for attempt in range(1, self._attempts + 1):
+            problem = await self._post(body, headers)
+            if problem is None:
+                return True
+            if attempt < self._attempts:
+                logger.info("Webhook for task %s failed (attempt %d), retrying: %s",
+                            event.task_id, attempt, problem)
+                await asyncio.sleep(self._backoff_seconds * 2 ** (attempt - 1))
+            else:
+                logger.warning("Webhook for task %s (%s) given up after %d attempts: %s",
+                               event.task_id, event.event, attempt, problem)
+        return False
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> str | None:
+        """One POST; ``None`` when accepted, else what went wrong."""
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                if 200 <= response.status < 300:
+                    return None
+                return f"HTTP {response.status}"
+        # RuntimeError: the session was closed under a delivery (Spark is shutting down)
+        except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
+            return f"{type(exc).__name__}: {exc}"

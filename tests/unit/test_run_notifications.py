@@ -1,0 +1,118 @@
+"""Run notifications: a failed run, and the first completed run after failures, are told to the
+notifier once; other outcomes are not."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from spark_core.errors import RemoteRunError
+from spark_core.facade import Spark
+from spark_core.models import RunEvent, RunEventKind, RunResult, TaskStatus, Workflow
+from spark_core.ports import Notifier
+from spark_core.worker import RetryPolicy
+from tests.fakes.clock import FakeClock
+from tests.fakes.secrets import FakeSecretBox
+from tests.fakes.sources import FakeConnector
+from tests.fakes.store import FakeStore
+from tests.unit.conftest import REMOTE_URL, World, synced_echo
+
+
+class FakeNotifier(Notifier):
+    """Keeps every event it is handed, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[RunEvent] = []
+
+    def notify(self, event: RunEvent) -> None:
+        """Record ``event``."""
+        self.events.append(event)
+
+
+@pytest.fixture
+def notifier() -> FakeNotifier:
+    """A notifier that records events."""
+    return FakeNotifier()
+
+
+@pytest.fixture
+async def world(notifier: FakeNotifier) -> AsyncIterator[World]:
+    """The core over fakes with ``notifier`` wired in, its worker running."""
+    clock = FakeClock()
+    store = FakeStore(clock)
+    connector = FakeConnector()
+    remote = connector.add_remote(REMOTE_URL, api_key="remote-key")
+    remote.add_flow("echo", "Echo")
+    spark = Spark.from_ports(
+        store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
+        retry=RetryPolicy(base_seconds=1, max_seconds=8), notifier=notifier,
+    )
+    world = World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)
+    await spark.worker.start()
+    yield world
+    await spark.worker.stop(grace=1)
+
+
+async def _run(world: World, workflow: Workflow, *, fail: bool) -> TaskStatus:
+    """Run ``workflow`` once to its end (failing for good when ``fail``), a second later
+    than the previous run; return its final status."""
+    world.clock.advance(1)
+    world.remote.outcomes = [
+        RemoteRunError("bad input", status=400) if fail else RunResult(output_text="ok", raw={})
+    ]
+    task = await world.spark.tasks.run(workflow.id, input_data="x", wait=True)
+    return task.status
+
+
+async def test_a_failed_run_is_notified_with_its_error(
+    world: World, notifier: FakeNotifier
+) -> None:
+    """A run that fails for good hands the notifier a ``failed`` event naming run and error."""
+    echo = await synced_echo(world)
+    assert await _run(world, echo, fail=True) == TaskStatus.FAILED
+    [event] = notifier.events
+    assert event.event == RunEventKind.FAILED
+    assert event.workflow_id == echo.id
+    assert event.status == TaskStatus.FAILED
+    assert event.error is not None
+    assert "bad input" in event.error
+    assert event.attempts == 1
+    assert event.finished_at is not None
+
+
+async def test_only_the_first_success_after_failures_is_notified_as_recovered(
+    world: World, notifier: FakeNotifier
+) -> None:
+    """Two failures then two successes give failed, failed, recovered: the second success is
+    not a recovery, and the recovery names the failed run it follows."""
+    echo = await synced_echo(world)
+    for fail in (True, True, False, False):
+        await _run(world, echo, fail=fail)
+    kinds = [event.event for event in notifier.events]
+    assert kinds == [RunEventKind.FAILED, RunEventKind.FAILED, RunEventKind.RECOVERED]
+    assert notifier.events[2].previous_task_id == notifier.events[1].task_id
+    assert notifier.events[2].status == TaskStatus.COMPLETED
+
+
+async def test_successes_without_failures_notify_nothing(
+    world: World, notifier: FakeNotifier
+) -> None:
+    """A first run that completes, and completions after completions, are not news."""
+    echo = await synced_echo(world)
+    for _ in range(3):
+        assert await _run(world, echo, fail=False) == TaskStatus.COMPLETED
+    assert notifier.events == []
+
+
+async def test_a_failure_of_another_workflow_does_not_make_a_recovery(
+    world: World, notifier: FakeNotifier
+) -> None:
+    """Recovery is judged per workflow: another workflow's failure leaves this one's success
+    silent."""
+    echo = await synced_echo(world)
+    world.remote.add_flow("other", "Other")
+    other = await world.spark.workflows.sync("other", source_id=echo.source_id)
+    await _run(world, other, fail=True)
+    await _run(world, echo, fail=False)
+    assert [(event.event, event.workflow_id) for event in notifier.events] == [
+        (RunEventKind.FAILED, other.id)
+    ]
