@@ -95,6 +95,10 @@ def serve(state: CliState, *, host: str | None, port: int | None, grace: float) 
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's lines go through Spark's handler: one format, redacted
+        # uvloop and httptools (uvicorn[standard], a dependency) where installed, else asyncio
+        # and h11: /health answers about twice as many requests per second on them.
+        loop="auto",
+        http="auto",
         lifespan="on",
         # Requests waiting on a run must not hold the shutdown open past the grace period.
         timeout_graceful_shutdown=math.ceil(grace),
