@@ -108,4 +108,3 @@ async def test_a_receiver_that_is_down_is_given_up_after_three_attempts_without_
         assert not await notifier.deliver(EVENT)
     assert [record.levelname for record in caplog.records] == ["INFO", "INFO", "WARNING"]
     assert "given up after 3 attempts" in caplog.records[-1].getMessage()
-
