@@ -255,6 +255,32 @@ def show(state: CliState, *, workflow_id: str, as_json: bool) -> None:
 
 @workflow.command()
 @click.argument("workflow_id")
+@click.option("--max-concurrency", type=click.IntRange(min=1), metavar="N",
+              help="At most N runs of it running at once, across all nodes; the rest wait "
+                   "pending.")
+@click.option("--unlimited", is_flag=True, help="Lift the concurrency limit.")
+@json_option
+@pass_state
+def update(
+    state: CliState, *, workflow_id: str, max_concurrency: int | None, unlimited: bool,
+    as_json: bool,
+) -> None:
+    """Change a workflow's local settings (syncing again keeps them) and show it.
+
+    \b
+    Example: spark workflow update 8d2e…-… --max-concurrency 2
+    """
+    if (max_concurrency is None) == (not unlimited):
+        raise click.UsageError("Give one of --max-concurrency N or --unlimited.")
+
+    async def operation(spark: "Spark") -> "Workflow":
+        return await spark.workflows.set_max_concurrency(workflow_id, max_concurrency)
+
+    show_workflow(state.run(operation), as_json=as_json)
+
+
+@workflow.command()
+@click.argument("workflow_id")
 @click.option("-i", "--input", "input_value", default="", help="The input text (the message).")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the input text from stdin.")
 @wait_option

@@ -154,6 +154,9 @@ class Workflow(msgspec.Struct, frozen=True, kw_only=True):
     is_component: bool = False
     created_at: datetime
     updated_at: datetime
+    max_concurrency: int | None = None
+    """At most this many of its runs are ``running`` at once, across all nodes; the others wait
+    ``pending``. None: no limit. Set locally; syncing again keeps it."""
 
 
 class WorkflowSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -290,13 +290,21 @@ class WorkflowRepository(Protocol):
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id).
 
-        On update the stored row keeps its ``id`` and ``created_at``; ``NotFoundError`` if the
-        source does not exist.
+        On update the stored row keeps its ``id``, ``created_at`` and ``max_concurrency`` (a
+        local setting the remote flow knows nothing of); ``NotFoundError`` if the source does
+        not exist.
         """
         ...
 
     async def get(self, workflow_id: WorkflowId) -> Workflow:
         """One workflow by local id."""
+        ...
+
+    async def set_max_concurrency(
+        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
+    ) -> Workflow:
+        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``;
+        ``NotFoundError`` if the workflow does not exist."""
         ...
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
@@ -462,7 +470,11 @@ class TaskQueue(Protocol):
         past; among ``task_ids`` when given) to ``running`` under ``owner``'s lease, oldest
         first; increments ``tries``, sets ``started_at`` on the first attempt only and appends
         the new attempt (its number and start) to ``attempts``. Two claimers never get the
-        same task."""
+        same task.
+
+        A workflow's ``max_concurrency`` holds across claimers and processes: a task is
+        claimable only while fewer than that many tasks of its workflow are ``running``; the
+        rest stay pending (skipped, not blocking other workflows' tasks)."""
         ...
 
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:

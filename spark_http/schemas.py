@@ -243,6 +243,7 @@ class WorkflowListItem(msgspec.Struct, kw_only=True):
     latest_run: str
     task_count: int
     failed_task_count: int
+    max_concurrency: int | None = None
 
     @classmethod
     def of(cls, summary: WorkflowSummary) -> "WorkflowListItem":

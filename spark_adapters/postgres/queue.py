@@ -1,8 +1,10 @@
 """``PostgresTaskQueue``: leases on running tasks, judged by the database's clock.
 
-A claim is one statement: a ``FOR UPDATE SKIP LOCKED`` pick of the oldest runnable tasks,
-materialised so the planner cannot update more rows than the limit, and the update that leases
-them. Every later write of the attempt is fenced by owner *and* attempt (``tries``).
+A claim is one transaction: a lock on the limited workflows that have runnable tasks, then one
+statement: a ``FOR UPDATE SKIP LOCKED`` pick of the oldest runnable tasks of unlimited
+workflows plus the free slots of the locked ones, materialised so the planner cannot update
+more rows than the limit, and the update that leases them. Every later write of the attempt is
+fenced by owner *and* attempt (``tries``).
 """
 
 from collections.abc import Sequence
@@ -16,21 +18,53 @@ from spark_core.ports import TaskOutcome
 
 _LEASE_UNTIL = NOW + " + make_interval(secs => %(lease)s)"
 
+_RUNNABLE = (
+    "t.status = 'pending' AND (t.next_retry_at IS NULL OR t.next_retry_at <= " + NOW + ") {only}"
+)
+
+# The limited workflows with runnable tasks, locked (in id order, so claimers cannot deadlock)
+# until the claim commits: the claim that follows counts their running tasks in a snapshot
+# taken after the lock, so two claimers never both take a workflow's last slot. NO KEY UPDATE
+# leaves inserts of their tasks (a foreign key's KEY SHARE) unblocked.
+_LOCK_LIMITED = (
+    "SELECT w.id FROM workflows w WHERE w.max_concurrency IS NOT NULL"  # noqa: S608 - constants
+    " AND EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = w.id AND " + _RUNNABLE + ")"
+    " ORDER BY w.id FOR NO KEY UPDATE OF w"
+)
+
+# Unlimited workflows keep the fast path: a FOR UPDATE SKIP LOCKED pick of the oldest runnable
+# tasks. A locked limited workflow offers its oldest runnable tasks up to its free slots; only
+# its lock holder can claim them, so they need no row locks (the update re-checks the status).
 _CLAIM = (
-    "WITH picked AS MATERIALIZED ("  # noqa: S608 - constants only; values are parameters
-    " SELECT id FROM tasks WHERE status = 'pending'"
-    " AND (next_retry_at IS NULL OR next_retry_at <= " + NOW + ") {only}"
-    " ORDER BY created_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+    "WITH fast AS MATERIALIZED ("  # noqa: S608 - constants only; values are parameters
+    " SELECT t.id, t.created_at FROM tasks t WHERE " + _RUNNABLE +
+    " AND t.workflow_id NOT IN (SELECT id FROM workflows WHERE max_concurrency IS NOT NULL)"
+    " ORDER BY t.created_at, t.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED), "
+    "limited AS MATERIALIZED ("
+    " SELECT w.id, w.max_concurrency - (SELECT count(*) FROM tasks r"
+    " WHERE r.workflow_id = w.id AND r.status = 'running') AS free"
+    " FROM workflows w WHERE w.id = ANY(%(locked)s::text[])), "
+    "queued AS MATERIALIZED ("
+    " SELECT q.id, q.created_at FROM (SELECT t.id, t.created_at, l.free, row_number() OVER"
+    " (PARTITION BY t.workflow_id ORDER BY t.created_at, t.id) AS position"
+    " FROM tasks t JOIN limited l ON l.id = t.workflow_id WHERE l.free > 0 AND " + _RUNNABLE +
+    ") q WHERE q.position <= q.free), "
+    "picked AS MATERIALIZED ("
+    " SELECT id FROM (SELECT * FROM fast UNION ALL SELECT * FROM queued) c"
+    " ORDER BY created_at, id LIMIT %(limit)s) "
     "UPDATE tasks t SET status = 'running', lease_owner = %(owner)s,"
     " lease_expires_at = " + _LEASE_UNTIL + ", tries = t.tries + 1,"
     " started_at = coalesce(t.started_at, " + NOW + "), updated_at = " + NOW + ","
     " attempts = t.attempts || jsonb_build_array(jsonb_build_object('attempt', t.tries + 1,"
     " 'started_at', to_char((" + NOW + ") AT TIME ZONE 'UTC',"
     " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'))) "
-    "FROM picked WHERE t.id = picked.id RETURNING t.*"
+    "FROM picked WHERE t.id = picked.id AND t.status = 'pending' RETURNING t.*"
 )
+_AMONG = "AND t.id = ANY(%(ids)s::text[])"
 _CLAIM_ANY = _CLAIM.format(only="")
-_CLAIM_AMONG = _CLAIM.format(only="AND id = ANY(%(ids)s::text[])")
+_CLAIM_AMONG = _CLAIM.format(only=_AMONG)
+_LOCK_LIMITED_ANY = _LOCK_LIMITED.format(only="")
+_LOCK_LIMITED_AMONG = _LOCK_LIMITED.format(only=_AMONG)
 
 _RENEW = (
     "UPDATE tasks SET lease_expires_at = " + _LEASE_UNTIL + " "  # noqa: S608 - constants only
@@ -99,15 +133,17 @@ class PostgresTaskQueue:
         task_ids: Sequence[TaskId] | None = None,
     ) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease, oldest
-        first; two claimers never get the same task."""
+        first, within each workflow's ``max_concurrency``; two claimers never get the same
+        task, nor together exceed a limit."""
         if limit <= 0 or (task_ids is not None and not task_ids):
             return []
         params = {"owner": owner, "limit": _limit(limit), "lease": float(lease_seconds),
                   "now": self._db.now()}
-        query = _CLAIM_ANY
+        query, lock = _CLAIM_ANY, _LOCK_LIMITED_ANY
         if task_ids is not None:
-            query, params["ids"] = _CLAIM_AMONG, list(task_ids)
-        async with self._db.connection() as conn:
+            query, lock, params["ids"] = _CLAIM_AMONG, _LOCK_LIMITED_AMONG, list(task_ids)
+        async with self._db.transaction() as conn:
+            params["locked"] = [row["id"] for row in await fetch_all(conn, lock, params)]
             claimed = [task_from_row(row) for row in await fetch_all(conn, query, params)]
         return sorted(claimed, key=lambda task: (task.created_at, task.id))
 

@@ -1,11 +1,12 @@
 """``PostgresWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
-from spark_adapters.postgres.rows import column_names, struct_from_row, struct_to_row
+from spark_adapters.postgres.rows import column_names, param, struct_from_row, struct_to_row
 from spark_adapters.postgres.statements import insert_statement
 from spark_core.errors import NotFoundError
 from spark_core.models import (
@@ -90,7 +91,8 @@ class PostgresWorkflowRepository:
         row = workflow_to_row(workflow)
         updated = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name))
-            for name in row if name not in ("id", "created_at")
+            # max_concurrency is a local setting, not part of the remote flow: kept.
+            for name in row if name not in ("id", "created_at", "max_concurrency")
         )
         query = insert_statement("workflows", row) + sql.SQL(
             " ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET {} RETURNING *"
@@ -107,6 +109,18 @@ class PostgresWorkflowRepository:
         """One workflow by local id."""
         async with self._db.connection() as conn:
             return await fetch_workflow(conn, workflow_id)
+
+    async def set_max_concurrency(
+        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
+    ) -> Workflow:
+        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
+        async with self._db.connection() as conn:
+            row = await fetch_one(
+                conn, "UPDATE workflows SET max_concurrency = %s, updated_at = %s WHERE id = %s "
+                "RETURNING *", [max_concurrency, param(updated_at), workflow_id])
+        if row is None:
+            raise NotFoundError(f"Workflow {workflow_id} not found")
+        return struct_from_row(Workflow, row)
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
         """The workflow, its source and the source's sealed key, in one round trip."""

@@ -258,10 +258,18 @@ def _schedule_failure_pause(db: sqlite3.Connection) -> None:
     """)
 
 
+def _workflow_concurrency(db: sqlite3.Connection) -> None:
+    """Version 11: a workflow's optional ``max_concurrency``, the most of its runs that are
+    ``running`` at once (null: no limit)."""
+    _run_script(db, """
+        ALTER TABLE workflows ADD COLUMN max_concurrency INTEGER;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
     _schedule_fires, _schedule_keys, _schedule_bounds, _schedule_jitter,
-    _schedule_failure_pause,
+    _schedule_failure_pause, _workflow_concurrency,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

@@ -31,6 +31,28 @@ _WRITE_OUTCOME = (
 )
 _json_encoder = msgspec.json.Encoder()
 
+# Tasks of unlimited workflows are picked as before, oldest first; a limited workflow offers
+# its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
+# One statement under the writer's BEGIN IMMEDIATE, so no other claimer counts meanwhile.
+_CLAIM = (
+    "WITH limited AS (SELECT w.id, w.max_concurrency - (SELECT count(*) FROM tasks r "
+    "WHERE r.workflow_id = w.id AND r.status = 'running') AS free "
+    "FROM workflows w WHERE w.max_concurrency IS NOT NULL), "
+    "candidates AS ("
+    "SELECT * FROM (SELECT t.id, t.created_at FROM tasks t WHERE {runnable}"
+    "AND t.workflow_id NOT IN (SELECT id FROM workflows WHERE max_concurrency IS NOT NULL) "
+    "ORDER BY t.created_at, t.id LIMIT ?) "
+    "UNION ALL SELECT id, created_at FROM (SELECT t.id, t.created_at, l.free, row_number() "
+    "OVER (PARTITION BY t.workflow_id ORDER BY t.created_at, t.id) AS position "
+    "FROM tasks t JOIN limited l ON l.id = t.workflow_id WHERE l.free > 0 AND {runnable}) "
+    "WHERE position <= free) "
+    "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "
+    "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ?, "
+    "attempts = json_insert(attempts, '$[#]', "
+    "json_object('attempt', tries + 1, 'started_at', ?)) "
+    "WHERE id IN (SELECT id FROM candidates ORDER BY created_at, id LIMIT ?) RETURNING *"
+)
+
 
 def _outcome_values(outcome: TaskOutcome) -> list[Any]:
     """The ``SET`` parameters of ``_WRITE_OUTCOME`` for ``outcome``."""
@@ -66,21 +88,17 @@ class SqliteTaskQueue(TaskQueue):
     async def claim(self, *, owner: str, limit: int, lease_seconds: float,
                     task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease, oldest
-        first; ``tries`` + 1, and ``started_at`` set on the first attempt only."""
+        first, within each workflow's ``max_concurrency``; ``tries`` + 1, and ``started_at``
+        set on the first attempt only."""
         if limit <= 0 or (task_ids is not None and not task_ids):
             return []
         now, until = self._lease(lease_seconds)
-        only = "" if task_ids is None else f"AND id IN ({placeholders(task_ids)}) "
-        sql = (
-            "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "  # noqa: S608 - placeholders only
-            "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ?, "
-            "attempts = json_insert(attempts, '$[#]', "
-            "json_object('attempt', tries + 1, 'started_at', ?)) "
-            "WHERE id IN (SELECT id FROM tasks WHERE status = 'pending' "
-            f"AND (next_retry_at IS NULL OR next_retry_at <= ?) {only}"
-            "ORDER BY created_at, id LIMIT ?) RETURNING *"
-        )
-        params = [owner, until, now, now, now, now, *(task_ids or ()), limit]
+        only = "" if task_ids is None else f"AND t.id IN ({placeholders(task_ids)}) "
+        runnable = ("t.status = 'pending' AND (t.next_retry_at IS NULL OR t.next_retry_at <= ?) "
+                    f"{only}")
+        chosen = [now, *(task_ids or ())]
+        sql = _CLAIM.format(runnable=runnable)
+        params = [*chosen, limit, *chosen, owner, until, now, now, now, limit]
         claimed = await self._database.write(lambda conn: rows(conn, sql, params))
         return [task_from_row(row) for row in _oldest_first(claimed)]
 

@@ -1,6 +1,7 @@
 """``SqliteWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from spark_adapters.sqlite.connection import (
@@ -10,7 +11,12 @@ from spark_adapters.sqlite.connection import (
     select_page,
     translate_errors,
 )
-from spark_adapters.sqlite.rows import column_names, struct_from_row, struct_to_row
+from spark_adapters.sqlite.rows import (
+    column_names,
+    encode_datetime,
+    struct_from_row,
+    struct_to_row,
+)
 from spark_adapters.sqlite.sources import source_from_row
 from spark_core.errors import NotFoundError
 from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
@@ -36,13 +42,15 @@ _SUMMARY_COLUMNS = """
 """
 
 _COLUMNS = column_names(Workflow)
-# One statement inserts or updates in place; the stored row keeps its id and created_at.
+# One statement inserts or updates in place; the stored row keeps its id, created_at and
+# max_concurrency (a local setting, not part of the remote flow).
 _UPSERT = (
     f"INSERT INTO workflows ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
     f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
     "ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS
-                if name not in ("id", "created_at", "source_id", "remote_flow_id"))
+                if name not in ("id", "created_at", "source_id", "remote_flow_id",
+                                "max_concurrency"))
     + " RETURNING *"
 )
 
@@ -98,6 +106,18 @@ class SqliteWorkflowRepository(WorkflowRepository):
         """One workflow by local id."""
         found = await self._database.read(
             lambda conn: rows(conn, "SELECT * FROM workflows WHERE id = ?", [workflow_id]))
+        if not found:
+            raise _not_found(workflow_id)
+        return workflow_from_row(found[0])
+
+    async def set_max_concurrency(
+        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
+    ) -> Workflow:
+        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
+        params = [max_concurrency, encode_datetime(updated_at), workflow_id]
+        found = await self._database.write(lambda conn: rows(
+            conn, "UPDATE workflows SET max_concurrency = ?, updated_at = ? WHERE id = ? "
+                  "RETURNING *", params))
         if not found:
             raise _not_found(workflow_id)
         return workflow_from_row(found[0])

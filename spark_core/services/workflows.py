@@ -55,6 +55,12 @@ class RemoteCatalogue(msgspec.Struct, frozen=True, kw_only=True):
     unlisted: list[UnlistedSource]
 
 
+class WorkflowChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A partial update of a workflow's local settings; unset fields stay as they are."""
+
+    max_concurrency: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
 class WorkflowService:
     """Lists what sources offer, syncs it into the catalogue, and manages the catalogue."""
 
@@ -214,6 +220,26 @@ class WorkflowService:
         if workflow is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return workflow
+
+    async def set_max_concurrency(
+        self, id_or_remote_id: str, max_concurrency: int | None
+    ) -> Workflow:
+        """Let at most ``max_concurrency`` runs of a workflow be ``running`` at once, across
+        all nodes (the others wait ``pending``); None lifts the limit."""
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValidationError(
+                f"max_concurrency must be at least 1 (or null for no limit), not {max_concurrency}",
+                errors=[("max_concurrency", "must be at least 1, or null")],
+            )
+        workflow = await self.get(id_or_remote_id)
+        return await self._workflows.set_max_concurrency(
+            workflow.id, max_concurrency, updated_at=self._clock.now())
+
+    async def update(self, id_or_remote_id: str, changes: WorkflowChanges) -> Workflow:
+        """Apply ``changes`` to a workflow's local settings; an empty change reads it."""
+        if changes.max_concurrency is msgspec.UNSET:
+            return await self.get(id_or_remote_id)
+        return await self.set_max_concurrency(id_or_remote_id, changes.max_concurrency)
 
     async def delete(self, id_or_remote_id: str) -> WorkflowDeletion:
         """Remove a workflow with its schedules and tasks."""

@@ -2,12 +2,13 @@
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from spark_core.models import FlowType, SourceId, Task, Workflow
 from spark_core.ports import WorkflowFilter
+from spark_core.services.workflows import WorkflowChanges
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import Page, Tasks, Workflows
 from spark_http.schemas import (
@@ -119,6 +120,15 @@ class WorkflowController(Controller):
     async def get_workflow(self, workflows: Workflows, workflow_id: FromPath[str]) -> Workflow:
         """Read one workflow by its local id or its remote flow id."""
         return await workflows.get(workflow_id)
+
+    @patch("/{workflow_id:str}")
+    async def update_workflow(
+        self, workflows: Workflows, workflow_id: FromPath[str], data: JSONBody[WorkflowChanges]
+    ) -> Workflow:
+        """Change a workflow's local settings: ``max_concurrency`` (at least 1, or null for no
+        limit) caps how many of its runs are ``running`` at once across all nodes; the others
+        wait ``pending``. Syncing the workflow again keeps it."""
+        return await workflows.update(workflow_id, data)
 
     @delete("/{workflow_id:str}", status_code=HTTP_200_OK)
     async def delete_workflow(

@@ -324,7 +324,8 @@ class FakeWorkflowRepository(WorkflowRepository):
             if (existing.source_id, existing.remote_flow_id) == (workflow.source_id,
                                                                  workflow.remote_flow_id):
                 workflow = msgspec.structs.replace(workflow, id=existing.id,
-                                                   created_at=existing.created_at)
+                                                   created_at=existing.created_at,
+                                                   max_concurrency=existing.max_concurrency)
                 break
         self._state.workflows[workflow.id] = _stored(workflow)
         return self._state.workflows[workflow.id]
@@ -333,6 +334,17 @@ class FakeWorkflowRepository(WorkflowRepository):
         """One workflow by local id."""
         self._state.enter()
         return self._state.workflow(workflow_id)
+
+    async def set_max_concurrency(
+        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
+    ) -> Workflow:
+        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
+        self._state.enter()
+        workflow = msgspec.structs.replace(self._state.workflow(workflow_id),
+                                           max_concurrency=max_concurrency,
+                                           updated_at=updated_at)
+        self._state.workflows[workflow_id] = _stored(workflow)
+        return self._state.workflows[workflow_id]
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
         """The workflow, its source and the source's sealed key."""
@@ -634,12 +646,22 @@ class FakeTaskQueue(TaskQueue):
         if limit <= 0:
             return []
         now = self._state.now()
-        runnable = sorted(
+        candidates = sorted(
             (t for t in self._state.tasks.values() if t.status is TaskStatus.PENDING
              and (t.next_retry_at is None or t.next_retry_at <= now)
              and (task_ids is None or t.id in task_ids)),
             key=_oldest_first,
-        )[:limit]
+        )
+        free = self._free_slots()
+        runnable = []
+        for task in candidates:
+            if len(runnable) == limit:
+                break
+            if task.workflow_id in free:
+                if free[task.workflow_id] <= 0:
+                    continue
+                free[task.workflow_id] -= 1
+            runnable.append(task)
         claimed = []
         for task in runnable:
             running = _stored(msgspec.structs.replace(
@@ -652,6 +674,15 @@ class FakeTaskQueue(TaskQueue):
                 owner=owner, until=now + timedelta(seconds=lease_seconds), attempt=running.tries)
             claimed.append(running)
         return claimed
+
+    def _free_slots(self) -> dict[WorkflowId, int]:
+        """Per limited workflow, how many more of its tasks may run now."""
+        free = {w.id: w.max_concurrency for w in self._state.workflows.values()
+                if w.max_concurrency is not None}
+        for task in self._state.tasks.values():
+            if task.status is TaskStatus.RUNNING and task.workflow_id in free:
+                free[task.workflow_id] -= 1
+        return free
 
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
         """Extend ``owner``'s unexpired leases; returns the ids it still holds."""
