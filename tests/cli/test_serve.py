@@ -170,8 +170,9 @@ def test_ctrl_c_says_what_the_stop_waits_for_and_a_second_one_stops_at_once(
         server.call("POST", f"/api/v1/workflows/{workflow_id}/run",
                     {"input_value": "slow", "tweaks": {SLOW_NODE: {"delay_seconds": 60}}},
                     params={"wait": "false"}, expect=202)
-        wait_for(lambda: server.tasks(status="running"), within=START_TIMEOUT,
-                 what="the slow run to start")
+        # The source holding the call open means the worker counts the run as in flight.
+        wait_for(lambda: langflow.open_runs == 1, within=START_TIMEOUT,
+                 what="the slow run to reach the source")
         server.process.send_signal(signal.SIGINT)
         wait_for(lambda: "Stopping:" in server.output(), within=STOP_TIMEOUT,
                  what="the first Ctrl-C to be answered")
