@@ -1,6 +1,6 @@
 """``spark schedule …``: when workflows run by themselves (cron, interval, one-time)."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -63,6 +63,22 @@ def timing_options(command: Any) -> Any:
     return command
 
 
+S = TypeVar("S")
+
+_FIELD_OF_OPTION = {"overlap": "overlap_policy", "catchup": "catchup_policy"}
+"""Options whose names differ from the schedule field they set."""
+
+
+def given_fields(struct_type: type[S], **options: Any) -> S:
+    """The options the user gave (not ``None``) as ``struct_type`` (``ScheduleFields`` for
+    add and apply, ``ScheduleChanges`` for update), each under its schedule field's name."""
+    import msgspec
+
+    given = {_FIELD_OF_OPTION.get(name, name): value for name, value in options.items()
+             if value is not None}
+    return msgspec.convert(given, struct_type)
+
+
 def show_schedule(schedule: "Schedule", *, as_json: bool) -> None:
     """Print one schedule."""
     if as_json:
@@ -92,44 +108,19 @@ def schedule() -> None:
 @json_option
 @pass_state
 def add(
-    state: CliState, *,
-    workflow_id: str,
-    schedule_type: str,
-    schedule_expr: str,
-    input_value: str | None,
-    timezone: str | None,
-    overlap: str | None,
-    catchup: str | None,
-    max_retries: int | None,
-    timeout: float | None,
-    start_at: str | None,
-    end_at: str | None,
-    max_runs: int | None,
-    jitter: str | None,
-    pause_after_failures: int | None,
+    state: CliState, /, *,
     paused: bool,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Schedule a workflow (by local or remote id) and print the new schedule's id.
 
     \b
     Example: spark schedule add 8d2e…-… --type interval --expr 1h30m --input "daily digest"
     """
-    import msgspec
-
     from spark_core.services.schedules import ScheduleFields
 
-    given = {
-        "workflow_id": workflow_id, "schedule_type": schedule_type,
-        "schedule_expr": schedule_expr, "status": "paused" if paused else "active",
-        "input_value": input_value, "timezone": timezone, "overlap_policy": overlap,
-        "catchup_policy": catchup, "max_retries": max_retries, "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
-        "pause_after_failures": pause_after_failures,
-    }
-    fields = msgspec.convert(
-        {name: value for name, value in given.items() if value is not None}, ScheduleFields
-    )
+    fields = given_fields(ScheduleFields, status="paused" if paused else "active", **options)
 
     async def operation(spark: "Spark") -> "Schedule":
         return await spark.schedules.create(fields)
@@ -152,23 +143,10 @@ def add(
 @json_option
 @pass_state
 def apply(
-    state: CliState, *,
+    state: CliState, /, *,
     key: str,
-    workflow_id: str,
-    schedule_type: str,
-    schedule_expr: str,
-    input_value: str | None,
-    timezone: str | None,
-    overlap: str | None,
-    catchup: str | None,
-    max_retries: int | None,
-    timeout: float | None,
-    start_at: str | None,
-    end_at: str | None,
-    max_runs: int | None,
-    jitter: str | None,
-    pause_after_failures: int | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Create or replace the schedule known by KEY, for scripts that declare schedules:
     running it twice with the same options leaves one schedule, untouched (a pause
@@ -178,21 +156,9 @@ def apply(
     \b
     Example: spark schedule apply digest.daily 8d2e…-… --type cron --expr "0 9 * * *"
     """
-    import msgspec
-
     from spark_core.services.schedules import AppliedSchedule, ScheduleFields
 
-    given = {
-        "workflow_id": workflow_id, "schedule_type": schedule_type,
-        "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
-        "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
-        "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
-        "pause_after_failures": pause_after_failures,
-    }
-    fields = msgspec.convert(
-        {name: value for name, value in given.items() if value is not None}, ScheduleFields
-    )
+    fields = given_fields(ScheduleFields, **options)
 
     async def operation(spark: "Spark") -> AppliedSchedule:
         return await spark.schedules.apply(key, fields)
@@ -269,23 +235,10 @@ def show(state: CliState, *, schedule_id: str, as_json: bool) -> None:
 @json_option
 @pass_state
 def update(
-    state: CliState, *,
+    state: CliState, /, *,
     schedule_id: str,
-    workflow_id: str | None,
-    schedule_type: str | None,
-    schedule_expr: str | None,
-    input_value: str | None,
-    timezone: str | None,
-    overlap: str | None,
-    catchup: str | None,
-    max_retries: int | None,
-    timeout: float | None,
-    start_at: str | None,
-    end_at: str | None,
-    max_runs: int | None,
-    jitter: str | None,
-    pause_after_failures: int | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Change a schedule. A new type, expression or timezone restarts its clock from now;
     other changes keep its next run.
@@ -293,22 +246,10 @@ def update(
     \b
     Example: spark schedule update 5a1f…-… --expr "30 8 * * *" --timezone America/New_York
     """
-    import msgspec
-
     from spark_core.models import ScheduleId
     from spark_core.services.schedules import ScheduleChanges
 
-    given = {
-        "workflow_id": workflow_id, "schedule_type": schedule_type,
-        "schedule_expr": schedule_expr, "input_value": input_value, "timezone": timezone,
-        "overlap_policy": overlap, "catchup_policy": catchup, "max_retries": max_retries,
-        "timeout": timeout,
-        "start_at": start_at, "end_at": end_at, "max_runs": max_runs, "jitter": jitter,
-        "pause_after_failures": pause_after_failures,
-    }
-    changes = msgspec.convert(
-        {name: value for name, value in given.items() if value is not None}, ScheduleChanges
-    )
+    changes = given_fields(ScheduleChanges, **options)
 
     async def operation(spark: "Spark") -> "Schedule":
         return await spark.schedules.update(ScheduleId(schedule_id), changes)
