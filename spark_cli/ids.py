@@ -7,6 +7,7 @@ prefix is an error listing the candidates; one that starts no id is the usual no
 """
 
 import functools
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ ID_PARAMETERS = {
     "task_id": "task",
 }
 """Parameter names that hold an id, and the kind of thing each one names."""
+UUID_LENGTH = 36
 
 
 def accept_id_prefixes(group: click.Group) -> None:
@@ -50,7 +52,7 @@ def _resolving(callback: Any, kinds: dict[str, str]) -> Any:
     @functools.wraps(callback)
     def resolve_then_run(*args: Any, **params: Any) -> Any:
         given = {name: params[name] for name in kinds
-                 if params.get(name) and "://" not in params[name]}
+                 if params.get(name) and not _needs_no_lookup(params[name])}
         if given:
             state = click.get_current_context().find_object(CliState)
             assert state is not None, "the root group sets the state"
@@ -58,6 +60,17 @@ def _resolving(callback: Any, kinds: dict[str, str]) -> Any:
         return callback(*args, **params)
 
     return resolve_then_run
+
+
+def _needs_no_lookup(text: str) -> bool:
+    """A URL, or a whole id (a UUID, the form every Spark id and LangFlow flow id takes):
+    the command itself reads it, so the store is not opened an extra time to resolve it."""
+    if "://" in text:
+        return True
+    try:
+        return len(text) == UUID_LENGTH and str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 async def _resolve(given: dict[str, str], kinds: dict[str, str], spark: "Spark") -> dict[str, str]:
