@@ -257,6 +257,23 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     raw: Any
 
 
+class PastRun(msgspec.Struct, frozen=True, kw_only=True):
+    """What a source remembers of a run it was sent: when it began, and how it ended.
+
+    ``result`` is the answer of a run that finished well; ``failed`` says it ended without
+    one; neither means the source is still running it.
+    """
+
+    started_at: datetime | None = None
+    result: RunResult | None = None
+    failed: bool = False
+
+    @property
+    def running(self) -> bool:
+        """True while the source has the run but no end of it."""
+        return self.result is None and not self.failed
+
+
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     """One page of a list, with the total across all pages."""
 

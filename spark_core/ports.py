@@ -20,13 +20,14 @@ Rules every adapter keeps (the contract suite in ``tests/contract`` checks them)
 import enum
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from spark_core.fires import FireCounters, FireOutcome, FireRecord
 from spark_core.models import (
     Page,
+    PastRun,
     RemoteFlow,
     RunEvent,
     RunRequest,
@@ -96,6 +97,22 @@ class WorkflowSource(Protocol):
 
     async def run(self, request: RunRequest) -> RunResult:
         """Run once and return the answer; raises a ``SourceError`` subclass on failure."""
+        ...
+
+
+@runtime_checkable
+class RunHistory(Protocol):
+    """A ``WorkflowSource`` that can also say whether it already ran a request.
+
+    Sources that keep their runs by session (LangFlow's message history, Agno's session runs)
+    implement it; the worker asks before re-running a run whose process died mid-call, so a
+    flow with side effects does not run twice.
+    """
+
+    async def find_run(self, request: RunRequest, *, since: datetime | None) -> PastRun | None:
+        """The latest run of ``request`` (same flow, session and input) the source began at or
+        after ``since`` (any time when ``None``), or ``None`` if it has none. Raises a
+        ``SourceError`` when the source cannot be asked."""
         ...
 
 

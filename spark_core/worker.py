@@ -3,7 +3,9 @@
 Every run, whether started by the API, the CLI or a schedule, goes through here. A task is
 claimed from the store under a lease that the worker keeps renewing; a process that dies stops
 renewing, and whoever sees the lease expired, or the process provably gone (``NodeRegistry``),
-marks the task ``interrupted`` (and queues a retry if it has retries left). Every write of an
+marks the task ``interrupted`` (and queues a retry if it has retries left). Before retrying an
+interrupted run, the worker asks a source that keeps its runs (``RunHistory``) whether it finished
+that run anyway, and records its answer instead of running the flow twice. Every write of an
 outcome is fenced by owner and attempt, so a process that stalled past its lease can never
 overwrite the run that replaced it. Nothing waits on a remote call inside a request handler.
 """
@@ -29,9 +31,17 @@ from spark_core.errors import (
     SparkError,
     StoreUnavailableError,
 )
-from spark_core.models import RunRequest, Task, TaskId, TaskStatus
+from spark_core.models import RunRequest, RunResult, Task, TaskId, TaskStatus
 from spark_core.notifications import run_event
-from spark_core.ports import Clock, Metrics, Notifier, Store, TaskOutcome, patch_fields
+from spark_core.ports import (
+    Clock,
+    Metrics,
+    Notifier,
+    RunHistory,
+    Store,
+    TaskOutcome,
+    patch_fields,
+)
 from spark_core.services.schedules import count_final_run
 from spark_core.services.sources import SourceService
 from spark_core.signals import TaskSignals
@@ -44,6 +54,9 @@ STORE_POLL_SECONDS = 0.5
 WATCH_SECONDS = 0.5
 RECOVER_SECONDS = 2.0
 RECOVERY_BATCH = 100
+RECALL_POLL_SECONDS = 1.0
+CLOCK_ALLOWANCE = timedelta(seconds=60)
+"""How far the source's clock may be behind Spark's when matching its runs to a task."""
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -426,10 +439,15 @@ class Worker:
                 extra=_task_fields(task, source_type=source.source_type),
             )
             client = self._sources.connect_sealed(source, target.sealed_key)
-            try:
-                result = await asyncio.wait_for(client.run(request), timeout)
-            except TimeoutError as exc:
-                raise RunTimeoutError(f"Run timed out after {timeout:g} s") from exc
+            outcome = None
+            if was_interrupted(task) and isinstance(client, RunHistory):
+                outcome = await self._reconcile(task, client, request, timeout)
+            if outcome is None:
+                try:
+                    result = await asyncio.wait_for(client.run(request), timeout)
+                except TimeoutError as exc:
+                    raise RunTimeoutError(f"Run timed out after {timeout:g} s") from exc
+                outcome = self._completed(result.output_text, result.raw)
         except NotFoundError as exc:
             return self._failure(task, exc.message, transient=False)
         except StoreUnavailableError as exc:
@@ -442,14 +460,69 @@ class Worker:
             raise_if_cancelled()
             logger.exception("Task %s failed with an unexpected error", task.id)
             return self._failure(task, f"Internal error: {type(exc).__name__}", transient=False)
+        return outcome
+
+    def _completed(self, output_text: str | None, raw: Any) -> TaskOutcome:
         now = self._clock.now()
         return TaskOutcome(
             status=TaskStatus.COMPLETED,
-            output_data=result.output_text,
-            output_raw=result.raw,
+            output_data=output_text,
+            output_raw=raw,
             finished_at=now,
             updated_at=now,
         )
+
+    async def _reconcile(
+        self, task: Task, client: RunHistory, request: RunRequest, timeout: float
+    ) -> TaskOutcome | None:
+        """The outcome of an interrupted run the source finished anyway; a retry (still marked
+        interrupted) when the source cannot be asked now; ``None`` to run it again."""
+        try:
+            recalled = await self._recall(task, client, request, timeout)
+        except SourceError as exc:
+            if exc.transient:
+                return self._failure(
+                    task, f"{INTERRUPTED}; could not ask the source whether the run finished: "
+                    f"{exc.message}", transient=True)
+            logger.warning("Task %s: the source cannot say whether the interrupted run "
+                           "finished (%s); running it again", task.id, exc.message,
+                           extra=_task_fields(task))
+            return None
+        if recalled is None:
+            return None
+        logger.info("Task %s: the source had finished the interrupted run; its answer is "
+                    "recorded instead of running the flow again", task.id,
+                    extra=_task_fields(task))
+        return self._completed(recalled.output_text,
+                               {"reconciled": True, "source_record": recalled.raw})
+
+    async def _recall(
+        self, task: Task, client: RunHistory, request: RunRequest, timeout: float
+    ) -> RunResult | None:
+        """The answer of an interrupted run that the source finished anyway, waiting while the
+        source is still running it (up to the run's timeout); ``None`` when it must run again.
+
+        The session is the task's own unless the caller chose one; a chosen session may hold
+        other runs, so then only runs begun since the task was created count.
+        """
+        since = None if task.session_id is None else task.created_at - CLOCK_ALLOWANCE
+        give_up = self._clock.now() + timedelta(seconds=timeout)
+        while True:
+            past = await client.find_run(request, since=since)
+            if past is None or past.failed:
+                return None
+            if past.result is not None:
+                return past.result
+            if past.started_at is not None:  # it cannot still be running past its timeout
+                give_up = min(give_up, past.started_at + timedelta(seconds=timeout)
+                              + CLOCK_ALLOWANCE)
+            now = self._clock.now()
+            if now >= give_up:
+                logger.warning("Task %s: the source began the interrupted run but has not "
+                               "finished it within the timeout; running it again", task.id,
+                               extra=_task_fields(task))
+                return None
+            await self._clock.sleep(min(RECALL_POLL_SECONDS, (give_up - now).total_seconds()))
 
     def _failure(self, task: Task, error: str, *, transient: bool) -> TaskOutcome:
         now = self._clock.now()
@@ -464,6 +537,12 @@ class Worker:
         return TaskOutcome(
             status=TaskStatus.FAILED, error=error, finished_at=now, updated_at=now
         )
+
+
+def was_interrupted(task: Task) -> bool:
+    """True when the task's last attempt ended with its process (or its call) cut off, so the
+    source may have finished the run without Spark hearing the answer."""
+    return task.error is not None and task.error.split(";", 1)[0] == INTERRUPTED
 
 
 def _attempt_outcome(outcome: TaskOutcome) -> str:

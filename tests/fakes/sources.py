@@ -1,7 +1,8 @@
 """Hand-written fake source clients: remote flows in memory, scripted outcomes per run."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from spark_core.errors import (
@@ -10,7 +11,7 @@ from spark_core.errors import (
     SourceUnavailableError,
     UnknownSourceTypeError,
 )
-from spark_core.models import RemoteFlow, RunRequest, RunResult, Source
+from spark_core.models import PastRun, RemoteFlow, RunRequest, RunResult, Source
 
 Outcome = RunResult | Exception
 
@@ -28,6 +29,14 @@ class FakeRemote:
         self.release: asyncio.Event | None = None
         self.check_release: asyncio.Event | None = None
         self.checks = 0
+        self.history: dict[str, list[tuple[RunRequest, PastRun]]] = {}
+        """Every run by session, in order, as the server remembers it."""
+        self.finish_abandoned = False
+        """Whether a run whose caller went away still finishes here (as a real server's does)."""
+        self.history_error: Exception | None = None
+        """Raised when asked for a run's history (the history route failing)."""
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """The server's own clock, which stamps its runs."""
 
     def add_flow(self, remote_id: str, name: str = "", flow_type: str = "langflow") -> RemoteFlow:
         """Offer a flow on this server."""
@@ -35,6 +44,15 @@ class FakeRemote:
                           input_component="ChatInput-1", output_component="ChatOutput-1")
         self.flows[remote_id] = flow
         return flow
+
+    def remember(self, request: RunRequest, past: PastRun) -> None:
+        """Record (or update: the same request object) a run in the session's history."""
+        runs = self.history.setdefault(request.session_id, [])
+        for index, (known, _) in enumerate(runs):
+            if known is request:
+                runs[index] = (request, past)
+                return
+        runs.append((request, past))
 
     def answer(self, request: RunRequest) -> Outcome:
         """The next scripted outcome, or an echo of the input."""
@@ -78,17 +96,47 @@ class FakeSource:
             raise RemoteNotFoundError(f"Flow {remote_id} not found", status=404) from None
 
     async def run(self, request: RunRequest) -> RunResult:
-        """Record the request, wait if told to, and play the next outcome."""
+        """Record the request, wait if told to, and play the next outcome. A caller that goes
+        away meanwhile leaves the run failed in the history, or finished with the next outcome
+        when the server ``finish_abandoned``."""
         server = self._server()
         server.runs.append(request)
-        if server.release is not None:
-            await server.release.wait()
-        if server.delay:
-            await asyncio.sleep(server.delay)
+        started = PastRun(started_at=server.clock())
+        server.remember(request, started)
+        try:
+            if server.release is not None:
+                await server.release.wait()
+            if server.delay:
+                await asyncio.sleep(server.delay)
+        except asyncio.CancelledError:
+            if server.finish_abandoned:
+                self._finish(server, request, started)
+            else:
+                server.remember(request, PastRun(started_at=started.started_at, failed=True))
+            raise
+        return self._finish(server, request, started)
+
+    @staticmethod
+    def _finish(server: FakeRemote, request: RunRequest, started: PastRun) -> RunResult:
         outcome = server.answer(request)
         if isinstance(outcome, Exception):
+            server.remember(request, PastRun(started_at=started.started_at, failed=True))
             raise outcome
+        server.remember(request, PastRun(started_at=started.started_at, result=outcome))
         return outcome
+
+    async def find_run(self, request: RunRequest, *, since: datetime | None) -> PastRun | None:
+        """The latest remembered run of the same flow and input in the request's session."""
+        server = self._server()
+        if server.history_error is not None:
+            raise server.history_error
+        matches = [
+            past for known, past in server.history.get(request.session_id, [])
+            if known.remote_flow_id == request.remote_flow_id
+            and known.input_value == request.input_value
+            and (since is None or past.started_at is None or past.started_at >= since)
+        ]
+        return matches[-1] if matches else None
 
 
 class FakeConnector:
