@@ -1,7 +1,8 @@
 """How the CLI prints: JSON with the REST API's field names, small aligned tables, progress.
 
-JSON is the msgspec encoding of the domain Structs (and, for lists, the API's pagination
-envelope), so a script can switch between ``spark … --json`` and ``GET /api/v1/…`` freely.
+JSON is written by ``spark_http.presentation``, the module the API answers with, so
+``spark … --json`` prints the same bytes as ``GET /api/v1/…`` for the same store (same shapes,
+datetimes with a ``+00:00`` offset), and a script can switch between them freely.
 Progress goes to stderr, and only when stderr is a terminal, so stdout stays clean.
 """
 
@@ -31,21 +32,18 @@ def to_builtins(value: object) -> Any:
 
 
 def print_json(value: object) -> None:
-    """Print ``value`` as JSON on stdout."""
-    import msgspec
+    """Print ``value`` on stdout as the API answers it (one line)."""
+    from spark_http.presentation import encode
 
-    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
+    click.echo(encode(value).decode())
 
 
-def page_json(page: "Page[Any]", item: Callable[[Any], object] = to_builtins) -> dict[str, Any]:
-    """The API's list envelope: ``items``, ``total``, ``limit``, ``offset``, ``has_more``."""
-    return {
-        "items": [item(entry) for entry in page.items],
-        "total": page.total,
-        "limit": page.limit,
-        "offset": page.offset,
-        "has_more": page.has_more,
-    }
+def page_json(page: "Page[Any]", item: Callable[[Any], object] = lambda entry: entry) -> object:
+    """The API's list envelope of ``page`` (``items``, ``total``, ``limit``, ``offset``,
+    ``has_more``), each item converted by ``item`` as the API's route converts it."""
+    from spark_http.presentation import page_out
+
+    return page_out(page, item)
 
 
 def cell(value: object) -> str:

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from spark_core.facade import Spark
-    from spark_core.models import Schedule
+    from spark_core.models import Page, Schedule
+    from spark_http.presentation import PageOut, ScheduleOut
 
 TYPES = ["cron", "interval", "one-time"]
 OVERLAP = ["skip", "allow", "buffer_one"]
@@ -80,11 +81,29 @@ def given_fields(struct_type: type[S], **options: Any) -> S:
 
 
 def show_schedule(schedule: "Schedule", *, as_json: bool) -> None:
-    """Print one schedule."""
+    """Print one schedule (as the API answers it in JSON, with its fire-ledger counters)."""
+    from spark_core.models import Schedule
+
     if as_json:
         print_json(schedule)
     else:
-        print_fields({name: getattr(schedule, name) for name in schedule.__struct_fields__})
+        print_fields({name: getattr(schedule, name) for name in Schedule.__struct_fields__})
+
+
+async def counted(spark: "Spark", schedule: "Schedule") -> "ScheduleOut":
+    """``schedule`` as the API answers it: with its fire-ledger counters."""
+    from spark_http.presentation import ScheduleOut
+
+    counters = await spark.fires.counters([schedule.id])
+    return ScheduleOut.of(schedule, counters[schedule.id])
+
+
+async def counted_page(spark: "Spark", page: "Page[Schedule]") -> "PageOut[ScheduleOut]":
+    """A page of schedules as the API lists it: each with its fire-ledger counters."""
+    from spark_http.presentation import ScheduleOut, page_out
+
+    counters = await spark.fires.counters([schedule.id for schedule in page.items])
+    return page_out(page, lambda schedule: ScheduleOut.of(schedule, counters[schedule.id]))
 
 
 @click.group()
@@ -123,7 +142,7 @@ def add(
     fields = given_fields(ScheduleFields, status="paused" if paused else "active", **options)
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.create(fields)
+        return await counted(spark, await spark.schedules.create(fields))
 
     created = state.run(operation)
     if as_json:
@@ -160,12 +179,13 @@ def apply(
 
     fields = given_fields(ScheduleFields, **options)
 
-    async def operation(spark: "Spark") -> AppliedSchedule:
-        return await spark.schedules.apply(key, fields)
+    async def operation(spark: "Spark") -> "tuple[AppliedSchedule, ScheduleOut]":
+        applied = await spark.schedules.apply(key, fields)
+        return applied, await counted(spark, applied.schedule)
 
-    applied = state.run(operation)
+    applied, answer = state.run(operation)
     if as_json:
-        print_json(applied.schedule)
+        print_json(answer)
     else:
         click.echo(applied.schedule.id)
         note(f"{applied.outcome.capitalize()}; next run: {applied.schedule.next_run_at or '-'}")
@@ -199,11 +219,12 @@ def list_schedules(
     )
 
     async def operation(spark: "Spark") -> Any:
-        return await spark.schedules.list(filters, limit=limit, offset=offset)
+        page = await spark.schedules.list(filters, limit=limit, offset=offset)
+        return await counted_page(spark, page) if as_json else page
 
     page = state.run(operation)
     if as_json:
-        print_json(page_json(page))
+        print_json(page)
     else:
         print_page(page, COLUMNS, "schedule")
 
@@ -221,7 +242,7 @@ def show(state: CliState, *, schedule_id: str, as_json: bool) -> None:
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.get(ScheduleId(schedule_id))
+        return await counted(spark, await spark.schedules.get(ScheduleId(schedule_id)))
 
     show_schedule(state.run(operation), as_json=as_json)
 
@@ -252,7 +273,8 @@ def update(
     changes = given_fields(ScheduleChanges, **options)
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.update(ScheduleId(schedule_id), changes)
+        return await counted(spark, await spark.schedules.update(ScheduleId(schedule_id),
+                                                                 changes))
 
     updated = state.run(operation)
     if as_json:
@@ -275,7 +297,8 @@ def pause(state: CliState, *, schedule_id: str, note: str | None, as_json: bool)
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.disable(ScheduleId(schedule_id), note=note)
+        return await counted(spark, await spark.schedules.disable(ScheduleId(schedule_id),
+                                                                  note=note))
 
     paused = state.run(operation)
     if as_json:
@@ -298,7 +321,8 @@ def resume(state: CliState, *, schedule_id: str, note: str | None, as_json: bool
     from spark_core.models import ScheduleId
 
     async def operation(spark: "Spark") -> "Schedule":
-        return await spark.schedules.enable(ScheduleId(schedule_id), note=note)
+        return await counted(spark, await spark.schedules.enable(ScheduleId(schedule_id),
+                                                                 note=note))
 
     resumed = state.run(operation)
     if as_json:

@@ -16,7 +16,6 @@ from spark_cli.output import (
     print_json,
     print_page,
     progress,
-    to_builtins,
 )
 from spark_cli.state import CliState, CommandFailed, pass_state
 
@@ -53,12 +52,11 @@ wait_option = click.option(
 )
 
 
-def list_item(task: "Task") -> dict[str, Any]:
-    """A task as list endpoints show it: without the source's raw response."""
-    fields: dict[str, Any] = to_builtins(task)
-    fields.pop("output_raw", None)
-    fields.pop("attempts", None)
-    return fields
+def list_item(task: "Task") -> object:
+    """A task as list endpoints show it: without the source's raw response or attempts."""
+    from spark_http.presentation import TaskListItem
+
+    return TaskListItem.of(task)
 
 
 def show_task(task: "Task", *, as_json: bool) -> None:
@@ -216,8 +214,6 @@ async def follow_tasks(spark: "Spark", filters: "TaskFilter", *, as_json: bool) 
     import asyncio
     from datetime import UTC, datetime
 
-    import msgspec
-
     since = datetime.now(UTC)
     # what changed just before now is not news: only the overlap would bring it up
     printed = {task.id: task.updated_at
@@ -230,7 +226,7 @@ async def follow_tasks(spark: "Spark", filters: "TaskFilter", *, as_json: bool) 
             printed[task.id] = task.updated_at
             since = max(since, task.updated_at)
             if as_json:
-                click.echo(msgspec.json.encode(list_item(task)).decode())
+                print_json(list_item(task))
             else:
                 click.echo(f"{cell(task.updated_at)}  {task.id}  {task.status:<9}  "
                            f"tries {task.tries}  {task.workflow_id}  "

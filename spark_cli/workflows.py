@@ -14,7 +14,6 @@ from spark_cli.output import (
     print_page,
     print_table,
     progress,
-    to_builtins,
 )
 from spark_cli.state import CliState, pass_state
 from spark_cli.tasks import execute, wait_option
@@ -58,56 +57,19 @@ def source_filter(source_ref: str | None) -> dict[str, Any]:
     return {"source_id": SourceId(source_ref)}
 
 
-def summary_json(summary: "WorkflowSummary") -> dict[str, Any]:
+def summary_json(summary: "WorkflowSummary") -> object:
     """A catalogue entry as the API lists it: the workflow's fields plus its run statistics."""
-    fields: dict[str, Any] = to_builtins(summary.workflow)
-    fields.update(
-        latest_run=summary.latest_run,
-        task_count=summary.task_count,
-        failed_task_count=summary.failed_task_count,
-    )
-    return fields
+    from spark_http.presentation import WorkflowListItem
+
+    return WorkflowListItem.of(summary)
 
 
-def remote_json(listing: "RemoteListing", *, simplified: bool = True) -> dict[str, Any]:
+def remote_json(listing: "RemoteListing", *, simplified: bool = True) -> object:
     """A remote flow as ``GET /api/v1/workflows/remote`` answers it: ``id`` is the remote id,
     with the source it lives on and its graph's components; ``data`` only when not simplified."""
-    flow, source = listing.flow, listing.source
-    return {
-        "id": flow.remote_id,
-        "name": flow.name,
-        "description": flow.description,
-        "flow_type": flow.flow_type,
-        "source_id": source.id,
-        "source_url": source.url,
-        "origin": {"instance": source.name, "source_url": source.url},
-        "folder_id": flow.folder_id,
-        "folder_name": flow.folder_name,
-        "is_component": flow.is_component,
-        "input_component": flow.input_component,
-        "output_component": flow.output_component,
-        "components": _components(flow.data),
-        "data": None if simplified else flow.data,
-    }
+    from spark_http.presentation import RemoteFlowOut
 
-
-def _components(data: dict[str, Any] | None) -> list[dict[str, Any]]:
-    nodes = (data or {}).get("nodes")
-    if not isinstance(nodes, list):
-        return []
-    components = []
-    for node in nodes:
-        if not isinstance(node, dict):
-            continue
-        inner = node.get("data")
-        if not isinstance(inner, dict):
-            inner = {}
-        components.append({
-            "id": node.get("id"),
-            "name": inner.get("name") or inner.get("type"),
-            "description": str(inner.get("description") or ""),
-        })
-    return components
+    return RemoteFlowOut.of(listing.flow, listing.source, simplified=simplified)
 
 
 def show_workflow(workflow: "Workflow", *, as_json: bool) -> None:
