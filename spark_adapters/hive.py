@@ -1,6 +1,8 @@
 """``HiveSource``: the ``WorkflowSource`` port over Automagik Hive (an Agno AgentOS server)."""
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -13,7 +15,15 @@ from spark_core.errors import (
     SourceProtocolError,
     SourceUnavailableError,
 )
-from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
+from spark_core.models import (
+    FlowType,
+    PastRun,
+    RemoteFlow,
+    RunRequest,
+    RunResult,
+    Source,
+    SourceType,
+)
 
 # -- wire types (Hive's JSON; unknown fields are ignored) -------------------------------------
 
@@ -38,9 +48,34 @@ class _RunResponse(msgspec.Struct):
     status: str | None = None
 
 
+class _RunMessage(msgspec.Struct):
+    role: str | None = None
+    created_at: int | float | None = None
+    from_history: bool | None = None
+
+
+class _SessionRun(msgspec.Struct):
+    """A run as Agno keeps it in its session (only once it has ended)."""
+
+    run_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    run_input: str | None = None
+    content: Any = None
+    status: str | None = None
+    created_at: int | float | str | None = None
+    messages: list[_RunMessage] | None = None
+
+
+class _Detail(msgspec.Struct):
+    db_id: str | None = None
+
+
 _HEALTH = msgspec.json.Decoder(_Health)
 _INFO = msgspec.json.Decoder(dict[str, Any] | list[Any] | str)
 _LISTING = msgspec.json.Decoder(list[dict[str, Any]])
+_DETAIL = msgspec.json.Decoder(_Detail)
 
 # flow type -> the collection path that lists and runs it
 _COLLECTIONS: dict[str, str] = {
@@ -49,6 +84,14 @@ _COLLECTIONS: dict[str, str] = {
     FlowType.HIVE_WORKFLOW.value: "workflows",
 }
 _USER_ID = "spark"
+# flow type -> the field of a session run naming what ran it
+_RUN_OWNER: dict[str, str] = {
+    FlowType.HIVE_AGENT.value: "agent_id",
+    FlowType.HIVE_TEAM.value: "team_id",
+    FlowType.HIVE_WORKFLOW.value: "workflow_id",
+}
+_ENDED_BADLY = frozenset({"ERROR", "CANCELLED", "FAILED"})
+_UNDER_WAY = frozenset({"RUNNING", "PENDING", "PAUSED"})
 
 
 class HiveSource:
@@ -154,6 +197,45 @@ class HiveSource:
             )
         return RunResult(output_text=text, raw=raw)
 
+    async def find_run(self, request: RunRequest, *, since: datetime | None) -> PastRun | None:
+        """The latest run of this input by this agent, team or workflow in the session, from
+        Agno's session runs (``GET /sessions/{id}/runs`` in the database the component names).
+
+        Agno keeps a run in its session only once the run has ended, so a run Hive is still
+        working on is not seen; a failed agent run is not kept either.
+        """
+        collection = _COLLECTIONS.get(request.flow_type)
+        if collection is None:
+            raise SourceProtocolError(
+                f"{self._http.label} keeps no runs of flow type {request.flow_type!r}")
+        params = {"type": collection.removesuffix("s")}
+        detail = await self._http.get(f"/{collection}/{quote(request.remote_flow_id, safe='')}")
+        db_id = self._http.decode(detail, _DETAIL).db_id
+        if db_id:  # AgentOS with several databases needs to be told which one
+            params["db_id"] = db_id
+        response = await self._http.get(
+            f"/sessions/{quote(request.session_id, safe='')}/runs", params=params)
+        if response.status == 404 and b"Session with ID" in response.body:
+            return None  # no session, or one without ended runs
+        if response.status == 400 and not db_id:
+            raise SourceProtocolError(self._http.scrub(
+                f"{self._http.label} cannot say which database keeps the runs of "
+                f"{request.remote_flow_id!r} ({self._http.excerpt(response)})"), status=400)
+        records = self._http.decode(response, _LISTING)
+        owner = _RUN_OWNER[request.flow_type]
+        found: PastRun | None = None
+        for record in records:
+            run = self._http.convert(response, record, _SessionRun)
+            if getattr(run, owner) != request.remote_flow_id:
+                continue  # a team member's run, or another component's
+            if run.run_input is not None and run.run_input != request.input_value:
+                continue
+            started_at = _run_started(run)
+            if since is not None and started_at is not None and started_at < since:
+                continue
+            found = _past_run(run, record, started_at)
+        return found
+
     async def _check_health(self) -> None:
         # Hive's own route first, then the AgentOS one; a transport failure ends it at once.
         answers: list[str] = []
@@ -191,6 +273,32 @@ class HiveSource:
                 )
             )
         return flows
+
+
+def _past_run(run: _SessionRun, record: dict[str, Any], started_at: datetime | None) -> PastRun:
+    status = (run.status or "").upper()
+    if status in _ENDED_BADLY:
+        return PastRun(started_at=started_at, failed=True)
+    if status in _UNDER_WAY:
+        return PastRun(started_at=started_at)
+    return PastRun(started_at=started_at,
+                   result=RunResult(output_text=_text(run.content), raw=record))
+
+
+def _run_started(run: _SessionRun) -> datetime | None:
+    """When the run began: its user message's time (the run's own ``created_at`` is not
+    reliable: Agno 2.0 stamps some runs with the time their agent was built)."""
+    for message in run.messages or []:
+        if message.role == "user" and not message.from_history and message.created_at:
+            return datetime.fromtimestamp(message.created_at, tz=UTC)
+    if isinstance(run.created_at, int | float):
+        return datetime.fromtimestamp(run.created_at, tz=UTC)
+    if isinstance(run.created_at, str):
+        try:
+            return datetime.fromisoformat(run.created_at)
+        except ValueError:
+            return None
+    return None
 
 
 def _text(content: Any) -> str | None:

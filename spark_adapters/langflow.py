@@ -1,5 +1,6 @@
 """``LangflowSource``: the ``WorkflowSource`` port over LangFlow's REST API (1.x)."""
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -13,7 +14,15 @@ from spark_core.errors import (
     SourceProtocolError,
     SourceUnavailableError,
 )
-from spark_core.models import FlowType, RemoteFlow, RunRequest, RunResult, Source, SourceType
+from spark_core.models import (
+    FlowType,
+    PastRun,
+    RemoteFlow,
+    RunRequest,
+    RunResult,
+    Source,
+    SourceType,
+)
 
 T = TypeVar("T")
 
@@ -69,11 +78,38 @@ class _RunResponse(msgspec.Struct):
     outputs: list[_RunOutput | None] | None = None
 
 
+class _MessageSource(msgspec.Struct):
+    id: str | None = None
+
+
+class _MessageProperties(msgspec.Struct):
+    state: str | None = None
+    source: _MessageSource | None = None
+
+
+class _Message(msgspec.Struct):
+    """A stored chat message: the user's input when a run starts, the flow's answer (or the
+    failing component's error) when it ends."""
+
+    sender: str | None = None
+    text: str | None = None
+    timestamp: str | None = None
+    category: str | None = None
+    properties: _MessageProperties | None = None
+    session_metadata: dict[str, Any] | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        run_id = (self.session_metadata or {}).get("graph_run_id")
+        return run_id if isinstance(run_id, str) else None
+
+
 _HEALTH = msgspec.json.Decoder(_Health)
 _VERSION = msgspec.json.Decoder(dict[str, Any])
 _FLOWS = msgspec.json.Decoder(list[_Flow] | _FlowPage)
 _FLOW = msgspec.json.Decoder(_Flow)
 _FOLDERS = msgspec.json.Decoder(list[_Folder] | dict[str, Any])
+_MESSAGES = msgspec.json.Decoder(list[dict[str, Any]])
 
 _FLOWS_PATH = "/api/v1/flows/"  # LangFlow 404s without the trailing slash
 
@@ -180,6 +216,33 @@ class LangflowSource:
         parsed = self._http.convert(response, raw, _RunResponse)
         return RunResult(output_text=_answer(parsed, request.output_component), raw=raw)
 
+    async def find_run(self, request: RunRequest, *, since: datetime | None) -> PastRun | None:
+        """The latest run of this input in the session, from LangFlow's message history: the
+        user's message is stored when a run starts, the answer (or the failing component's
+        error message) when it ends, even after the caller went away."""
+        response = await self._http.get(
+            "/api/v1/monitor/messages",
+            params={"flow_id": request.remote_flow_id, "session_id": request.session_id},
+        )
+        records = self._http.decode(response, _MESSAGES)
+        messages = [self._http.convert(response, record, _Message) for record in records]
+        start = _last_input(messages, request.input_value, since)
+        if start is None:
+            return None
+        started_at = _timestamp(messages[start].timestamp)
+        ended = _run_messages(messages, start)
+        if any(message.category == "error" for _, message in ended):
+            return PastRun(started_at=started_at, failed=True)
+        answers = [message for _, message in ended
+                   if message.sender == "Machine" and (message.properties is None
+                                                       or message.properties.state != "partial")]
+        if not answers:
+            return PastRun(started_at=started_at)
+        answer = next((message for message in answers
+                       if _source_id(message) == request.output_component), answers[0])
+        raw = {"messages": [records[start], *(records[i] for i, _ in ended)]}
+        return PastRun(started_at=started_at, result=RunResult(output_text=answer.text, raw=raw))
+
     async def _folder_names(self) -> dict[str, str]:
         # Projects replaced folders in LangFlow 1.5; older servers only have /folders/.
         for path in ("/api/v1/projects/", "/api/v1/folders/"):
@@ -216,6 +279,54 @@ class LangflowSource:
             input_component=input_component,
             output_component=output_component,
         )
+
+
+def _last_input(messages: list[_Message], text: str, since: datetime | None) -> int | None:
+    """The index of the latest user message with ``text`` sent at or after ``since``."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.sender != "User" or message.text != text:
+            continue
+        sent = _timestamp(message.timestamp)
+        if since is None or sent is None or sent >= since:
+            return index
+    return None
+
+
+def _run_messages(messages: list[_Message], start: int) -> list[tuple[int, _Message]]:
+    """The messages the run begun at ``start`` wrote after its input: those of the same graph
+    run when LangFlow tags them, else those up to the session's next user message."""
+    run_id = messages[start].run_id
+    found = []
+    for index in range(start + 1, len(messages)):
+        message = messages[index]
+        if run_id is not None and message.run_id is not None:
+            if message.run_id == run_id:
+                found.append((index, message))
+            continue
+        if message.sender == "User":
+            break
+        found.append((index, message))
+    return found
+
+
+def _source_id(message: _Message) -> str | None:
+    source = message.properties.source if message.properties else None
+    return source.id if source else None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """LangFlow's ``2026-12-06 19:02:04.539205 UTC`` (or ISO 8601) as an aware datetime."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _chat_components(data: dict[str, Any] | None) -> tuple[str | None, str | None]:

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -353,3 +353,45 @@ async def test_the_api_key_never_appears_in_an_error_even_when_the_server_echoes
             await call()
         assert HIVE_KEY not in str(caught.value)
         assert "[redacted]" in str(caught.value)
+
+
+# -- run history (reconciliation after a crash) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("remote_id", "flow_type", "answer"), [
+    ("echo-agent", "hive_agent", "echo: send it"),
+    ("echo-team", "hive_team", "team: Agent Upper Agent: echo: send itAgent Upper Agent: SEND IT"),
+])
+async def test_find_run_gives_the_content_of_an_ended_run_from_its_session(
+    client: HiveSource, hive_server: FakeHive, remote_id: str, flow_type: str, answer: str,
+) -> None:
+    """An ended agent or team run is read back from its database's session runs."""
+    request = run_request(remote_id, "send it", flow_type=flow_type)
+    assert await client.find_run(request, since=None) is None
+    await client.run(request)
+    past = await client.find_run(request, since=None)
+    assert past is not None
+    assert past.result is not None
+    assert past.result.output_text == answer
+    assert past.result.raw["run_input"] == "send it"
+    asked = [path for _, path in hive_server.requests if path.startswith("/sessions/")]
+    database = "agent-echo-agent" if flow_type == "hive_agent" else "team-echo-team"
+    assert asked[-1].endswith(f"db_id={database}")
+
+
+async def test_find_run_matches_input_component_and_time(client: HiveSource) -> None:
+    """Another input, another agent or a run older than ``since`` is not the run."""
+    await client.run(run_request("echo-agent", "first"))
+    assert await client.find_run(run_request("echo-agent", "second"), since=None) is None
+    assert await client.find_run(run_request("upper-agent", "first"), since=None) is None
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await client.find_run(run_request("echo-agent", "first"), since=later) is None
+
+
+async def test_find_run_of_a_workflow_without_a_database_cannot_tell(client: HiveSource) -> None:
+    """A workflow that names no database keeps no runs Spark can read: a protocol error (the
+    worker then runs it again), not a false 'never ran'."""
+    request = run_request("echo-workflow", "x", flow_type="hive_workflow")
+    await client.run(request)
+    with pytest.raises(SourceProtocolError, match="which database"):
+        await client.find_run(request, since=None)

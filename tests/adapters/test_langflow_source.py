@@ -1,5 +1,6 @@
 """``LangflowSource`` against a loopback LangFlow fake."""
 
+import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -27,7 +28,15 @@ from spark_core.errors import (
 from spark_core.models import RunRequest, Source, SourceId
 from tests.servers import LANGFLOW_KEY, FakeLangflow, unused_port
 from tests.servers.base import CannedServer
-from tests.servers.langflow import COMPONENT_ID, ECHO_ID, FAIL_ID, FOLDER_ID, SLOW_ID, SLOW_NODE
+from tests.servers.langflow import (
+    COMPONENT_ID,
+    ECHO_ID,
+    FAIL_ID,
+    FOLDER_ID,
+    PROMPT_ID,
+    SLOW_ID,
+    SLOW_NODE,
+)
 
 pytest_plugins = ["tests.servers.fixtures"]
 
@@ -421,3 +430,79 @@ async def test_the_api_key_never_appears_in_errors_from_the_fake(
         messages.append(str(caught.value))
         setattr(langflow_server, knob, None if knob == "fail_with" else False)
     assert all(LANGFLOW_KEY not in message for message in messages)
+
+
+# -- run history (reconciliation after a crash) -------------------------------------------------
+
+
+async def test_find_run_gives_the_answer_of_a_finished_run_from_the_message_history(
+    client: LangflowSource,
+) -> None:
+    """After a run, the session's history holds its input and answer: that is the run."""
+    assert await client.find_run(run_request(text="send it"), since=None) is None
+    await client.run(run_request(text="send it"))
+    past = await client.find_run(run_request(text="send it"), since=None)
+    assert past is not None
+    assert past.result is not None
+    assert past.result.output_text == "send it"
+    assert [m["sender"] for m in past.result.raw["messages"]] == ["User", "Machine"]
+    assert past.started_at is not None
+
+
+async def test_find_run_sees_a_run_still_under_way_then_its_answer(
+    client: LangflowSource,
+) -> None:
+    """The user's message is stored when the run starts: a run under way is seen as such,
+    and once it ends its answer is there."""
+    slow = run_request(SLOW_ID, "slowly", tweaks={SLOW_NODE: {"delay_seconds": 0.5}})
+    running = asyncio.create_task(client.run(slow))
+    await asyncio.sleep(0.2)
+    past = await client.find_run(slow, since=None)
+    assert past is not None
+    assert past.running
+    await running
+    past = await client.find_run(slow, since=None)
+    assert past is not None
+    assert past.result is not None
+    assert past.result.output_text == "slowly"
+
+
+async def test_find_run_of_a_failed_run_says_it_failed(client: LangflowSource) -> None:
+    """A failing component leaves an error message after the input: the run failed."""
+    with pytest.raises(RemoteRunError):
+        await client.run(run_request(FAIL_ID, "boom"))
+    past = await client.find_run(run_request(FAIL_ID, "boom"), since=None)
+    assert past is not None
+    assert past.failed
+    assert past.result is None
+
+
+async def test_find_run_matches_input_session_and_time(client: LangflowSource) -> None:
+    """Another input, another session, or a run older than ``since`` is not the run."""
+    await client.run(run_request(text="first"))
+    assert await client.find_run(run_request(text="second"), since=None) is None
+    assert await client.find_run(run_request(text="first", session_id="other"),
+                                 since=None) is None
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await client.find_run(run_request(text="first"), since=later) is None
+
+
+async def test_find_run_pairs_each_input_with_its_own_answer(client: LangflowSource) -> None:
+    """In a session with several runs, the latest run of the input is taken, with its own
+    answer, not a neighbour's."""
+    for text in ("one", "two", "one"):
+        await client.run(run_request("spark-prompt", text, session_id="chat"))
+    past = await client.find_run(
+        run_request(PROMPT_ID, "two", session_id="chat"), since=None)
+    assert past is not None
+    assert past.result is not None
+    assert past.result.output_text == "Spark received: two"
+
+
+async def test_find_run_with_a_refused_key_raises_rejected(
+    http_session: aiohttp.ClientSession, langflow_server: FakeLangflow,
+) -> None:
+    """The history needs the key like every other route."""
+    client = LangflowSource(http_session, langflow_source(langflow_server.url), "wrong")
+    with pytest.raises(SourceRejectedError):
+        await client.find_run(run_request(), since=None)

@@ -193,3 +193,36 @@ def test_a_restarted_server_recovers_its_killed_predecessor_s_runs_at_once(
     assert [recovered[t]["tries"] for t in cut_off] == [2, 2, 2]
     done = wait_for(lambda: _all_final(second, cut_off[1:]), within=20, what="the re-runs")
     assert [done[t]["status"] for t in cut_off[1:]] == ["completed", "completed"]
+
+
+def test_runs_the_source_finished_after_a_kill_are_recorded_not_run_again(
+    servers: Servers, langflow: FakeLangflow
+) -> None:
+    """SIGKILL while LangFlow runs three flows: LangFlow finishes them without its caller
+    (as the real 1.13 does), and the restarted server, before retrying each interrupted run,
+    finds its answer in LangFlow's message history and records it: each flow ran once."""
+    first = servers.start()
+    workflow_id = synced_workflow(first, langflow, SLOW_ID)["id"]
+    cut_off = [
+        first.call("POST", f"/api/v1/workflows/{workflow_id}/run",
+                   {"input_value": f"side effect {number}",
+                    "tweaks": {SLOW_NODE: {"delay_seconds": 20}}},
+                   params={"wait": "false"}, expect=202)["id"]
+        for number in range(3)
+    ]
+    wait_for(lambda: langflow.open_runs == 3 or None, within=15,
+             what="LangFlow to hold the three runs")
+    first.kill()
+    second = servers.start()
+    done = wait_for(lambda: _all_final(second, cut_off), within=20, what="the recovered runs")
+    stored = {t: second.call("GET", f"/api/v1/tasks/{t}") for t in cut_off}
+    report("reconciliation", killed_runs=len(cut_off), runs_sent=len(langflow.runs),
+           reconciled=sum(bool((task["output_raw"] or {}).get("reconciled"))
+                          for task in stored.values()))
+    for number, task_id in enumerate(cut_off):
+        task = stored[task_id]
+        assert (done[task_id]["status"], done[task_id]["tries"]) == ("completed", 2), task
+        assert task["output_data"] == f"side effect {number}"
+        assert task["output_raw"]["reconciled"] is True
+        assert task["output_raw"]["source_record"]["messages"][-1]["sender"] == "Machine"
+    assert len(langflow.runs) == len(cut_off)

@@ -4,7 +4,10 @@ Real-server traits kept on purpose: health routes and ``/`` are public; with aut
 routes want ``Authorization: Bearer <key>`` (``x-api-key`` alone is 401 "Authorization header
 required", a wrong bearer 401 "Invalid authentication token"); runs take a form body (JSON is
 422); teams and workflows stream unless ``stream=false``; a failed run is a plain-text 500;
-agents have no top-level ``description``.
+agents have no top-level ``description``. Agents and teams keep their ended runs (not failed
+ones) in a database of their own (``db_id``), read through ``GET /sessions/{id}/runs`` with
+``type`` and ``db_id`` (missing: 400, as a server with several databases answers); workflows
+name no database.
 """
 
 import asyncio
@@ -46,6 +49,8 @@ class FakeHive(FakeServer):
     def __init__(self, *, api_key: str | None = None) -> None:
         super().__init__(api_key=api_key)
         self.slow_seconds = 2.0
+        self.sessions: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        """Ended runs by (database, session), as Agno keeps them."""
 
     def build_app(self) -> web.Application:
         """AgentOS routes: no ``/api/v1`` prefix except Hive's own health route."""
@@ -55,8 +60,39 @@ class FakeHive(FakeServer):
         app.router.add_get("/", self._info)
         for kind in _KINDS:
             app.router.add_get(f"/{kind}", self._list)
+            app.router.add_get(f"/{kind}/{{item_id}}", self._detail)
             app.router.add_post(f"/{kind}/{{item_id}}/runs", self._run)
+        app.router.add_get("/sessions/{session_id}/runs", self._session_runs)
         return app
+
+    @staticmethod
+    def _db_id(kind: str, item_id: str) -> str | None:
+        return {"agents": f"agent-{item_id}", "teams": f"team-{item_id}"}.get(kind)
+
+    async def _detail(self, request: web.Request) -> web.Response:
+        if refusal := self._refuse(request):
+            return refusal
+        kind = request.path.split("/")[1]
+        item_id = request.match_info["item_id"]
+        label, items = _KINDS[kind]
+        item = next((item for item in items if item["id"] == item_id), None)
+        if item is None:
+            return web.json_response({"detail": f"{label} not found"}, status=404)
+        return web.json_response({**item, "db_id": self._db_id(kind, item_id)})
+
+    async def _session_runs(self, request: web.Request) -> web.Response:
+        if refusal := self._refuse(request):
+            return refusal
+        db_id = request.query.get("db_id")
+        if db_id is None:
+            return web.json_response({"detail": "The db_id query parameter is required when "
+                                                "using multiple databases"}, status=400)
+        session_id = request.match_info["session_id"]
+        runs = self.sessions.get((db_id, session_id))
+        if runs is None:
+            return web.json_response({"detail": f"Session with ID {session_id} not found"},
+                                     status=404)
+        return web.json_response(runs)
 
     def _refuse(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:
@@ -134,7 +170,14 @@ class FakeHive(FakeServer):
                                 content_type="text/event-stream")
         if item_id == "slow-agent":
             await asyncio.sleep(self.slow_seconds)
-        return web.json_response(self._answer(kind, item_id, message, session_id, form))
+        answer = self._answer(kind, item_id, message, session_id, form)
+        db_id = self._db_id(kind, item_id)
+        if db_id is not None:  # kept once the run has ended, as Agno does
+            self.sessions.setdefault((db_id, session_id), []).append(
+                {**answer, "run_input": message, "created_at": "2025-01-01T00:00:00Z",
+                 "messages": [{"role": "user", "content": message,
+                               "created_at": int(time.time()), "from_history": False}]})
+        return web.json_response(answer)
 
     @staticmethod
     def _failure(status: int) -> web.Response:

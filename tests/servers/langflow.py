@@ -3,12 +3,16 @@
 Real-server traits kept on purpose: a bad or missing ``x-api-key`` is 403 (never 401), with a
 ``detail`` that differs by route; ``/api/v1/flows`` without its trailing slash is 404;
 ``/api/v1/folders/`` redirects (307) to ``/api/v1/projects/``; a failed run is 500 whose
-``detail`` is itself a JSON string; runs accept a flow id or its endpoint name.
+``detail`` is itself a JSON string; runs accept a flow id or its endpoint name. Runs keep a
+message history per session (``/api/v1/monitor/messages``): the user's message when a run
+starts, the answer when it ends (even after its caller hung up) or the failing component's
+error message, tagged with the run's ``graph_run_id``.
 """
 
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -98,6 +102,11 @@ class FakeLangflow(FakeServer):
         self.paginated = False
         self.open_runs = 0
         """spark-slow runs whose caller is still connected and waiting for the answer."""
+        self.messages: list[dict[str, Any]] = []
+        """The message history, oldest first, as ``/api/v1/monitor/messages`` lists it."""
+        self.slow_finishes_abandoned = True
+        """Whether a spark-slow run whose caller hung up still ends with its answer (LangFlow
+        1.13 does: the run goes on without the caller)."""
 
     def build_app(self) -> web.Application:
         """Routes with LangFlow's paths, trailing slashes included."""
@@ -109,6 +118,7 @@ class FakeLangflow(FakeServer):
         app.router.add_get("/api/v1/projects/", self._projects)
         app.router.add_get("/api/v1/folders/", self._folders)
         app.router.add_post("/api/v1/run/{flow_id}", self._run)
+        app.router.add_get("/api/v1/monitor/messages", self._messages)
         # Like the real server, any other path outside /api is its web frontend's page.
         app.router.add_get(r"/{page:(?!api/).*}", self._frontend)
         return app
@@ -208,26 +218,65 @@ class FakeLangflow(FakeServer):
             return await self.huge_response(request)
         text = str(body.get("input_value") or "")
         name = flow["endpoint_name"]
+        session_id = body.get("session_id") or flow["id"]
+        run_id = str(uuid.uuid4())
+        self._remember(flow, session_id, run_id, "User", text)
         if name == "spark-fail":
+            self._remember(flow, session_id, run_id, "Spark Fail", "always fails",
+                           category="error")
             return self._flow_failure("Error building Component Spark Fail: always fails")
         if name == "spark-slow":
             tweak = (body.get("tweaks") or {}).get(SLOW_NODE) or {}
-            await self._slowly(request, float(tweak.get("delay_seconds", self.slow_seconds)))
+            finished = await self._slowly(
+                request, float(tweak.get("delay_seconds", self.slow_seconds)))
+            if not finished and not self.slow_finishes_abandoned:
+                return web.Response(status=499)  # nobody is listening any more
         answer = f"Spark received: {text}" if name == "spark-prompt" else text
-        session_id = body.get("session_id") or flow["id"]
+        self._remember(flow, session_id, run_id, "Machine", answer)
         return web.json_response(self._answer(flow, text, answer, session_id))
 
-    async def _slowly(self, request: web.Request, seconds: float) -> None:
-        """Wait ``seconds``, or until the caller hangs up (then ``open_runs`` drops at once:
-        aiohttp does not cancel a handler whose client went away)."""
+    def _remember(self, flow: dict[str, Any], session_id: str, run_id: str, sender: str,
+                  text: str, *, category: str = "message") -> None:
+        source = None if sender == "User" else flow["data"]["nodes"][-1]["id"]
+        self.messages.append({
+            "id": str(uuid.uuid4()), "flow_id": flow["id"],
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"),
+            "sender": sender, "sender_name": "User" if sender == "User" else "AI",
+            "session_id": session_id, "context_id": "", "text": text, "files": "[]",
+            "edit": False, "duration": None,
+            "properties": {"source": {"id": source, "display_name": None, "source": None},
+                           "state": "complete", "edited": False},
+            "category": category, "content_blocks": [],
+            "session_metadata": {"graph_run_id": run_id}})
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        if refusal := self._refuse(request, run=False):
+            return refusal
+        flow_id = request.query.get("flow_id")
+        if flow_id is not None:
+            try:
+                uuid.UUID(flow_id)
+            except ValueError:
+                return web.json_response({"detail": [{"type": "uuid_parsing",
+                                                      "loc": ["query", "flow_id"]}]}, status=422)
+        session_id = request.query.get("session_id")
+        return web.json_response([
+            message for message in self.messages
+            if flow_id in (None, message["flow_id"])
+            and session_id in (None, message["session_id"])])
+
+    async def _slowly(self, request: web.Request, seconds: float) -> bool:
+        """Wait ``seconds`` (True), or until the caller hangs up (False; then ``open_runs``
+        drops at once: aiohttp does not cancel a handler whose client went away)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         self.open_runs += 1
         try:
             while loop.time() < deadline:
                 if request.transport is None or request.transport.is_closing():
-                    return
+                    return False
                 await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
+            return True
         finally:
             self.open_runs -= 1
 
