@@ -30,8 +30,8 @@ class PrometheusMetrics(Metrics):
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.task_runs = Counter(
-            "spark_task_runs_total", "Task attempts ended, by outcome (completed, failed, "
-            "retried, cancelled, interrupted)", ["outcome"], registry=registry)
+            "spark_task_runs_total", "Task attempts ended, by outcome (completed, reconciled, "
+            "failed, retried, cancelled, interrupted)", ["outcome"], registry=registry)
         self.task_duration = Histogram(
             "spark_task_run_duration_seconds", "How long one task attempt took",
             buckets=_RUN_BUCKETS, registry=registry)
@@ -58,7 +58,8 @@ class PrometheusMetrics(Metrics):
             ["method", "route"], registry=registry)
         build = Gauge("spark_build_info", "Spark's version", ["version"], registry=registry)
         build.labels(version=version).set(1)
-        for outcome in ("completed", "failed", "retried", "cancelled", "interrupted"):
+        for outcome in ("completed", "reconciled", "failed", "retried", "cancelled",
+                        "interrupted"):
             self.task_runs.labels(outcome=outcome)
         for fire_outcome in FireOutcome:
             self.fires.labels(outcome=str(fire_outcome))

@@ -587,8 +587,9 @@ class Metrics(Protocol):
     (Prometheus); every method is cheap and never raises. Labels stay bounded: no ids."""
 
     def task_attempt_finished(self, *, outcome: str, duration_seconds: float | None) -> None:
-        """One attempt ended: ``completed``, ``failed``, ``retried``, ``cancelled`` or
-        ``interrupted``, after ``duration_seconds`` (``None`` when it never started)."""
+        """One attempt ended: ``completed``, ``reconciled`` (an interrupted run's answer taken
+        from the source), ``failed``, ``retried``, ``cancelled`` or ``interrupted``, after
+        ``duration_seconds`` (``None`` when it never started)."""
         ...
 
     def schedule_decided(self, *, outcome: FireOutcome, delay_seconds: float) -> None:

@@ -547,7 +547,12 @@ def was_interrupted(task: Task) -> bool:
 
 def _attempt_outcome(outcome: TaskOutcome) -> str:
     """The ``outcome`` label of an attempt for metrics."""
-    return "retried" if outcome.status == TaskStatus.PENDING else str(outcome.status)
+    if outcome.status == TaskStatus.PENDING:
+        return "retried"
+    raw = outcome.output_raw
+    if isinstance(raw, dict) and raw.keys() == {"reconciled", "source_record"}:
+        return "reconciled"
+    return str(outcome.status)
 
 
 def _task_fields(task: Task, **more: object) -> dict[str, object]:

@@ -7,6 +7,7 @@ import pytest
 
 from spark_core.facade import Spark
 from spark_core.models import Workflow
+from spark_core.ports import Metrics
 from spark_core.worker import RetryPolicy, Worker
 from tests.fakes.clock import FakeClock
 from tests.fakes.secrets import FakeSecretBox
@@ -26,7 +27,7 @@ class World(msgspec.Struct, kw_only=True):
     spark: Spark
 
 
-def build_world(*, concurrency: int = 4) -> World:
+def build_world(*, concurrency: int = 4, metrics: Metrics | None = None) -> World:
     """The core over fakes, with one fake LangFlow server offering an ``echo`` flow, wired by
     ``Spark.from_ports`` as every entrypoint wires it."""
     clock = FakeClock()
@@ -37,7 +38,7 @@ def build_world(*, concurrency: int = 4) -> World:
     spark = Spark.from_ports(
         store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
         concurrency=concurrency, lease_seconds=30,
-        retry=RetryPolicy(base_seconds=1, max_seconds=8),
+        retry=RetryPolicy(base_seconds=1, max_seconds=8), metrics=metrics,
     )
     return World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)
 

@@ -6,8 +6,26 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from spark_core.errors import SourceRejectedError, SourceUnavailableError
+from spark_core.fires import FireOutcome
 from spark_core.models import PastRun, RunRequest, RunResult, Task, TaskStatus, Workflow
-from tests.unit.conftest import World
+from tests.unit.conftest import World, build_world, synced_echo
+
+
+class RecordingMetrics:
+    """The ``Metrics`` port, keeping the outcome of each attempt."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def task_attempt_finished(self, *, outcome: str, duration_seconds: float | None) -> None:
+        """Keep the outcome."""
+        self.outcomes.append(outcome)
+
+    def schedule_decided(self, *, outcome: FireOutcome, delay_seconds: float) -> None:
+        """Not needed here."""
+
+    def worker_busy(self, count: int) -> None:
+        """Not needed here."""
 
 
 async def _until(predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
@@ -76,6 +94,18 @@ async def test_a_run_the_source_finished_after_its_caller_stopped_is_not_run_aga
     assert done.output_raw == {"reconciled": True, "source_record": {"sent": 1}}
     assert done.error is None
     assert len(world.remote.runs) == 1
+
+
+async def test_a_reconciled_attempt_is_counted_as_such_in_the_metrics() -> None:
+    """Operators see how many answers were taken from a source instead of a second run."""
+    metrics = RecordingMetrics()
+    world = build_world(metrics=metrics)
+    echo = await synced_echo(world)
+    task = await _interrupted(world, echo)
+    world.remote.remember(_request(task, echo), PastRun(
+        started_at=world.clock.now(), result=RunResult(output_text="done", raw={})))
+    await _run_retry(world, task)
+    assert metrics.outcomes == ["reconciled"]
 
 
 async def test_a_run_the_source_never_received_runs_again(
