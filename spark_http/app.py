@@ -27,6 +27,8 @@ from spark_http.observability import ObservedApp
 from spark_http.routes import CONTROLLERS
 from spark_http.routes.health import package_version
 from spark_http.schemas import SparkResponse
+from spark_http.ui import SessionSigner, TaskFeed, template_config, ui_router
+from spark_http.ui import static_files as ui_static_files
 
 SHUTDOWN_GRACE = 10.0
 
@@ -87,15 +89,20 @@ def create_app(
     settings: Settings = container.settings()
     auth = ApiKeyAuth(settings.api_keys)
     metrics = container.metrics()
+    feed = TaskFeed()
     state = State({"auth": auth, "run_background": run_background, "metrics": metrics,
-                   "metrics_public": settings.metrics_public})
+                   "metrics_public": settings.metrics_public,
+                   "ui_sessions": SessionSigner(settings.api_keys), "ui_feed": feed})
     if spark is not None:
         state.spark = spark
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if spark is not None:  # the embedding program opened it and will close it
-            yield
+            try:
+                yield
+            finally:
+                feed.close()
             return
         async with open_spark(container) as opened:
             app.state.spark = opened
@@ -104,10 +111,13 @@ def create_app(
             try:
                 yield
             finally:
+                feed.close()  # live dashboard streams end now, not at the client's leisure
                 await opened.stop(grace=shutdown_grace)
 
     app = ObservedApp(
-        route_handlers=[*CONTROLLERS, openapi_document, static_files()],
+        route_handlers=[*CONTROLLERS, openapi_document, static_files(), ui_router(),
+                        ui_static_files()],
+        template_config=template_config(),
         dependencies=DEPENDENCIES,
         middleware=[ApiKeyMiddleware(auth)],
         exception_handlers=exception_handlers(),

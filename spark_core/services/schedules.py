@@ -425,6 +425,26 @@ class ScheduleService:
         rest = preview(spec, after=first, count=count - 1) if count > 1 else []
         return [first, *rest]
 
+    def preview(
+        self, schedule_type: ScheduleType | str, schedule_expr: str, *, timezone: str = "UTC",
+        count: int = 5,
+    ) -> builtins.list[datetime]:
+        """The first ``count`` fire times of an expression not stored yet, were it created
+        now (what a form shows while the expression is typed); ``InvalidScheduleError`` with
+        the reason when the scheduler could not execute it."""
+        if not 1 <= count <= MAX_PREVIEW:
+            raise InvalidScheduleError(
+                f"count must be between 1 and {MAX_PREVIEW}",
+                errors=[("count", f"must be between 1 and {MAX_PREVIEW}")],
+            )
+        now = self._clock.now()
+        spec = parse_schedule(schedule_type, schedule_expr.strip(), timezone=timezone,
+                              start_at=now, now=now)
+        first = spec.first_fire(now)
+        if first is None:
+            return []
+        return [first, *preview(spec, after=first, count=count - 1)] if count > 1 else [first]
+
     def _shown(self, schedule: Schedule) -> Schedule:
         """``schedule`` as answered: a paused one's ``next_run_at`` is when it would fire if
         resumed now (null if never). The stored value is left alone: the fire ledger reads
