@@ -1,6 +1,9 @@
 """What handlers receive: the services from ``app.state`` and the validated page.
 
-Handlers name these by parameter (``sources: Sources``); the markers make that explicit.
+Handlers name these by parameter (``sources: Sources``); the markers make that explicit. Each
+service is provided straight from the state and the page bounds are plain query parameters
+(``Limit``, ``Offset``): Litestar resolves dependencies of the same depth concurrently, in a
+task group, which cost a list request about a quarter of its time in the profile.
 """
 
 from typing import Annotated
@@ -15,7 +18,6 @@ from spark_core.services.schedules import ScheduleService
 from spark_core.services.sources import SourceService
 from spark_core.services.tasks import TaskService
 from spark_core.services.workflows import WorkflowService
-from spark_http.schemas import Pagination
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -26,7 +28,10 @@ Workflows = NamedDependency[WorkflowService]
 Tasks = NamedDependency[TaskService]
 Schedules = NamedDependency[ScheduleService]
 Fires = NamedDependency[FireService]
-Page = NamedDependency[Pagination]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1-100)")]
+"""The ``limit`` query parameter of a list (default ``DEFAULT_LIMIT``)."""
+Offset = Annotated[int, QueryParameter(ge=0, description="Items to skip")]
+"""The ``offset`` query parameter of a list (default 0)."""
 
 
 def provide_spark(state: State) -> Spark:
@@ -35,39 +40,29 @@ def provide_spark(state: State) -> Spark:
     return spark
 
 
-def provide_sources(spark: SparkFacade) -> SourceService:
+def provide_sources(state: State) -> SourceService:
     """The source use cases."""
-    return spark.sources
+    return provide_spark(state).sources
 
 
-def provide_workflows(spark: SparkFacade) -> WorkflowService:
+def provide_workflows(state: State) -> WorkflowService:
     """The workflow use cases."""
-    return spark.workflows
+    return provide_spark(state).workflows
 
 
-def provide_tasks(spark: SparkFacade) -> TaskService:
+def provide_tasks(state: State) -> TaskService:
     """The task use cases."""
-    return spark.tasks
+    return provide_spark(state).tasks
 
 
-def provide_schedules(spark: SparkFacade) -> ScheduleService:
+def provide_schedules(state: State) -> ScheduleService:
     """The schedule use cases."""
-    return spark.schedules
+    return provide_spark(state).schedules
 
 
-def provide_fires(spark: SparkFacade) -> FireService:
+def provide_fires(state: State) -> FireService:
     """The fire-ledger use cases."""
-    return spark.fires
-
-
-def provide_pagination(
-    limit: Annotated[
-        int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1-100)")
-    ] = DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip")] = 0,
-) -> Pagination:
-    """The page a list request asks for, validated (a 400 names the field)."""
-    return Pagination(limit=limit, offset=offset)
+    return provide_spark(state).fires
 
 
 DEPENDENCIES = {
@@ -77,5 +72,4 @@ DEPENDENCIES = {
     "tasks": Provide(provide_tasks, sync_to_thread=False),
     "schedules": Provide(provide_schedules, sync_to_thread=False),
     "fires": Provide(provide_fires, sync_to_thread=False),
-    "pagination": Provide(provide_pagination, sync_to_thread=False),
 }

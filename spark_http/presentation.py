@@ -127,6 +127,31 @@ def _may_hold_datetime(kind: msgspec.inspect.Type) -> bool:
     return False
 
 
+class PageBodies(Generic[S, T]):
+    """The encoded bodies of the last pages answered, by the page object itself.
+
+    A store hands back the very same (immutable) ``Page`` while nothing was written
+    (``spark_adapters.read_memo``); its body is then the same bytes, so it is written once.
+    Kept pages are held, so an id is never reused while its body is kept.
+    """
+
+    def __init__(self, convert: Callable[[S], T], entries: int = 32) -> None:
+        self._convert = convert
+        self._entries = entries
+        self._kept: dict[int, tuple[Page[S], bytes]] = {}
+
+    def body(self, page: Page[S]) -> bytes:
+        """``encode(page_out(page, convert))``, written once per page object."""
+        kept = self._kept.get(id(page))
+        if kept is not None and kept[0] is page:
+            return kept[1]
+        body = encode(page_out(page, self._convert))
+        if len(self._kept) >= self._entries:
+            del self._kept[next(iter(self._kept))]  # the oldest
+        self._kept[id(page)] = (page, body)
+        return body
+
+
 # -- pagination ---------------------------------------------------------------------------------
 class PageOut(msgspec.Struct, Generic[T], kw_only=True):
     """The envelope of every list: one page of items and where it sits in the whole."""

@@ -53,12 +53,9 @@ class SparkResponse(Response[T]):
         return super().render(content, media_type, enc_hook)
 
 
-# -- pagination ----------------------------------------------------------------------------------
-class Pagination(msgspec.Struct, frozen=True, kw_only=True):
-    """The page a list request asks for."""
-
-    limit: int
-    offset: int
+def encoded(body: bytes) -> SparkResponse[Any]:
+    """An answer already written by ``spark_http.presentation.encode``, sent as it is."""
+    return SparkResponse(body)
 
 
 def require_all(body: msgspec.Struct, required: tuple[str, ...], noun: str) -> None:

@@ -225,6 +225,21 @@ class Database:
 
         return await asyncio.get_running_loop().run_in_executor(executor, guarded)
 
+    def change_token(self) -> tuple[int, int] | None:
+        """A value that changes whenever a write commits to the database, by this store or
+        any other connection or process: the read connection's ``PRAGMA data_version`` with
+        this store's commit count (``spark_adapters.read_memo``); ``None`` when closed or
+        when SQLite cannot answer now (then nothing is reused)."""
+        if not self.is_open:
+            return None
+        reader = self._reader
+        if reader is None:  # :memory: is this store's alone: its own commits are all
+            return 0, self.commits
+        try:
+            return int(reader.execute("PRAGMA data_version").fetchone()[0]), self.commits
+        except sqlite3.Error:
+            return None
+
     async def ping(self) -> bool:
         """True when the database answers ``SELECT 1``; never raises."""
         try:

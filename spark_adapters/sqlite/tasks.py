@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from spark_adapters.read_memo import ReadMemo
 from spark_adapters.sqlite.connection import (
     SQLITE_MAX_INTEGER,
     Database,
@@ -118,6 +119,7 @@ class SqliteTaskRepository(TaskRepository):
         self._database = database
         self._clock = clock
         self._hints = hints
+        self._pages: ReadMemo[Page[Task]] = ReadMemo()
 
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
@@ -149,16 +151,23 @@ class SqliteTaskRepository(TaskRepository):
         return task_from_row(found[0])
 
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
-        """Tasks newest first (``created_at`` descending), without ``output_raw``."""
+        """Tasks newest first (``created_at`` descending), without ``output_raw``; the same
+        page again while nothing was written to the database (``ReadMemo``)."""
+        key, token = (filters, limit, offset), self._database.change_token()
+        if token is not None and (kept := self._pages.get(key, token)) is not None:
+            return kept
         where, params = _where(filters)
-        page, total = await self._database.read(
+        rows_, total = await self._database.read(
             lambda conn: select_page(conn, table="tasks", columns=_LIST_COLUMNS, where=where,
                                      params=params, order_by="created_at DESC, id DESC",
                                      limit=limit, offset=offset),
             snapshot=True,
         )
-        return Page(items=[task_from_row(row) for row in page], total=total, limit=limit,
+        page = Page(items=[task_from_row(row) for row in rows_], total=total, limit=limit,
                     offset=offset)
+        if token is not None:
+            self._pages.put(key, token, page)
+        return page
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Move a pending or running task to ``cancelled``, clearing any lease;

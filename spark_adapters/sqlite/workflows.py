@@ -4,6 +4,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from spark_adapters.read_memo import ReadMemo
 from spark_adapters.sqlite.connection import (
     Database,
     rows,
@@ -88,6 +89,7 @@ class SqliteWorkflowRepository(WorkflowRepository):
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._pages: ReadMemo[Page[WorkflowSummary]] = ReadMemo()
 
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id);
@@ -150,9 +152,13 @@ class SqliteWorkflowRepository(WorkflowRepository):
 
     async def list(self, filters: WorkflowFilter, *, limit: int,
                    offset: int) -> Page[WorkflowSummary]:
-        """Workflows by name with ``latest_run`` and task counts, computed in one query."""
+        """Workflows by name with ``latest_run`` and task counts, computed in one query; the
+        same page again while nothing was written to the database (``ReadMemo``)."""
+        key, token = (filters, limit, offset), self._database.change_token()
+        if token is not None and (kept := self._pages.get(key, token)) is not None:
+            return kept
         where, params = _filter_clause(filters)
-        page, total = await self._database.read(
+        found, total = await self._database.read(
             lambda conn: select_page(conn, table="workflows", columns=_SUMMARY_COLUMNS,
                                      where=where, params=params, order_by="name, id",
                                      limit=limit, offset=offset),
@@ -162,9 +168,12 @@ class SqliteWorkflowRepository(WorkflowRepository):
             WorkflowSummary(workflow=workflow_from_row(row), latest_run=row["latest_run"],
                             task_count=row["task_count"],
                             failed_task_count=row["failed_task_count"])
-            for row in page
+            for row in found
         ]
-        return Page(items=items, total=total, limit=limit, offset=offset)
+        page = Page(items=items, total=total, limit=limit, offset=offset)
+        if token is not None:
+            self._pages.put(key, token, page)
+        return page
 
     async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
         """Delete a workflow with its schedules and tasks."""

@@ -19,7 +19,7 @@ from spark_core.services.schedules import (
     ScheduleFields,
 )
 from spark_http.auth import SECURITY_SCHEME
-from spark_http.dependencies import Fires, Page, Schedules
+from spark_http.dependencies import DEFAULT_LIMIT, Fires, Limit, Offset, Schedules
 from spark_http.schemas import (
     NextRuns,
     PageOut,
@@ -58,7 +58,8 @@ class ScheduleController(Controller):
         *,
         schedules: Schedules,
         fires: Fires,
-        pagination: Page,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
         workflow_id: FromQuery[str | None] = None,
         status: FromQuery[ScheduleStatus | None] = None,
         key: FromQuery[str | None] = None,
@@ -68,7 +69,7 @@ class ScheduleController(Controller):
             workflow_id=WorkflowId(workflow_id) if workflow_id else None, status=status,
             key=key or None,
         )
-        page = await schedules.list(filters, limit=pagination.limit, offset=pagination.offset)
+        page = await schedules.list(filters, limit=limit, offset=offset)
         counters = await fires.counters([schedule.id for schedule in page.items])
         return page_out(page, lambda schedule: ScheduleOut.of(schedule, counters[schedule.id]))
 
@@ -188,9 +189,11 @@ class ScheduleController(Controller):
     @get("/{schedule_id:str}/fires")
     async def list_fires(
         self,
+        *,
         fires: Fires,
-        pagination: Page,
         schedule_id: FromPath[str],
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
         outcome: FromQuery[FireOutcome | None] = None,
     ) -> PageOut[FireRecord]:
         """The fire ledger: one record per nominal time the scheduler considered, newest
@@ -200,7 +203,7 @@ class ScheduleController(Controller):
         in words, the ``task_id`` it created and its ``delay_seconds``; filter by
         ``outcome``."""
         page = await fires.list(ScheduleId(schedule_id), outcome=outcome,
-                                limit=pagination.limit, offset=pagination.offset)
+                                limit=limit, offset=offset)
         return page_out(page, _same)
 
 

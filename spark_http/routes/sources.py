@@ -7,7 +7,7 @@ from spark_core.models import Source, SourceId, SourceStatus
 from spark_core.ports import SourceFilter
 from spark_core.services.sources import SourceChanges
 from spark_http.auth import SECURITY_SCHEME
-from spark_http.dependencies import Page, Sources
+from spark_http.dependencies import DEFAULT_LIMIT, Limit, Offset, Sources
 from spark_http.schemas import (
     PageOut,
     SourceDeleted,
@@ -44,16 +44,18 @@ class SourceController(Controller):
     @get(["", "/"])
     async def list_sources(
         self,
+        *,
         sources: Sources,
-        pagination: Page,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
         status: FromQuery[SourceStatus | None] = None,
         source_type: FromQuery[str | None] = None,
     ) -> PageOut[Source]:
         """List sources, oldest first; filter by ``status`` and ``source_type``."""
         page = await sources.list(
             SourceFilter(status=status, source_type=source_type),
-            limit=pagination.limit,
-            offset=pagination.offset,
+            limit=limit,
+            offset=offset,
         )
         return page_out(page, source_out)
 

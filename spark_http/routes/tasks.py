@@ -9,8 +9,18 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from spark_core.models import ScheduleId, Task, TaskId, TaskStatus, WorkflowId
 from spark_core.ports import TaskFilter
 from spark_http.auth import SECURITY_SCHEME
-from spark_http.dependencies import Page, Tasks
-from spark_http.schemas import PageOut, TaskDeleted, TaskIn, TaskListItem, page_out
+from spark_http.dependencies import DEFAULT_LIMIT, Limit, Offset, Tasks
+from spark_http.presentation import PageBodies
+from spark_http.schemas import (
+    PageOut,
+    SparkResponse,
+    TaskDeleted,
+    TaskIn,
+    TaskListItem,
+    encoded,
+)
+
+_PAGES: PageBodies[Task, TaskListItem] = PageBodies(TaskListItem.of)
 
 
 class TaskController(Controller):
@@ -25,14 +35,15 @@ class TaskController(Controller):
         self,
         *,
         tasks: Tasks,
-        pagination: Page,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
         workflow_id: FromQuery[str | None] = None,
         schedule_id: FromQuery[str | None] = None,
         status: FromQuery[TaskStatus | None] = None,
         q: FromQuery[str | None] = None,
         created_after: FromQuery[datetime | None] = None,
         created_before: FromQuery[datetime | None] = None,
-    ) -> PageOut[TaskListItem]:
+    ) -> SparkResponse[PageOut[TaskListItem]]:
         """List tasks, newest first; filter by ``workflow_id``, ``schedule_id``, ``status``,
         ``q`` (text in the input, answer or error, any case) and ``created_after`` (inclusive)
         / ``created_before`` (exclusive), ISO-8601 times (naive = UTC). List items leave out
@@ -45,8 +56,8 @@ class TaskController(Controller):
             created_after=_utc(created_after),
             created_before=_utc(created_before),
         )
-        page = await tasks.list(filters, limit=pagination.limit, offset=pagination.offset)
-        return page_out(page, TaskListItem.of)
+        page = await tasks.list(filters, limit=limit, offset=offset)
+        return encoded(_PAGES.body(page))
 
     @post(["", "/"], status_code=HTTP_201_CREATED)
     async def create_task(self, tasks: Tasks, data: JSONBody[TaskIn]) -> Task:

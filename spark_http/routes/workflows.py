@@ -6,20 +6,23 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from spark_core.models import FlowType, SourceId, Task, Workflow
+from spark_core.models import FlowType, SourceId, Task, Workflow, WorkflowSummary
 from spark_core.ports import WorkflowFilter
 from spark_core.services.workflows import WorkflowChanges
 from spark_http.auth import SECURITY_SCHEME
-from spark_http.dependencies import Page, Tasks, Workflows
+from spark_http.dependencies import DEFAULT_LIMIT, Limit, Offset, Tasks, Workflows
+from spark_http.presentation import PageBodies
 from spark_http.schemas import (
     PageOut,
     RemoteFlowOut,
     SparkResponse,
     WorkflowDeleted,
     WorkflowListItem,
-    page_out,
+    encoded,
     parse_run_body,
 )
+
+_PAGES: PageBodies[WorkflowSummary, WorkflowListItem] = PageBodies(WorkflowListItem.of)
 
 UNAVAILABLE_HEADER = "X-Spark-Unavailable-Sources"
 """Names, by URL, the sources a remote listing had to leave out (the body stays a list)."""
@@ -41,21 +44,22 @@ class WorkflowController(Controller):
         self,
         *,
         workflows: Workflows,
-        pagination: Page,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
         source_id: FromQuery[str | None] = None,
         source: Annotated[
             str | None, QueryParameter(description="The source URL; only its workflows are listed")
         ] = None,
         flow_type: FromQuery[FlowType | None] = None,
         q: Annotated[str | None, QueryParameter(description="Name contains (any case)")] = None,
-    ) -> PageOut[WorkflowListItem]:
+    ) -> SparkResponse[PageOut[WorkflowListItem]]:
         """List the local catalogue by name, each entry with ``latest_run`` (``NEW`` or the
         upper-cased status of its newest task), ``task_count`` and ``failed_task_count``."""
         filters = WorkflowFilter(
             source_id=_source_id(source_id), source_url=source, flow_type=flow_type, q=q
         )
-        page = await workflows.list(filters, limit=pagination.limit, offset=pagination.offset)
-        return page_out(page, WorkflowListItem.of)
+        page = await workflows.list(filters, limit=limit, offset=offset)
+        return encoded(_PAGES.body(page))
 
     @get("/remote")
     async def list_remote_flows(

@@ -476,7 +476,7 @@ async def query_plans(store: SqliteStore, path: Path,
     explain = connect(path, busy_timeout_ms=1000, read_only=True)
     plans = []
     for sql in statements:
-        if sql.split()[0].upper() in {"BEGIN", "COMMIT"}:
+        if sql.split()[0].upper() in {"BEGIN", "COMMIT", "PRAGMA"}:  # PRAGMA data_version
             continue
         rows = explain.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
         plans.append("\n".join(row[-1] for row in rows))
