@@ -142,6 +142,11 @@ def spark_server(config: "uvicorn.Config", *, app: "Litestar", grace: float) -> 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             stopping = self.should_exit
             super().handle_exit(sig, frame)
+            # uvicorn waits for open responses before the app's lifespan ends: the dashboard's
+            # event streams never end by themselves, so they are ended now.
+            feed = getattr(app.state, "ui_feed", None)
+            if feed is not None:
+                asyncio.get_running_loop().call_soon_threadsafe(feed.close)
             spark = getattr(app.state, "spark", None)
             if spark is None:  # not started yet: nothing runs
                 return

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Router
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 

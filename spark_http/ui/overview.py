@@ -7,11 +7,12 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from spark_core.errors import NotFoundError
 from spark_core.facade import Spark
-from spark_core.models import ScheduleStatus, TaskStatus, WorkflowId
+from spark_core.models import ScheduleStatus, TaskId, TaskStatus, WorkflowId
 from spark_core.ports import ScheduleFilter, TaskFilter
 from spark_http.dependencies import SparkFacade
 from spark_http.ui.live import TaskFeed
@@ -83,10 +84,11 @@ class OverviewController(Controller):
         return page(request, "_counts.html", counts=counts, names=names, now=utc_now())
 
     @get("/fragments/task-row/{task_id:str}")
-    async def task_row(self, request: AnyRequest, spark: SparkFacade, task_id: str) -> Template:
+    async def task_row(self, request: AnyRequest, spark: SparkFacade,
+                       task_id: FromPath[str]) -> Template:
         """One row of the task table; empty when the task does not match the table's filter
         (the same query parameters as the tasks page)."""
-        task = await spark.tasks.get(task_id)  # type: ignore[arg-type]
+        task = await spark.tasks.get(TaskId(task_id))
         query = request.query_params
         shown = all((
             not query.get("status") or query.get("status") == task.status,
@@ -102,9 +104,9 @@ class OverviewController(Controller):
 
     @get("/fragments/task/{task_id:str}")
     async def task_panel(self, request: AnyRequest, spark: SparkFacade,
-                         task_id: str) -> Template:
+                         task_id: FromPath[str]) -> Template:
         """The changing part of a task's page: status, answer, error, tries, timing."""
-        task = await spark.tasks.get(task_id)  # type: ignore[arg-type]
+        task = await spark.tasks.get(TaskId(task_id))
         names = await workflow_names(spark, [WorkflowId(task.workflow_id)])
         return page(request, "_task_panel.html", task=task, names=names, now=utc_now())
 
@@ -115,10 +117,11 @@ class OverviewController(Controller):
         feed: TaskFeed = request.app.state.ui_feed
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
-            yield ServerSentEventMessage(comment="connected", retry=RETRY_MILLISECONDS)
+            yield ServerSentEventMessage(comment="connected", retry=RETRY_MILLISECONDS,
+                                         data=None)
             async for change in feed.stream(spark):
                 if change is None:
-                    yield ServerSentEventMessage(comment="keepalive")
+                    yield ServerSentEventMessage(comment="keepalive", data=None)
                 else:
                     yield ServerSentEventMessage(event="task",
                                                  data=msgspec.json.encode(change).decode())

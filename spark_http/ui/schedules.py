@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from spark_core.errors import InvalidScheduleError, SparkError
@@ -81,7 +82,7 @@ class SchedulesController(Controller):
 
     @get("/")
     async def list_schedules(self, request: AnyRequest, spark: SparkFacade,
-                             offset: int = 0) -> Template:
+                             offset: FromQuery[int] = 0) -> Template:
         """Every schedule with its next fire and the outcome of its last nominal time."""
         listed = await spark.schedules.list(ScheduleFilter(), limit=PAGE_SIZE,
                                             offset=max(offset, 0))
@@ -91,8 +92,9 @@ class SchedulesController(Controller):
                     names=names, tones=OUTCOME_TONE, now=utc_now())
 
     @get("/preview")
-    async def preview(self, spark: SparkFacade, schedule_type: str = "cron",
-                      schedule_expr: str = "", timezone: str = "UTC") -> dict[str, Any]:
+    async def preview(self, spark: SparkFacade, schedule_type: FromQuery[str] = "cron",
+                      schedule_expr: FromQuery[str] = "",
+                      timezone: FromQuery[str] = "UTC") -> dict[str, Any]:
         """The next fire times of an expression as it is typed, or why it is invalid."""
         try:
             times = spark.schedules.preview(schedule_type, schedule_expr,
@@ -103,7 +105,7 @@ class SchedulesController(Controller):
 
     @get("/new")
     async def new(self, request: AnyRequest, spark: SparkFacade,
-                  workflow_id: str = "") -> Template:
+                  workflow_id: FromQuery[str] = "") -> Template:
         """The form for a new schedule."""
         return await self._form(request, spark, schedule=None, values={
             "workflow_id": workflow_id, "schedule_type": "cron", "schedule_expr": "*/5 * * * *",
@@ -121,8 +123,8 @@ class SchedulesController(Controller):
         return redirect(request, f"/schedules/{schedule.id}", notice="Schedule created.")
 
     @get("/{schedule_id:str}")
-    async def detail(self, request: AnyRequest, spark: SparkFacade, schedule_id: str,
-                     offset: int = 0, outcome: str | None = None) -> Template:
+    async def detail(self, request: AnyRequest, spark: SparkFacade, schedule_id: FromPath[str],
+                     offset: FromQuery[int] = 0, outcome: FromQuery[str | None] = None) -> Template:
         """One schedule: its settings, a timeline of past outcomes and upcoming fires, why it
         runs next (or not), and its fire ledger."""
         sid = ScheduleId(schedule_id)
@@ -144,7 +146,7 @@ class SchedulesController(Controller):
 
     @get("/{schedule_id:str}/edit")
     async def edit(self, request: AnyRequest, spark: SparkFacade,
-                   schedule_id: str) -> Template:
+                   schedule_id: FromPath[str]) -> Template:
         """The form to change a schedule."""
         schedule = await spark.schedules.get(ScheduleId(schedule_id))
         values = {name: getattr(schedule, name) for name in (
@@ -154,7 +156,7 @@ class SchedulesController(Controller):
 
     @post("/{schedule_id:str}/edit")
     async def update(self, request: AnyRequest, spark: SparkFacade,
-                     schedule_id: str) -> Response[Any]:
+                     schedule_id: FromPath[str]) -> Response[Any]:
         """Change a schedule (a new expression, type or timezone restarts its clock)."""
         form = await form_data(request)
         sid = ScheduleId(schedule_id)
@@ -169,8 +171,8 @@ class SchedulesController(Controller):
         return redirect(request, f"/schedules/{schedule_id}", notice="Schedule saved.")
 
     @post("/{schedule_id:str}/{action:str}")
-    async def act(self, request: AnyRequest, spark: SparkFacade, schedule_id: str,
-                  action: str) -> Response[Any]:
+    async def act(self, request: AnyRequest, spark: SparkFacade, schedule_id: FromPath[str],
+                  action: FromPath[str]) -> Response[Any]:
         """Pause (with an optional note), resume, run now or delete a schedule."""
         form = await form_data(request)
         sid = ScheduleId(schedule_id)

@@ -4,6 +4,7 @@ remove."""
 from typing import Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Template
 
 from spark_core.errors import SparkError
@@ -57,7 +58,7 @@ class SourcesController(Controller):
 
     @post("/{source_id:str}/check")
     async def check_source(self, request: AnyRequest, sources: Sources,
-                           source_id: str) -> Response[Any]:
+                           source_id: FromPath[str]) -> Response[Any]:
         """Check a source against its server now."""
         try:
             source = await sources.check(SourceId(source_id))
@@ -68,7 +69,7 @@ class SourcesController(Controller):
 
     @post("/{source_id:str}/delete")
     async def delete_source(self, request: AnyRequest, sources: Sources,
-                            source_id: str) -> Response[Any]:
+                            source_id: FromPath[str]) -> Response[Any]:
         """Remove a source with its workflows, their schedules and tasks."""
         deleted = await sources.delete(SourceId(source_id))
         return redirect(request, "/sources", notice=(

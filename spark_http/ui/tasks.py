@@ -6,6 +6,7 @@ import urllib.parse
 from typing import Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from spark_core.errors import InvalidStateError, SparkError
@@ -72,7 +73,7 @@ class TasksController(Controller):
 
     @get("/")
     async def list_tasks(self, request: AnyRequest, spark: SparkFacade,
-                         offset: int = 0) -> Template:
+                         offset: FromQuery[int] = 0) -> Template:
         """Tasks newest first, filtered; updated live."""
         values = _query(request)
         filters = task_filter(values)
@@ -88,7 +89,7 @@ class TasksController(Controller):
 
     @get("/bulk")
     async def bulk_confirm(self, request: AnyRequest, spark: SparkFacade,
-                           action: str = "cancel") -> Template:
+                           action: FromQuery[str] = "cancel") -> Template:
         """What a bulk action would do (how many tasks), with the button that does it."""
         if action not in ("cancel", "retry"):
             action = "cancel"
@@ -124,15 +125,16 @@ class TasksController(Controller):
                         notice=f"{verb} {done} task(s).")
 
     @get("/{task_id:str}")
-    async def task(self, request: AnyRequest, spark: SparkFacade, task_id: str) -> Template:
+    async def task(self, request: AnyRequest, spark: SparkFacade,
+                   task_id: FromPath[str]) -> Template:
         """One task: input, answer, raw response, error, tries and timing; updated live."""
         found = await spark.tasks.get(TaskId(task_id))
         names = await workflow_names(spark, [found.workflow_id])
         return page(request, "task.html", task=found, names=names, now=utc_now())
 
     @post("/{task_id:str}/{action:str}")
-    async def act(self, request: AnyRequest, spark: SparkFacade, task_id: str,
-                  action: str) -> Response[Any]:
+    async def act(self, request: AnyRequest, spark: SparkFacade, task_id: FromPath[str],
+                  action: FromPath[str]) -> Response[Any]:
         """Retry (as a new task, which opens) or cancel one task."""
         try:
             if action == "retry":

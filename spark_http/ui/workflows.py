@@ -4,6 +4,7 @@ offers (with sync), and one workflow with "run now" and its recent runs."""
 from typing import Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from spark_core.errors import SparkError
@@ -23,7 +24,7 @@ class WorkflowsController(Controller):
 
     @get("/")
     async def catalogue(self, request: AnyRequest, spark: SparkFacade,
-                        offset: int = 0, q: str | None = None) -> Template:
+                        offset: FromQuery[int] = 0, q: FromQuery[str | None] = None) -> Template:
         """The local catalogue by name, each with its latest run and success rate."""
         listed = await spark.workflows.list(WorkflowFilter(q=q or None), limit=PAGE_SIZE,
                                             offset=max(offset, 0))
@@ -54,7 +55,7 @@ class WorkflowsController(Controller):
 
     @get("/{workflow_id:str}")
     async def workflow(self, request: AnyRequest, spark: SparkFacade,
-                       workflow_id: str) -> Template:
+                       workflow_id: FromPath[str]) -> Template:
         """One workflow: run it now with an input; its schedules and recent runs."""
         found = await spark.workflows.get(workflow_id)
         runs = await spark.tasks.list(TaskFilter(workflow_id=found.id), limit=RECENT_RUNS)
@@ -64,7 +65,7 @@ class WorkflowsController(Controller):
 
     @post("/{workflow_id:str}/run")
     async def run(self, request: AnyRequest, spark: SparkFacade,
-                  workflow_id: str) -> Response[Any]:
+                  workflow_id: FromPath[str]) -> Response[Any]:
         """Queue a run with the given input and open its task, where the answer appears."""
         fields = await form_data(request)
         try:
