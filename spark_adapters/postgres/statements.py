@@ -1,15 +1,18 @@
 """Small builders of SQL statements from our own column names, values always as parameters."""
 
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, LiteralString, TypeVar
 
 import msgspec
 from psycopg import sql
 
-from spark_adapters.postgres.connection import Database, fetch_all, page_bounds
+from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
 from spark_adapters.postgres.rows import param, struct_from_row
+from spark_adapters.read_memo import ReadMemo
 from spark_core.models import Page
 
 S = TypeVar("S", bound=msgspec.Struct)
+P = TypeVar("P")
 ALL_COLUMNS = sql.SQL("*")
 
 
@@ -46,10 +49,12 @@ async def select_page(
     db: Database, struct_type: type[S], *, table: str, where: sql.Composable,
     params: dict[str, Any], order_by: LiteralString, limit: int, offset: int,
     columns: sql.Composable = ALL_COLUMNS, key: str = "id", total: sql.Composable | None = None,
+    conn: Conn | None = None,
 ) -> Page[S]:
     """One page of ``table``'s rows as ``struct_type`` and the total matching ``where``, in one
     round trip (the total rides on every row; an empty page still brings it). ``total`` is a
-    cheaper query answering the same count as a column ``n``, where the caller has one."""
+    cheaper query answering the same count as a column ``n``, where the caller has one; on
+    ``conn`` when given, else on a pooled connection."""
     page_order = ", ".join(f"page.{part.strip()}" for part in order_by.split(","))
     query = sql.SQL(
         "WITH page AS (SELECT {columns} FROM {table} {where} ORDER BY {order} "
@@ -61,7 +66,31 @@ async def select_page(
              total=total or sql.SQL("SELECT count(*) AS n FROM {} {}").format(
                  sql.Identifier(table), where),
              order=sql.SQL(order_by), page_order=sql.SQL(page_order))
-    async with db.connection() as conn:
+    if conn is None:
+        async with db.connection() as pooled:
+            found = await fetch_all(pooled, query, {**params, **page_bounds(limit, offset)})
+    else:
         found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
     return Page(items=[struct_from_row(struct_type, row) for row in found if row[key]],
                 total=int(found[0]["total_count"]), limit=limit, offset=offset)
+
+
+async def remembered(db: Database, memo: ReadMemo[P], key: Hashable,
+                     read: Callable[[Conn], Awaitable[P]]) -> P:
+    """``read(conn)``, or its answer kept in ``memo`` for ``key`` while no transaction
+    committed since it was read (``spark_adapters.read_memo``).
+
+    The change token is the current snapshot (``xmin:xmax:xip``), taken before the read in
+    its own statement: two equal snapshots see the same committed transactions, and any
+    commit in between (by any node or client) makes them differ. A hit is one small round
+    trip instead of the page's query, its rows and their decoding.
+    """
+    async with db.connection() as conn:
+        row = await fetch_one(conn, "SELECT pg_current_snapshot()::text AS token")
+        token = None if row is None else row["token"]
+        if token is not None and (kept := memo.get(key, token)) is not None:
+            return kept
+        answer = await read(conn)
+    if token is not None:
+        memo.put(key, token, answer)
+    return answer

@@ -1,6 +1,6 @@
 """``PostgresTaskRepository``: runs, their input, answer, error and timing."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,8 @@ from spark_adapters.postgres.rows import (
     text_param,
     utc,
 )
-from spark_adapters.postgres.statements import select_page
+from spark_adapters.postgres.statements import remembered, select_page
+from spark_adapters.read_memo import ReadMemo
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
 from spark_core.models import Page, Task, TaskId
 from spark_core.ports import TaskFilter
@@ -168,6 +169,7 @@ class PostgresTaskRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._pages: ReadMemo[Page[Task]] = ReadMemo()
 
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist."""
@@ -181,11 +183,16 @@ class PostgresTaskRepository:
             return await fetch_task(conn, task_id)
 
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
-        """Tasks newest first (``created_at`` descending), without ``output_raw``."""
+        """Tasks newest first (``created_at`` descending), without ``output_raw``; the same
+        page again while nothing was committed (``remembered``)."""
         where, params = _filter_clause(filters)
-        return await select_page(self._db, Task, table="tasks", where=where, params=params,
-                                 order_by="created_at DESC, id DESC", limit=limit,
-                                 offset=offset, columns=LIST_COLUMNS, total=_kept_total(filters))
+
+        def read(conn: Conn) -> Awaitable[Page[Task]]:
+            return select_page(self._db, Task, table="tasks", where=where, params=params,
+                               order_by="created_at DESC, id DESC", limit=limit, offset=offset,
+                               columns=LIST_COLUMNS, total=_kept_total(filters), conn=conn)
+
+        return await remembered(self._db, self._pages, (filters, limit, offset), read)
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease);

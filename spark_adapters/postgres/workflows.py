@@ -7,7 +7,8 @@ from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
 from spark_adapters.postgres.rows import column_names, param, struct_from_row, struct_to_row
-from spark_adapters.postgres.statements import insert_statement
+from spark_adapters.postgres.statements import insert_statement, remembered
+from spark_adapters.read_memo import ReadMemo
 from spark_core.errors import NotFoundError
 from spark_core.models import (
     Page,
@@ -85,6 +86,7 @@ class PostgresWorkflowRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._pages: ReadMemo[Page[WorkflowSummary]] = ReadMemo()
 
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id)."""
@@ -149,7 +151,13 @@ class PostgresWorkflowRepository:
     async def list(
         self, filters: WorkflowFilter, *, limit: int, offset: int
     ) -> Page[WorkflowSummary]:
-        """Workflows by name with ``latest_run`` and task counts, computed in one query."""
+        """Workflows by name with ``latest_run`` and task counts, computed in one query; the
+        same page again while nothing was committed (``remembered``)."""
+        return await remembered(self._db, self._pages, (filters, limit, offset),
+                                lambda conn: self._read_page(conn, filters, limit, offset))
+
+    async def _read_page(self, conn: Conn, filters: WorkflowFilter, limit: int,
+                         offset: int) -> Page[WorkflowSummary]:
         where, params = _filter_clause(filters)
         query = sql.SQL(
             "WITH page AS (SELECT w.id FROM workflows w {where} ORDER BY w.name, w.id "
@@ -160,8 +168,7 @@ class PostgresWorkflowRepository:
             "LEFT JOIN workflow_stats stats ON stats.workflow_id = w.id"
             ") AS summary ON true ORDER BY summary.name, summary.id"
         ).format(where=where, columns=sql.SQL(_SUMMARY_COLUMNS))
-        async with self._db.connection() as conn:
-            found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
+        found = await fetch_all(conn, query, {**params, **page_bounds(limit, offset)})
         items = [
             WorkflowSummary(workflow=struct_from_row(Workflow, row),
                             latest_run=row["latest_run"], task_count=int(row["task_count"]),

@@ -1,0 +1,56 @@
+"""The PostgreSQL store answers an unchanged list read again from memory (``remembered``), and
+never after a commit: its own, or another client's on the same schema."""
+
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from spark_adapters.postgres import PostgresStore
+from spark_core.models import Workflow
+from spark_core.ports import TaskFilter, WorkflowFilter
+from tests.adapters.test_postgres_store import a_workflow, new_task
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+    """An opened, migrated store on a fresh schema."""
+    opened = PostgresStore(postgres_url, pool_size=4)
+    await opened.open()
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def workflow(store: PostgresStore) -> Workflow:
+    """A workflow with one task."""
+    workflow = await a_workflow(store)
+    await store.tasks.add(new_task(workflow))
+    return workflow
+
+
+async def test_an_unchanged_list_is_the_same_page(store: PostgresStore,
+                                                  workflow: Workflow) -> None:
+    """Reading the same page twice with nothing committed in between returns the kept page."""
+    tasks = await store.tasks.list(TaskFilter(), limit=100, offset=0)
+    workflows = await store.workflows.list(WorkflowFilter(), limit=100, offset=0)
+    assert await store.tasks.list(TaskFilter(), limit=100, offset=0) is tasks
+    assert await store.workflows.list(WorkflowFilter(), limit=100, offset=0) is workflows
+
+
+async def test_commits_of_this_store_and_of_other_clients_are_seen_at_once(
+        store: PostgresStore, workflow: Workflow, postgres_url: str) -> None:
+    """A task added through the store, and a change by another client, are in the next list."""
+    before = await store.workflows.list(WorkflowFilter(), limit=100, offset=0)
+    await store.tasks.add(new_task(workflow, seconds=1))
+    after = await store.workflows.list(WorkflowFilter(), limit=100, offset=0)
+    assert (before.items[0].task_count, after.items[0].task_count) == (1, 2)
+    assert (await store.tasks.list(TaskFilter(), limit=100, offset=0)).total == 2
+
+    # the URL names the test's schema (search_path), as the store's own connections do
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+        await other.execute("UPDATE tasks SET input_data = %s", ["elsewhere"])
+    changed = await store.tasks.list(TaskFilter(), limit=100, offset=0)
+    assert {task.input_data for task in changed.items} == {"elsewhere"}
+
