@@ -158,8 +158,10 @@ def test_a_killed_node_s_runs_are_finished_by_the_others_before_its_lease_runs_o
 def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it(
     nodes: Nodes, langflow: FakeLangflow
 ) -> None:
-    """SIGSTOP the node running a slow task past its lease; another node re-runs the task;
-    after SIGCONT the stopped node's late answer is refused and the record stays the re-run's."""
+    """SIGSTOP the node running a slow task past its lease; another node takes the task over
+    (finding the run still under way at LangFlow, it waits for that run's answer instead of
+    running the flow twice); after SIGCONT the stopped node's late answer is refused and the
+    record stays the one the replacing attempt wrote."""
     paused = nodes.start(SPARK_LEASE_SECONDS="2")
     workflow = synced_workflow(paused, langflow, SLOW_ID)
     task = _slow_run(paused, workflow["id"], 8)  # outlasts starting the other node
@@ -176,8 +178,10 @@ def test_a_node_stopped_past_its_lease_never_overwrites_the_run_that_replaced_it
     time.sleep(3)  # the first node has run again for seconds: its late answer was refused
     after = other.call("GET", f"/api/v1/tasks/{task['id']}")
     assert done["status"] == "completed"
+    assert done["tries"] == 2
+    assert done["output_raw"]["reconciled"] is True
     assert after == done, "a late answer overwrote the task"
-    assert _runs_per_task(langflow)[task["id"]] == 2
+    assert _runs_per_task(langflow)[task["id"]] == 1
 
 
 def _listener_pids(database_url: str) -> list[int]:
