@@ -13,7 +13,7 @@ import pytest
 
 from tests.processes import API_KEY, Servers, SparkProcess, wait_for
 from tests.servers import LANGFLOW_KEY, FakeLangflow
-from tests.servers.langflow import ECHO_ID
+from tests.servers.langflow import ECHO_ID, FAIL_ID
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the playwright package is not installed")
@@ -69,6 +69,12 @@ def status_of(url: str, cookie: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def workflow_source(server: SparkProcess) -> str:
+    """The id of the (only) source."""
+    source_id: str = server.call("GET", "/api/v1/sources")["items"][0]["id"]
+    return source_id
 
 
 def test_a_new_user_does_the_whole_main_path_in_the_browser(
@@ -136,6 +142,7 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     shoot(page, screenshots, "task")
     live_row = tasks_tab.locator("tr[data-task]", has_text="hello from the dashboard")
     expect(live_row).to_contain_text("completed", timeout=LIVE)
+    expect(tasks_tab.locator("#tasks-total")).to_have_text("1")
     assert tasks_tab.evaluate("window.notReloaded") is True
     shoot(tasks_tab, screenshots, "tasks")
     page.goto(workflow_url)
@@ -176,7 +183,18 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     expect(page.locator(".timeline .cell.tone-good").first).to_be_visible()
     expect(page.locator(".timeline .cell.upcoming")).not_to_have_count(0)
 
+    # The overview with a failure among the runs and the schedule's next fires.
+    failing = server.call("POST", f"/api/v1/workflows/sync/{FAIL_ID}",
+                          params={"source_id": workflow_source(server)})
+    server.call("POST", "/api/v1/tasks", {"workflow_id": failing["id"],
+                                          "input_data": "this one fails"}, expect=201)
+    page.goto(f"{ui}/")
+    expect(page.locator(".failures li").first).to_contain_text("spark-fail", timeout=LIVE)
+    expect(page.locator("table.grid", has_text="Workflow")).not_to_have_count(0)
+    shoot(page, screenshots, "overview")
+
     # Pause it with a note.
+    page.goto(schedule_url)
     page.fill("#note", "maintenance window")
     page.click("button:has-text('Pause')")
     expect(page.locator("h1 .badge")).to_have_text("paused")
@@ -210,7 +228,7 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     # Overview with data, also on a phone.
     page.goto(f"{ui}/")
     expect(page.locator("[data-count=cancelled]")).not_to_have_text("0")
-    shoot(page, screenshots, "overview")
+    shoot(page, screenshots, "overview-cancelled")
     page.set_viewport_size({"width": 390, "height": 844})
     shoot(page, screenshots, "overview-phone")
     page.set_viewport_size({"width": 1280, "height": 900})

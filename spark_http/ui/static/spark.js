@@ -33,6 +33,11 @@
   const counts = document.getElementById("overview-counts");
   let countsTimer = null;
 
+  function countRows(step) {
+    const total = document.getElementById("tasks-total");
+    if (total) { total.textContent = String(Math.max(0, Number(total.textContent) + step)); }
+  }
+
   async function updateRow(table, change) {
     const url = `${table.dataset.liveTasks}${encodeURIComponent(change.id)}?${table.dataset.filter}`;
     const html = await fragment(url);
@@ -41,11 +46,14 @@
     const existing = document.getElementById(`task-${change.id}`);
     const row = parse(`<table><tbody>${html}</tbody></table>`, "div").querySelector("tr");
     if (existing) {
-      if (row) { existing.replaceWith(row); } else { existing.remove(); }
-    } else if (row && table.dataset.firstPage === "yes") {
-      body.insertBefore(row, body.firstChild);
-      const empty = table.parentElement.querySelector(".empty");
-      if (empty) { empty.remove(); }
+      if (row) { existing.replaceWith(row); } else { existing.remove(); countRows(-1); }
+    } else if (row) {
+      countRows(1);
+      if (table.dataset.firstPage === "yes") {
+        body.insertBefore(row, body.firstChild);
+        const empty = table.parentElement.querySelector(".empty");
+        if (empty) { empty.remove(); }
+      }
     }
   }
 
