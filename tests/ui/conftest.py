@@ -21,9 +21,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "ui-screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole session (skipped when it or Playwright is missing)."""
+    """A headless Chromium for one test module (skipped when it or Playwright is missing).
+
+    Not for the whole session: Playwright's sync API runs an event loop of its own in the
+    main thread while it is open, and the async tests that follow need theirs."""
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="the playwright package is not installed")
     executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
