@@ -4,6 +4,7 @@ import asyncio
 import math
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,20 +53,40 @@ async def set_up_catalogue(spark: SparkProcess, fake: FakeLangflowProcess,
     return ids
 
 
+class _PageShape(msgspec.Struct):
+    """A list envelope whose items are checked to be JSON but not built into objects."""
+
+    items: list[msgspec.Raw]
+
+
+_page_shape = msgspec.json.Decoder(_PageShape)
+
+
+def page_of(items: int) -> Callable[[int, bytes], bool]:
+    """The check of a list answer: 200, valid JSON, exactly ``items`` items.
+
+    Items are validated as JSON but kept raw: building them into Python objects cost the load
+    generator, which shares the cores with the server, more than the server spent on the
+    answer (1.1 ms for the 100-workflow page, 0.26 ms for the bare page; 0.24 and 0.04 raw).
+    """
+    def full_page(status: int, body: bytes) -> bool:
+        try:
+            return status == 200 and len(_page_shape.decode(body).items) == items
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+    return full_page
+
+
 def list_request(cluster: Cluster, path: str, items: int) -> list[Request]:
     """A GET of a list endpoint, one per node, that must answer 200 with a page of ``items``
     items."""
-    def full_page(status: int, body: bytes) -> bool:
-        return status == 200 and len(msgspec.json.decode(body)["items"]) == items
     return [Request("GET", f"{spark.url}{path}", headers={"X-API-Key": spark.api_key},
-                    ok=full_page) for spark in cluster.nodes]
+                    ok=page_of(items)) for spark in cluster.nodes]
 
 
 def baseline_request(url: str) -> Request:
     """The bare Litestar page, which must answer 200 with its 100 rows."""
-    def full_page(status: int, body: bytes) -> bool:
-        return status == 200 and len(msgspec.json.decode(body)["items"]) == 100
-    return Request("GET", f"{url}/page", ok=full_page)
+    return Request("GET", f"{url}/page", ok=page_of(100))
 
 
 def health_request(cluster: Cluster) -> list[Request]:
