@@ -451,6 +451,13 @@ class TaskRepository(Protocol):
         ``attempts`` empty."""
         ...
 
+    async def count_by_status(
+        self, *, created_after: datetime | None = None
+    ) -> dict[TaskStatus, int]:
+        """How many tasks have each status (created at or after ``created_after`` when given),
+        counted in one query on the store's indexes; a status without tasks is missing."""
+        ...
+
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease) and
         return it; ``InvalidStateError`` if it already finished. Wakes the node running it.

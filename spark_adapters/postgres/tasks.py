@@ -26,7 +26,7 @@ from spark_adapters.postgres.rows import (
 from spark_adapters.postgres.statements import remembered, select_page
 from spark_adapters.read_memo import ReadMemo
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
-from spark_core.models import Page, Task, TaskId
+from spark_core.models import Page, Task, TaskId, TaskStatus
 from spark_core.ports import TaskFilter
 
 _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
@@ -164,6 +164,11 @@ def _named(tasks: Sequence[Task], field: str) -> str:
     return str(getattr(tasks[0], field))
 
 
+_COUNT_BY_STATUS = "SELECT status, count(*) AS n FROM tasks GROUP BY status"
+_COUNT_BY_STATUS_SINCE = ("SELECT status, count(*) AS n FROM tasks "
+                          "WHERE created_at >= %(since)s GROUP BY status")
+
+
 class PostgresTaskRepository:
     """The ``TaskRepository`` port on the ``tasks`` table."""
 
@@ -193,6 +198,18 @@ class PostgresTaskRepository:
                                columns=LIST_COLUMNS, total=_kept_total(filters), conn=conn)
 
         return await remembered(self._db, self._pages, (filters, limit, offset), read)
+
+    async def count_by_status(
+        self, *, created_after: datetime | None = None
+    ) -> dict[TaskStatus, int]:
+        """Tasks by status in one grouped count (on ``tasks_created_at`` when bounded)."""
+        if created_after is None:
+            query, params = _COUNT_BY_STATUS, {}
+        else:
+            query, params = _COUNT_BY_STATUS_SINCE, {"since": utc(created_after)}
+        async with self._db.connection() as conn:
+            found = await fetch_all(conn, query, params)
+        return {TaskStatus(row["status"]): int(row["n"]) for row in found}
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease);

@@ -27,7 +27,7 @@ from spark_adapters.sqlite.rows import (
 )
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
-from spark_core.models import Page, Task, TaskId
+from spark_core.models import Page, Task, TaskId, TaskStatus
 from spark_core.ports import Clock, TaskFilter, TaskRepository
 
 _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
@@ -168,6 +168,19 @@ class SqliteTaskRepository(TaskRepository):
         if token is not None:
             self._pages.put(key, token, page)
         return page
+
+    async def count_by_status(
+        self, *, created_after: datetime | None = None
+    ) -> dict[TaskStatus, int]:
+        """Tasks by status in one grouped count (on ``idx_tasks_created_at`` when bounded)."""
+        where, params = ("WHERE created_at >= ?", [encode_datetime(created_after)]) \
+            if created_after is not None else ("", [])
+        found = await self._database.read(
+            lambda conn: rows(conn, f"SELECT status, count(*) AS n FROM tasks {where} "  # noqa: S608
+                                    "GROUP BY status", params),
+            snapshot=True,
+        )
+        return {TaskStatus(row["status"]): int(row["n"]) for row in found}
 
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Move a pending or running task to ``cancelled``, clearing any lease;

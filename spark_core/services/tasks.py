@@ -115,6 +115,14 @@ class TaskService:
         """Tasks, newest first."""
         return await self._tasks.list(filters or TaskFilter(), limit=limit, offset=offset)
 
+    async def count_by_status(
+        self, *, created_after: datetime | None = None
+    ) -> dict[TaskStatus, int]:
+        """How many tasks have each status (created at or after ``created_after`` when given);
+        every status is in the answer, zero when it has no task."""
+        found = await self._tasks.count_by_status(created_after=created_after)
+        return {status: found.get(status, 0) for status in TaskStatus}
+
     async def get(self, task_id: TaskId) -> Task:
         """One task, with the source's raw response."""
         return await self._tasks.get(task_id)

@@ -616,6 +616,17 @@ class FakeTaskRepository(TaskRepository):
         ]
         return _page(matching, _oldest_first, limit=limit, offset=offset, reverse=True)
 
+    async def count_by_status(
+        self, *, created_after: datetime | None = None
+    ) -> dict[TaskStatus, int]:
+        """Tasks by status, created at or after ``created_after`` when given."""
+        self._state.enter()
+        counts: dict[TaskStatus, int] = {}
+        for task in self._state.tasks.values():
+            if created_after is None or task.created_at >= created_after:
+                counts[task.status] = counts.get(task.status, 0) + 1
+        return counts
+
     async def prune(self, *, before: datetime | None = None,
                     older_than: timedelta | None = None, limit: int) -> int:
         """Delete up to ``limit`` finished tasks that finished before the cutoff."""
