@@ -28,6 +28,9 @@ class PrometheusMetrics(Metrics):
 
     def __init__(self, *, version: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        """The labelled request counter and duration of each (method, route, status): looked
+        up once, as ``labels`` takes a lock and builds its key on every call."""
         registry = self.registry
         self.task_runs = Counter(
             "spark_task_runs_total", "Task attempts ended, by outcome (completed, reconciled, "
@@ -85,8 +88,13 @@ class PrometheusMetrics(Metrics):
     def http_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered API request (``route`` is the route template)."""
         method = method if method in _HTTP_METHODS else "OTHER"
-        self.http_requests.labels(method=method, route=route, status=str(status)).inc()
-        self.http_duration.labels(method=method, route=route).observe(seconds)
+        series = self._http_series.get((method, route, status))
+        if series is None:  # as many as the series themselves: methods, templates, statuses
+            series = (self.http_requests.labels(method=method, route=route, status=str(status)),
+                      self.http_duration.labels(method=method, route=route))
+            self._http_series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def refresh(self, store: Store) -> None:
         """Read the task counts by status from the store (before a scrape)."""
