@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from spark_adapters.read_memo import ReadMemo
 from spark_adapters.sqlite.connection import (
     SQLITE_MAX_INTEGER,
@@ -34,9 +36,8 @@ _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
 _COLUMNS = column_names(Task)
 
 # Lists never read output_raw (a raw response can be megabytes and lists show many tasks) nor
-# the attempt history (one task's read shows it).
-_LEFT_OUT_OF_LISTS = {"output_raw": "NULL AS output_raw", "attempts": "'[]' AS attempts"}
-_LIST_COLUMNS = ", ".join(_LEFT_OUT_OF_LISTS.get(name, name) for name in _COLUMNS)
+# the attempt history (one task's read shows it): the Struct's defaults (None, []) stand in.
+_LIST_COLUMNS = ", ".join(name for name in _COLUMNS if name not in ("output_raw", "attempts"))
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _INSERT_RETURNING = f"{_INSERT} RETURNING *"
@@ -69,6 +70,15 @@ def task_to_row(task: Task) -> dict[str, Any]:
 def task_from_row(row: dict[str, Any]) -> Task:
     """The ``Task`` stored as ``row``; the lease columns are left behind."""
     return struct_from_row(Task, row, json_fields=_JSON_FIELDS)
+
+
+def tasks_from_list_rows(found: list[dict[str, Any]]) -> list[Task]:
+    """The tasks of a list page's rows (``_LIST_COLUMNS``), converted in one call; the rows
+    are changed in place."""
+    for row in found:
+        if row["tweaks"] is not None:
+            row["tweaks"] = msgspec.json.decode(row["tweaks"])
+    return msgspec.convert(found, list[Task], strict=False)
 
 
 def task_values(task: Task) -> list[Any]:
@@ -163,8 +173,7 @@ class SqliteTaskRepository(TaskRepository):
                                      limit=limit, offset=offset),
             snapshot=True,
         )
-        page = Page(items=[task_from_row(row) for row in rows_], total=total, limit=limit,
-                    offset=offset)
+        page = Page(items=tasks_from_list_rows(rows_), total=total, limit=limit, offset=offset)
         if token is not None:
             self._pages.put(key, token, page)
         return page
