@@ -1,5 +1,6 @@
 """The overview page, and the live event stream with the fragments it refreshes."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from spark_core.errors import NotFoundError
 from spark_core.facade import Spark
-from spark_core.models import ScheduleStatus, TaskId, TaskStatus, WorkflowId
+from spark_core.models import ScheduleStatus, TaskId, TaskStatus, Workflow, WorkflowId
 from spark_core.ports import ScheduleFilter, TaskFilter
 from spark_http.dependencies import SparkFacade
 from spark_http.ui.live import TaskFeed
@@ -26,23 +27,26 @@ RETRY_MILLISECONDS = 3000
 
 
 async def workflow_names(spark: Spark, ids: Iterable[str]) -> dict[str, str]:
-    """The names of the workflows ``ids`` (a deleted one is missing)."""
+    """The names of the workflows ``ids`` (a deleted one is missing), read concurrently."""
+    wanted = sorted(set(ids))
+    found = await asyncio.gather(*(spark.workflows.get(workflow_id) for workflow_id in wanted),
+                                 return_exceptions=True)
     names: dict[str, str] = {}
-    for workflow_id in set(ids):
-        try:
-            names[workflow_id] = (await spark.workflows.get(workflow_id)).name
-        except NotFoundError:
-            continue
+    for workflow in found:
+        if isinstance(workflow, Workflow):
+            names[workflow.id] = workflow.name
+        elif not isinstance(workflow, NotFoundError):
+            raise workflow
     return names
 
 
 async def overview_counts(spark: Spark) -> dict[str, Any]:
     """Tasks by status created in the last 24 h, and the runs in flight (counted by the store
     on its creation-time and status indexes, never loaded)."""
-    by_status = await spark.tasks.count_by_status(created_after=utc_now() - DAY)
-    running = await spark.tasks.list(TaskFilter(status=TaskStatus.RUNNING),
-                                     limit=IN_FLIGHT_SHOWN)
-    pending = await spark.tasks.list(TaskFilter(status=TaskStatus.PENDING), limit=1)
+    by_status, running, pending = await asyncio.gather(
+        spark.tasks.count_by_status(created_after=utc_now() - DAY),
+        spark.tasks.list(TaskFilter(status=TaskStatus.RUNNING), limit=IN_FLIGHT_SHOWN),
+        spark.tasks.list(TaskFilter(status=TaskStatus.PENDING), limit=1))
     return {"by_status": {status.value: count for status, count in by_status.items()},
             "total": sum(by_status.values()), "running": running, "pending": pending.total}
 
@@ -55,13 +59,13 @@ class OverviewController(Controller):
     @get("/")
     async def overview(self, request: AnyRequest, spark: SparkFacade) -> Template:
         """Health, runs by status over 24 h, runs in flight, next fires, recent failures."""
-        counts = await overview_counts(spark)
-        active = await spark.schedules.list(ScheduleFilter(status=ScheduleStatus.ACTIVE),
-                                            limit=SCHEDULES_SCANNED)
+        counts, active, failures = await asyncio.gather(
+            overview_counts(spark),
+            spark.schedules.list(ScheduleFilter(status=ScheduleStatus.ACTIVE),
+                                 limit=SCHEDULES_SCANNED),
+            spark.tasks.list(TaskFilter(status=TaskStatus.FAILED), limit=RECENT_FAILURES))
         upcoming = sorted((item for item in active.items if item.next_run_at is not None),
                           key=lambda item: item.next_run_at or utc_now())[:NEXT_FIRES]
-        failures = await spark.tasks.list(TaskFilter(status=TaskStatus.FAILED),
-                                          limit=RECENT_FAILURES)
         names = await workflow_names(spark, [
             *(item.workflow_id for item in upcoming),
             *(task.workflow_id for task in failures.items),
