@@ -187,7 +187,9 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     failing = server.call("POST", f"/api/v1/workflows/sync/{FAIL_ID}",
                           params={"source_id": workflow_source(server)})
     server.call("POST", "/api/v1/tasks", {"workflow_id": failing["id"],
-                                          "input_data": "this one fails"}, expect=201)
+                                          "input_data": "this one fails",
+                                          "max_retries": 0}, expect=201)
+    wait_for(lambda: server.tasks(status="failed"), within=15, what="the failed run")
     page.goto(f"{ui}/")
     expect(page.locator(".failures li").first).to_contain_text("spark-fail", timeout=LIVE)
     expect(page.locator("table.grid", has_text="Workflow")).not_to_have_count(0)
