@@ -3,7 +3,8 @@
 The lifespan opens the container's resources (the shared HTTP session, the store), builds the
 ``Spark`` facade and, unless told not to, starts the worker and scheduler in the server's event
 loop; on shutdown it stops them with a grace period and closes everything. Handlers receive the
-services through a few small providers reading ``app.state``; nothing else is global.
+services through a few small providers reading ``app.state``; nothing else is global. The
+dashboard (``spark_http.ui``) is served at ``/ui`` beside the API, with its own session guard.
 """
 
 import contextlib

@@ -94,8 +94,18 @@
   }
 
   // A hidden tab holds no connection; coming back refreshes what changed meanwhile.
+  function catchUp() {
+    updateCounts();
+    if (panel) { updatePanel({ id: panel.dataset.task }); }
+    tables.forEach((table) => {
+      Array.from(table.tBodies[0].rows).forEach((row) => {
+        if (row.dataset.task) { updateRow(table, { id: row.dataset.task }); }
+      });
+    });
+  }
+
   document.addEventListener("visibilitychange", () => {
-    if (document.hidden) { disconnect(); } else { connect(); updateCounts(); }
+    if (document.hidden) { disconnect(); } else { connect(); catchUp(); }
   });
   window.addEventListener("pagehide", disconnect);
   connect();
