@@ -6,6 +6,7 @@ open ``transaction()``. No psycopg exception leaves this package: ``translate_er
 them into ``SparkError`` subclasses, with messages that never contain the password.
 """
 
+import asyncio
 import time
 import urllib.parse
 import weakref
@@ -144,6 +145,8 @@ class Database:
         if poll_only:  # transaction poolers (PgBouncer) cannot keep prepared statements
             self.connect_kwargs["prepare_threshold"] = None
         self._freshness = _Freshness()
+        self.snapshots = SnapshotTokens(self)
+        """The current snapshot for list reads (``spark_adapters.read_memo``)."""
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
             min_size=1,
@@ -205,3 +208,45 @@ async def fetch_one(conn: Conn, query: Any, params: Any = None) -> dict[str, Any
     """The first row of one query, or ``None``."""
     cursor = await conn.execute(query, params)
     return await cursor.fetchone()
+
+
+class SnapshotTokens:
+    """The database's current snapshot (``xmin:xmax:xip``) as a change token, read once per
+    round for every caller waiting on it.
+
+    Each caller is answered by a query that *started after it asked*: callers arriving while
+    a query is under way wait for the next round, which starts once that query ends, so no
+    commit acknowledged before a caller asked can be missing from its token. Under
+    concurrency one query serves a whole round of callers instead of one each.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._next: asyncio.Future[str] | None = None
+        self._rounds: asyncio.Task[None] | None = None
+
+    async def current(self) -> str:
+        """The snapshot of a query started after this call."""
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            # retrieved here too, so a round nobody waits for any more fails quietly
+            self._next.add_done_callback(lambda done: done.cancelled() or done.exception())
+        waiting = self._next
+        if self._rounds is None or self._rounds.done():
+            self._rounds = asyncio.create_task(self._run_rounds(), name="spark-pg-snapshots")
+        return await asyncio.shield(waiting)
+
+    async def _run_rounds(self) -> None:
+        while self._next is not None:
+            round_, self._next = self._next, None
+            try:
+                async with self._db.connection() as conn:
+                    row = await fetch_one(conn, "SELECT pg_current_snapshot()::text AS token")
+            except BaseException as exc:
+                if not round_.done():
+                    round_.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            if not round_.done():
+                round_.set_result("" if row is None else str(row["token"]))

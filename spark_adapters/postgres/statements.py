@@ -6,7 +6,7 @@ from typing import Any, LiteralString, TypeVar
 import msgspec
 from psycopg import sql
 
-from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
+from spark_adapters.postgres.connection import Conn, Database, fetch_all, page_bounds
 from spark_adapters.postgres.rows import param, struct_from_row
 from spark_adapters.read_memo import ReadMemo
 from spark_core.models import Page
@@ -80,17 +80,17 @@ async def remembered(db: Database, memo: ReadMemo[P], key: Hashable,
     """``read(conn)``, or its answer kept in ``memo`` for ``key`` while no transaction
     committed since it was read (``spark_adapters.read_memo``).
 
-    The change token is the current snapshot (``xmin:xmax:xip``), taken before the read in
-    its own statement: two equal snapshots see the same committed transactions, and any
-    commit in between (by any node or client) makes them differ. A hit is one small round
-    trip instead of the page's query, its rows and their decoding.
+    The change token is the current snapshot (``xmin:xmax:xip``), read by a query that
+    started after this call (``SnapshotTokens``, shared by concurrent callers) and before
+    the read: two equal snapshots see the same committed transactions, and any commit in
+    between (by any node or client) makes them differ. A hit costs a share of one small
+    round trip instead of the page's query, its rows and their decoding.
     """
+    token = await db.snapshots.current()
+    if token and (kept := memo.get(key, token)) is not None:
+        return kept
     async with db.connection() as conn:
-        row = await fetch_one(conn, "SELECT pg_current_snapshot()::text AS token")
-        token = None if row is None else row["token"]
-        if token is not None and (kept := memo.get(key, token)) is not None:
-            return kept
         answer = await read(conn)
-    if token is not None:
+    if token:
         memo.put(key, token, answer)
     return answer

@@ -1,6 +1,7 @@
 """The PostgreSQL store answers an unchanged list read again from memory (``remembered``), and
 never after a commit: its own, or another client's on the same schema."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -54,3 +55,16 @@ async def test_commits_of_this_store_and_of_other_clients_are_seen_at_once(
     changed = await store.tasks.list(TaskFilter(), limit=100, offset=0)
     assert {task.input_data for task in changed.items} == {"elsewhere"}
 
+
+
+async def test_concurrent_reads_share_snapshot_rounds_and_never_miss_a_commit(
+        store: PostgresStore, workflow: Workflow, postgres_url: str) -> None:
+    """Many list reads at once (one snapshot query per round for all of them) each see every
+    commit made before they asked, round after round."""
+    for round_number in range(5):
+        text = f"round {round_number}"
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+            await other.execute("UPDATE tasks SET input_data = %s", [text])
+        pages = await asyncio.gather(*(store.tasks.list(TaskFilter(), limit=100, offset=0)
+                                       for _ in range(16)))
+        assert all({task.input_data for task in page.items} == {text} for page in pages)
