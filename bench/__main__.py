@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
-from bench.baseline import PAGE_PATH, ROWS
+from bench.baseline import PAGE_PATH
+from bench.load import LoadResult, run_load
 from bench.postgres import DEFAULT_SERVER, BenchSchema, PostgresAccess
 from bench.processes import (
     BaselineProcess,
@@ -189,24 +190,38 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
 
 async def measure_lists(args: argparse.Namespace, cluster: Cluster, baseline: BaselineProcess,
                         lists: dict[str, object], size: str) -> None:
-    """The bare Litestar baseline, the list endpoints and ``/health`` at 1 connection (first
-    node) and 16 (all nodes); the baseline is measured again at each store size so that every
-    ratio divides figures taken minutes apart at most."""
-    for name, path, items in (("baseline", PAGE_PATH, ROWS),
-                              ("workflows", "/api/v1/workflows", 50),
+    """The list endpoints and ``/health`` at 1 connection (first node) and 16 (all nodes),
+    each paired with the bare Litestar baseline: every repeat loads the baseline, then the
+    endpoint, so a ratio divides two figures taken seconds apart, under the same background
+    load; ``ratio_<name>_<size>_<connections>`` is the median of the per-repeat ratios, and
+    ``baseline_<size>_<connections>`` summarises every baseline run of the size."""
+    baselines: dict[int, list[LoadResult]] = {1: [], 16: []}
+    for name, path, items in (("workflows", "/api/v1/workflows", 50),
                               ("workflows100", "/api/v1/workflows?limit=100", 100),
                               ("tasks", "/api/v1/tasks?limit=100", 100),
                               ("health", "/health", None)):
         for connections in (1, 16):
             nodes = cluster if connections > 1 else Cluster(cluster.nodes[:1])
-            requests = (scenarios.baseline_request(baseline.url) if name == "baseline"
-                        else scenarios.health_request(nodes) if items is None
+            requests = (scenarios.health_request(nodes) if items is None
                         else scenarios.list_request(nodes, path, items))
-            summary = await scenarios.repeated(
-                requests, connections=connections, seconds=args.seconds, repeats=args.repeats)
-            lists[f"{name}_{size}_{connections}"] = summary
+            paired: list[tuple[LoadResult, LoadResult]] = []
+            for _ in range(args.repeats):
+                base = await run_load(scenarios.baseline_request(baseline.url),
+                                      connections=connections, seconds=args.seconds)
+                answer = await run_load(requests, connections=connections, seconds=args.seconds)
+                paired.append((base, answer))
+            baselines[connections] += [base for base, _ in paired]
+            key = f"{name}_{size}_{connections}"
+            lists[key] = summary = scenarios.summarise([answer for _, answer in paired])
+            lists[f"ratio_{key}"] = ratio = statistics.median(
+                answer.per_second / base.per_second for base, answer in paired)
             log(f"  GET {path} ({size} tasks, c={connections}): "
-                f"{summary.per_second:.0f} req/s, p50 {summary.p50_ms:.1f} ms")
+                f"{summary.per_second:.0f} req/s, p50 {summary.p50_ms:.1f} ms, "
+                f"{ratio:.2f} x the bare page in the same rounds")
+    for connections, results in baselines.items():
+        lists[f"baseline_{size}_{connections}"] = summary = scenarios.summarise(results)
+        log(f"  GET {PAGE_PATH} ({size} tasks, c={connections}): "
+            f"{summary.per_second:.0f} req/s over {len(results)} runs")
 
 
 def measure_store(args: argparse.Namespace, store: str, nodes: int) -> dict[str, Any]:

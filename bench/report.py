@@ -104,7 +104,10 @@ def _lists(store: dict[str, Any]) -> list[str]:
              "task list answers 100 tasks. The baseline is a bare Litestar app on the same "
              "uvicorn settings answering a page of 100 task-shaped rows from memory (no store, "
              "middleware or key), measured in the same run at each store size; *x baseline* "
-             "is req/s divided by its req/s at the same size and connections.", "",
+             "is the median, over the repeats, of the endpoint's req/s divided by the "
+             "baseline's in the same round (each round loads the baseline, then the "
+             "endpoint, at the same connections). The baseline's own row summarises all its "
+             "rounds at that size.", "",
              _row("endpoint", "store", "connections", "req/s", "x baseline", "p50 ms",
                   "p99 ms", "errors"),
              _row(*["---"] * 8)]
@@ -131,8 +134,14 @@ def _lists(store: dict[str, Any]) -> list[str]:
     return lines
 
 
-def baseline_ratio(lists: dict[str, Summary], name: str, size: str, connections: int) -> str:
-    """``name``'s req/s over the bare Litestar page's at the same size and connections."""
+def baseline_ratio(lists: dict[str, Any], name: str, size: str, connections: int) -> str:
+    """``name``'s req/s over the bare Litestar page's at the same size and connections: the
+    median of the ratios of the paired rounds when measured so, else of the medians."""
+    if name == "baseline":
+        return "1.00"
+    paired = lists.get(f"ratio_{name}_{size}_{connections}")
+    if paired is not None:
+        return f"{paired:.2f}"
     base = lists.get(f"baseline_{size}_{connections}")
     if base is None or not base.per_second:
         return "n/a"
