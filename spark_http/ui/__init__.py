@@ -79,6 +79,8 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "—"
     seconds = (end - start).total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 

@@ -176,7 +176,7 @@ class SchedulesController(Controller):
         """Pause (with an optional note), resume, run now or delete a schedule."""
         form = await form_data(request)
         sid = ScheduleId(schedule_id)
-        note = (form.get("note") or None) if "note" in form else None
+        note = form.get("note") or None
         back = f"/schedules/{schedule_id}"
         try:
             if action == "pause":

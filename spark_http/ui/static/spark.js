@@ -135,7 +135,7 @@
         const item = document.createElement("li");
         const stamp = document.createElement("time");
         stamp.dateTime = time;
-        stamp.textContent = time.replace("T", " ").replace("+00:00", " UTC");
+        stamp.textContent = time.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC");
         item.append(stamp);
         return item;
       }));
