@@ -30,6 +30,10 @@ LOOK_BACK = timedelta(seconds=2)
 """Tasks created this far before the last look are read again: a commit can land late, and
 another node's clock may differ a little."""
 KEEPALIVE_SECONDS = 15.0
+STREAM_SECONDS = 60.0
+"""A stream ends after this long and the browser reconnects (3 s later) and catches up: an
+ASGI server that waits for open responses before it stops (plain uvicorn does) then waits at
+most this long for a dashboard left open. ``spark serve`` ends them at once."""
 BATCH = 200
 QUEUE_SIZE = 500
 
@@ -63,22 +67,29 @@ class TaskFeed:
         return len(self._listeners)
 
     async def stream(
-        self, spark: Spark, *, keepalive: float = KEEPALIVE_SECONDS
+        self, spark: Spark, *, keepalive: float = KEEPALIVE_SECONDS,
+        lifetime: float = STREAM_SECONDS,
     ) -> AsyncIterator[TaskChange | None]:
         """Changes as they happen, ``None`` every ``keepalive`` seconds of quiet, until the
-        feed closes (or the consumer stops iterating)."""
+        feed closes, ``lifetime`` seconds have passed, or the consumer stops iterating."""
         if self._closed:
             return
         queue: asyncio.Queue[TaskChange | Closed] = asyncio.Queue(QUEUE_SIZE)
         self._listeners.add(queue)
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll(spark), name="spark-ui-feed")
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + lifetime
         try:
             while True:
+                left = ends - loop.time()
+                if left <= 0:
+                    return
                 try:
-                    item = await asyncio.wait_for(queue.get(), keepalive)
+                    item = await asyncio.wait_for(queue.get(), min(keepalive, left))
                 except TimeoutError:
-                    yield None
+                    if loop.time() < ends:
+                        yield None
                     continue
                 if isinstance(item, Closed):
                     return

@@ -82,3 +82,11 @@ async def test_a_quiet_stream_gets_keepalives(world: World, feed: TaskFeed) -> N
     assert await asyncio.wait_for(anext(stream), 2) is None
     await stream.aclose()
     assert feed.listeners == 0
+
+
+async def test_a_stream_ends_by_itself_after_its_lifetime(world: World, feed: TaskFeed) -> None:
+    """So a server that waits for open responses before stopping never waits long; the
+    browser reconnects."""
+    stream = feed.stream(world.spark, keepalive=5, lifetime=0.1)
+    assert [item async for item in stream] == []
+    assert feed.listeners == 0

@@ -73,12 +73,17 @@
   }
 
   let source = null;
+  let opened = false;
   const indicator = document.getElementById("live");
 
   function connect() {
     if (source || !(tables.length || panel || counts)) { return; }
     source = new EventSource(`${base}/events`);
-    source.addEventListener("open", () => { if (indicator) { indicator.classList.add("on"); } });
+    source.addEventListener("open", () => {
+      if (indicator) { indicator.classList.add("on"); }
+      if (opened) { catchUp(); }  // a reconnection: changes may have been missed meanwhile
+      opened = true;
+    });
     source.addEventListener("error", () => { if (indicator) { indicator.classList.remove("on"); } });
     source.addEventListener("task", (event) => {
       const change = JSON.parse(event.data);
@@ -105,7 +110,7 @@
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (document.hidden) { disconnect(); } else { connect(); catchUp(); }
+    if (document.hidden) { disconnect(); } else { connect(); }  // its "open" catches up
   });
   window.addEventListener("pagehide", disconnect);
   connect();
