@@ -44,12 +44,11 @@ async def http_session(
         await session.close()
 
 
-def webhook_notifier(session: aiohttp.ClientSession, settings: Settings) -> Notifier | None:
-    """The webhook ``SPARK_WEBHOOK_URL`` names (``None`` when unset), signed with
-    ``SPARK_WEBHOOK_SECRET``."""
-    if not settings.webhook_url:
-        return None
-    return WebhookNotifier(session, url=settings.webhook_url, secret=settings.webhook_secret)
+def webhook_notifier(session: aiohttp.ClientSession, settings: Settings) -> Notifier:
+    """Webhooks for failed and recovered runs: the one ``SPARK_WEBHOOK_URL`` names (if set)
+    and each workflow's own, signed with ``SPARK_WEBHOOK_SECRET``."""
+    return WebhookNotifier(session, url=settings.webhook_url or None,
+                           secret=settings.webhook_secret)
 
 
 def spark_version() -> str:

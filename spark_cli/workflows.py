@@ -221,22 +221,40 @@ def show(state: CliState, *, workflow_id: str, as_json: bool) -> None:
               help="At most N runs of it running at once, across all nodes; the rest wait "
                    "pending.")
 @click.option("--unlimited", is_flag=True, help="Lift the concurrency limit.")
+@click.option("--webhook-url", metavar="URL",
+              help="Also announce its failed runs, and its first success after failures, at "
+                   "this http(s) URL (signed with SPARK_WEBHOOK_SECRET).")
+@click.option("--no-webhook", is_flag=True, help="Stop announcing its runs at its own URL.")
 @json_option
 @pass_state
 def update(
     state: CliState, *, workflow_id: str, max_concurrency: int | None, unlimited: bool,
-    as_json: bool,
+    webhook_url: str | None, no_webhook: bool, as_json: bool,
 ) -> None:
     """Change a workflow's local settings (syncing again keeps them) and show it.
 
     \b
     Example: spark workflow update 8d2e…-… --max-concurrency 2
+    Example: spark workflow update 8d2e…-… --webhook-url https://hooks.example.com/spark
     """
-    if (max_concurrency is None) == (not unlimited):
-        raise click.UsageError("Give one of --max-concurrency N or --unlimited.")
+    if max_concurrency is not None and unlimited:
+        raise click.UsageError("Give --max-concurrency N or --unlimited, not both.")
+    if webhook_url is not None and no_webhook:
+        raise click.UsageError("Give --webhook-url URL or --no-webhook, not both.")
+    changes: dict[str, Any] = {}
+    if max_concurrency is not None or unlimited:
+        changes["max_concurrency"] = max_concurrency
+    if webhook_url is not None or no_webhook:
+        changes["webhook_url"] = webhook_url
+    if not changes:
+        raise click.UsageError(
+            "Give a setting to change: --max-concurrency N, --unlimited, --webhook-url URL or "
+            "--no-webhook.")
 
     async def operation(spark: "Spark") -> "Workflow":
-        return await spark.workflows.set_max_concurrency(workflow_id, max_concurrency)
+        from spark_core.services.workflows import WorkflowChanges
+
+        return await spark.workflows.update(workflow_id, WorkflowChanges(**changes))
 
     show_workflow(state.run(operation), as_json=as_json)
 

@@ -157,6 +157,9 @@ class Workflow(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrency: int | None = None
     """At most this many of its runs are ``running`` at once, across all nodes; the others wait
     ``pending``. None: no limit. Set locally; syncing again keeps it."""
+    webhook_url: str | None = None
+    """Where its failed and recovered runs are announced, besides the global webhook. Set
+    locally; syncing again keeps it."""
 
 
 class WorkflowSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -189,6 +189,15 @@ class SourcePatch(msgspec.Struct, frozen=True, kw_only=True):
     sealed_key: str | Unset | None = UNSET
 
 
+class WorkflowPatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The local settings of a workflow one update sets (the remote flow knows nothing of
+    them); unset fields keep whatever is stored, ``None`` clears one."""
+
+    updated_at: datetime
+    max_concurrency: int | Unset | None = UNSET
+    webhook_url: str | Unset | None = UNSET
+
+
 class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
     """The fields of a schedule one update sets; unset fields keep whatever is stored."""
 
@@ -307,9 +316,9 @@ class WorkflowRepository(Protocol):
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id).
 
-        On update the stored row keeps its ``id``, ``created_at`` and ``max_concurrency`` (a
-        local setting the remote flow knows nothing of); ``NotFoundError`` if the source does
-        not exist.
+        On update the stored row keeps its ``id``, ``created_at`` and its local settings
+        (``max_concurrency``, ``webhook_url``: the remote flow knows nothing of them);
+        ``NotFoundError`` if the source does not exist.
         """
         ...
 
@@ -317,11 +326,9 @@ class WorkflowRepository(Protocol):
         """One workflow by local id."""
         ...
 
-    async def set_max_concurrency(
-        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
-    ) -> Workflow:
-        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``;
-        ``NotFoundError`` if the workflow does not exist."""
+    async def update(self, workflow_id: WorkflowId, patch: WorkflowPatch) -> Workflow:
+        """Store the local settings ``patch`` sets, with its ``updated_at``; ``NotFoundError``
+        if the workflow does not exist."""
         ...
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
@@ -614,8 +621,9 @@ class Notifier(Protocol):
     ``notify`` returns at once and never raises: delivery, with its retries, happens in the
     background, so a slow or broken receiver never delays or changes a run."""
 
-    def notify(self, event: RunEvent) -> None:
-        """Queue ``event`` for delivery."""
+    def notify(self, event: RunEvent, *, workflow_webhook: str | None = None) -> None:
+        """Queue ``event`` for delivery: to the configured webhook, and to the run's workflow's
+        own ``workflow_webhook`` when it has one."""
         ...
 
 

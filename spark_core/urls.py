@@ -1,4 +1,5 @@
-"""Source URL normalisation: one spelling per server, used on input, output and lookup."""
+"""Source URL normalisation (one spelling per server, used on input, output and lookup), and
+the check of a webhook URL."""
 
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,6 +36,31 @@ def normalise_url(url: str) -> str:
         host = f"[{host}]"
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` without surrounding blanks, if it is an http(s) URL with a host and no user name
+    or password (a receiver's token may ride in the query); else ``ValidationError`` naming the
+    ``webhook_url`` field."""
+    text = url.strip()
+    reason = None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError as exc:
+        reason = f"it is not a valid URL ({exc})"
+    else:
+        if parts.scheme.lower() not in _DEFAULT_PORTS:
+            reason = "it must start with http:// or https://"
+        elif not parts.hostname:
+            reason = "it has no host"
+        elif parts.username is not None or parts.password is not None:
+            reason = "it must not contain a user name or password"
+            text = "<redacted>"
+    if reason is not None:
+        raise ValidationError(f"Invalid webhook URL {text!r}: {reason}",
+                              errors=[("webhook_url", reason)])
+    return text
 
 
 def _invalid(url: str, reason: str) -> ValidationError:

@@ -409,8 +409,16 @@ class Worker:
             logger.warning("Deciding the notification for task %s failed: %s", task.id, exc,
                            extra=_task_fields(task))
             return
-        if event is not None:
-            self._notifier.notify(event)
+        if event is None:
+            return
+        try:
+            webhook = (await self._store.workflows.get(task.workflow_id)).webhook_url
+        except SparkError as exc:  # the global webhook still hears of it
+            raise_if_cancelled()
+            logger.warning("Reading the webhook of workflow %s failed: %s", task.workflow_id,
+                           exc, extra=_task_fields(task))
+            webhook = None
+        self._notifier.notify(event, workflow_webhook=webhook)
 
     def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
         if status.is_final:

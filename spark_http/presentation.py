@@ -202,6 +202,7 @@ class WorkflowListItem(msgspec.Struct, kw_only=True):
     task_count: int
     failed_task_count: int
     max_concurrency: int | None = None
+    webhook_url: str | None = None
 
     @classmethod
     def of(cls, summary: WorkflowSummary) -> "WorkflowListItem":

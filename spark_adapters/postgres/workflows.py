@@ -1,13 +1,12 @@
 """``PostgresWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
 
-from datetime import datetime
 from typing import Any
 
 from psycopg import sql
 
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
 from spark_adapters.postgres.rows import column_names, param, struct_from_row, struct_to_row
-from spark_adapters.postgres.statements import insert_statement, remembered
+from spark_adapters.postgres.statements import assignments, insert_statement, remembered
 from spark_adapters.read_memo import ReadMemo
 from spark_core.errors import NotFoundError
 from spark_core.models import (
@@ -18,7 +17,7 @@ from spark_core.models import (
     WorkflowId,
     WorkflowSummary,
 )
-from spark_core.ports import RunTarget, WorkflowFilter
+from spark_core.ports import RunTarget, WorkflowFilter, WorkflowPatch, patch_fields
 
 _JSON_FIELDS = ("data", "tags")
 
@@ -93,8 +92,9 @@ class PostgresWorkflowRepository:
         row = workflow_to_row(workflow)
         updated = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name))
-            # max_concurrency is a local setting, not part of the remote flow: kept.
-            for name in row if name not in ("id", "created_at", "max_concurrency")
+            # Local settings are not part of the remote flow: kept.
+            for name in row
+            if name not in ("id", "created_at", "max_concurrency", "webhook_url")
         )
         query = insert_statement("workflows", row) + sql.SQL(
             " ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET {} RETURNING *"
@@ -112,14 +112,13 @@ class PostgresWorkflowRepository:
         async with self._db.connection() as conn:
             return await fetch_workflow(conn, workflow_id)
 
-    async def set_max_concurrency(
-        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
-    ) -> Workflow:
-        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
+    async def update(self, workflow_id: WorkflowId, patch: WorkflowPatch) -> Workflow:
+        """Store the local settings the patch sets, with its ``updated_at``."""
+        fields = {name: param(value) for name, value in patch_fields(patch).items()}
+        query = sql.SQL("UPDATE workflows SET {} WHERE id = %(id)s RETURNING *").format(
+            assignments(fields))
         async with self._db.connection() as conn:
-            row = await fetch_one(
-                conn, "UPDATE workflows SET max_concurrency = %s, updated_at = %s WHERE id = %s "
-                "RETURNING *", [max_concurrency, param(updated_at), workflow_id])
+            row = await fetch_one(conn, query, {**fields, "id": workflow_id})
         if row is None:
             raise NotFoundError(f"Workflow {workflow_id} not found")
         return struct_from_row(Workflow, row)

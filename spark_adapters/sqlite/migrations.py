@@ -266,10 +266,18 @@ def _workflow_concurrency(db: sqlite3.Connection) -> None:
     """)
 
 
+def _workflow_webhooks(db: sqlite3.Connection) -> None:
+    """Version 12: a workflow's optional ``webhook_url``, told of its failed and recovered
+    runs."""
+    _run_script(db, """
+        ALTER TABLE workflows ADD COLUMN webhook_url TEXT;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
     _schedule_fires, _schedule_keys, _schedule_bounds, _schedule_jitter,
-    _schedule_failure_pause, _workflow_concurrency,
+    _schedule_failure_pause, _workflow_concurrency, _workflow_webhooks,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

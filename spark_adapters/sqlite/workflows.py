@@ -1,7 +1,6 @@
 """``SqliteWorkflowRepository``: the local catalogue, listed with run statistics in one query."""
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from spark_adapters.read_memo import ReadMemo
@@ -10,18 +9,25 @@ from spark_adapters.sqlite.connection import (
     rows,
     scalar,
     select_page,
+    set_clause,
     translate_errors,
 )
 from spark_adapters.sqlite.rows import (
     column_names,
-    encode_datetime,
+    encode_columns,
     struct_from_row,
     struct_to_row,
 )
 from spark_adapters.sqlite.sources import source_from_row
 from spark_core.errors import NotFoundError
 from spark_core.models import Page, Workflow, WorkflowDeletion, WorkflowId, WorkflowSummary
-from spark_core.ports import RunTarget, WorkflowFilter, WorkflowRepository
+from spark_core.ports import (
+    RunTarget,
+    WorkflowFilter,
+    WorkflowPatch,
+    WorkflowRepository,
+    patch_fields,
+)
 
 _JSON_FIELDS = ("data", "tags")
 
@@ -43,15 +49,15 @@ _SUMMARY_COLUMNS = """
 """
 
 _COLUMNS = column_names(Workflow)
-# One statement inserts or updates in place; the stored row keeps its id, created_at and
-# max_concurrency (a local setting, not part of the remote flow).
+# One statement inserts or updates in place; the stored row keeps its id, created_at and its
+# local settings (max_concurrency, webhook_url: not part of the remote flow).
 _UPSERT = (
     f"INSERT INTO workflows ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
     f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
     "ON CONFLICT (source_id, remote_flow_id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS
                 if name not in ("id", "created_at", "source_id", "remote_flow_id",
-                                "max_concurrency"))
+                                "max_concurrency", "webhook_url"))
     + " RETURNING *"
 )
 
@@ -112,14 +118,12 @@ class SqliteWorkflowRepository(WorkflowRepository):
             raise _not_found(workflow_id)
         return workflow_from_row(found[0])
 
-    async def set_max_concurrency(
-        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
-    ) -> Workflow:
-        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
-        params = [max_concurrency, encode_datetime(updated_at), workflow_id]
-        found = await self._database.write(lambda conn: rows(
-            conn, "UPDATE workflows SET max_concurrency = ?, updated_at = ? WHERE id = ? "
-                  "RETURNING *", params))
+    async def update(self, workflow_id: WorkflowId, patch: WorkflowPatch) -> Workflow:
+        """Store the local settings the patch sets, with its ``updated_at``."""
+        assignments, params = set_clause(encode_columns(patch_fields(patch), json_fields=()))
+        statement = f"UPDATE workflows SET {assignments} WHERE id = ? RETURNING *"  # noqa: S608
+        found = await self._database.write(
+            lambda conn: rows(conn, statement, [*params, workflow_id]))
         if not found:
             raise _not_found(workflow_id)
         return workflow_from_row(found[0])

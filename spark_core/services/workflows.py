@@ -24,10 +24,11 @@ from spark_core.ports import (
     SourceFilter,
     SourceRepository,
     WorkflowFilter,
+    WorkflowPatch,
     WorkflowRepository,
 )
 from spark_core.services.sources import SourceService
-from spark_core.urls import normalise_url
+from spark_core.urls import check_webhook_url, normalise_url
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class WorkflowChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """A partial update of a workflow's local settings; unset fields stay as they are."""
 
     max_concurrency: int | msgspec.UnsetType | None = msgspec.UNSET
+    webhook_url: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class WorkflowService:
@@ -226,20 +228,30 @@ class WorkflowService:
     ) -> Workflow:
         """Let at most ``max_concurrency`` runs of a workflow be ``running`` at once, across
         all nodes (the others wait ``pending``); None lifts the limit."""
-        if max_concurrency is not None and max_concurrency < 1:
-            raise ValidationError(
-                f"max_concurrency must be at least 1 (or null for no limit), not {max_concurrency}",
-                errors=[("max_concurrency", "must be at least 1, or null")],
-            )
-        workflow = await self.get(id_or_remote_id)
-        return await self._workflows.set_max_concurrency(
-            workflow.id, max_concurrency, updated_at=self._clock.now())
+        return await self.update(id_or_remote_id,
+                                 WorkflowChanges(max_concurrency=max_concurrency))
+
+    async def set_webhook_url(self, id_or_remote_id: str, webhook_url: str | None) -> Workflow:
+        """Announce a workflow's failed and recovered runs at ``webhook_url`` too (besides the
+        global ``SPARK_WEBHOOK_URL``); None stops that."""
+        return await self.update(id_or_remote_id, WorkflowChanges(webhook_url=webhook_url))
 
     async def update(self, id_or_remote_id: str, changes: WorkflowChanges) -> Workflow:
-        """Apply ``changes`` to a workflow's local settings; an empty change reads it."""
-        if changes.max_concurrency is msgspec.UNSET:
-            return await self.get(id_or_remote_id)
-        return await self.set_max_concurrency(id_or_remote_id, changes.max_concurrency)
+        """Apply ``changes`` to a workflow's local settings in one write; an empty change reads
+        it. ``ValidationError`` for a limit below 1 or a webhook URL that is not http(s)."""
+        limit, url = changes.max_concurrency, changes.webhook_url
+        if isinstance(limit, int) and limit < 1:
+            raise ValidationError(
+                f"max_concurrency must be at least 1 (or null for no limit), not {limit}",
+                errors=[("max_concurrency", "must be at least 1, or null")],
+            )
+        if isinstance(url, str):
+            url = check_webhook_url(url)
+        workflow = await self.get(id_or_remote_id)
+        if limit is msgspec.UNSET and url is msgspec.UNSET:
+            return workflow
+        return await self._workflows.update(workflow.id, WorkflowPatch(
+            updated_at=self._clock.now(), max_concurrency=limit, webhook_url=url))
 
     async def delete(self, id_or_remote_id: str) -> WorkflowDeletion:
         """Remove a workflow with its schedules and tasks."""

@@ -130,8 +130,10 @@ class WorkflowController(Controller):
         self, workflows: Workflows, workflow_id: FromPath[str], data: JSONBody[WorkflowChanges]
     ) -> Workflow:
         """Change a workflow's local settings: ``max_concurrency`` (at least 1, or null for no
-        limit) caps how many of its runs are ``running`` at once across all nodes; the others
-        wait ``pending``. Syncing the workflow again keeps it."""
+        limit) caps how many of its runs are ``running`` at once across all nodes (the others
+        wait ``pending``); ``webhook_url`` (http or https, or null) is told of its failed runs
+        and of its first completed run after failures, besides the global webhook. Fields left
+        out stay as they are; syncing the workflow again keeps them."""
         return await workflows.update(workflow_id, data)
 
     @delete("/{workflow_id:str}", status_code=HTTP_200_OK)

@@ -108,3 +108,24 @@ async def test_a_receiver_that_is_down_is_given_up_after_three_attempts_without_
         assert not await notifier.deliver(EVENT)
     assert [record.levelname for record in caplog.records] == ["INFO", "INFO", "WARNING"]
     assert "given up after 3 attempts" in caplog.records[-1].getMessage()
+
+
+async def test_a_workflow_webhook_is_delivered_without_a_global_one_and_once_when_both_match(
+    http_session: aiohttp.ClientSession, receiver: FakeReceiver
+) -> None:
+    """With no configured webhook the workflow's own still gets the event, signed; a workflow
+    webhook equal to the configured one gets it once, not twice."""
+    alone = WebhookNotifier(http_session, secret=SECRET)
+    alone.notify(EVENT, workflow_webhook=receiver.hook_url)
+    await _until(lambda: len(receiver.deliveries) == 1)
+    digest = hmac.new(SECRET.encode(), receiver.deliveries[0].body, hashlib.sha256).hexdigest()
+    assert receiver.deliveries[0].headers["X-Spark-Signature"] == f"sha256={digest}"
+
+    both = WebhookNotifier(http_session, url=receiver.hook_url, secret=SECRET)
+    both.notify(EVENT, workflow_webhook=receiver.hook_url)
+    await _until(lambda: len(receiver.deliveries) == 2)
+    await asyncio.sleep(0.1)
+    assert len(receiver.deliveries) == 2
+    alone.notify(EVENT)  # neither webhook: nothing to do
+    await asyncio.sleep(0.1)
+    assert len(receiver.deliveries) == 2

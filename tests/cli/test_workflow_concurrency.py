@@ -1,4 +1,5 @@
-"""`spark workflow update --max-concurrency`: set, shown, kept by a sync, and lifted."""
+"""`spark workflow update`: the concurrency limit and the workflow's own webhook, set, shown,
+kept by a sync, and lifted."""
 
 import json
 
@@ -38,3 +39,26 @@ def test_updating_an_unknown_workflow_fails_with_not_found(spark: Spark) -> None
     result = spark("workflow", "update", "nope", "--max-concurrency", "1")
     assert result.exit_code != 0
     assert "not found" in result.output
+
+
+def test_update_sets_and_removes_the_workflow_webhook_keeping_the_limit(
+    spark: Spark, echo_workflow: str
+) -> None:
+    """`--webhook-url` sets it (the limit stays), `--no-webhook` removes it; a URL that is not
+    http(s) is refused with the reason and changes nothing."""
+    assert spark("workflow", "update", echo_workflow, "--max-concurrency", "2").exit_code == 0
+    result = spark("workflow", "update", echo_workflow, "--webhook-url",
+                   "https://hooks.example.com/spark", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["webhook_url"], shown["max_concurrency"]) == (
+        "https://hooks.example.com/spark", 2)
+    refused = spark("workflow", "update", echo_workflow, "--webhook-url", "ftp://x/y")
+    assert refused.exit_code != 0
+    assert "http:// or https://" in refused.output
+    both = spark("workflow", "update", echo_workflow, "--webhook-url", "https://a/b",
+                 "--no-webhook")
+    assert both.exit_code == 2
+    removed = spark("workflow", "update", echo_workflow, "--no-webhook", "--json")
+    assert json.loads(removed.stdout)["webhook_url"] is None
+    assert json.loads(removed.stdout)["max_concurrency"] == 2

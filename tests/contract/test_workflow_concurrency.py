@@ -1,12 +1,15 @@
 """The claim's contract for a workflow's ``max_concurrency``: beyond it, its tasks stay pending,
-whoever claims and however many claim at once."""
+whoever claims and however many claim at once; and how a workflow's local settings (the limit,
+the webhook) are updated and kept."""
 
 import asyncio
 
 import msgspec
+import pytest
 
-from spark_core.models import TaskStatus, Workflow
-from spark_core.ports import Store, TaskFilter
+from spark_core.errors import NotFoundError
+from spark_core.models import TaskStatus, Workflow, WorkflowId
+from spark_core.ports import Store, TaskFilter, WorkflowPatch
 from tests.contract.builders import (
     LEASE,
     a_workflow,
@@ -21,7 +24,8 @@ from tests.contract.builders import (
 async def _limited(store: Store, limit: int | None) -> Workflow:
     """A workflow on a fresh source with ``max_concurrency`` set to ``limit``."""
     workflow = await a_workflow(store)
-    return await store.workflows.set_max_concurrency(workflow.id, limit, updated_at=at(1))
+    return await store.workflows.update(
+        workflow.id, WorkflowPatch(updated_at=at(1), max_concurrency=limit))
 
 
 async def _statuses(store: Store, workflow: Workflow) -> list[TaskStatus]:
@@ -70,7 +74,8 @@ async def test_a_limited_workflow_does_not_hold_back_other_workflows(store: Stor
     first in the oldest-first order."""
     source = await make_source(store)
     limited = await make_workflow(store, source, remote_id="limited")
-    limited = await store.workflows.set_max_concurrency(limited.id, 2, updated_at=at(1))
+    limited = await store.workflows.update(
+        limited.id, WorkflowPatch(updated_at=at(1), max_concurrency=2))
     free = await make_workflow(store, source, remote_id="free")
     for index in range(4):
         await make_task(store, limited, created=index)
@@ -106,6 +111,29 @@ async def test_syncing_again_keeps_the_limit_and_lifting_it_frees_every_task(
     for index in range(3):
         await make_task(store, workflow, created=index)
     assert len(await store.queue.claim(owner="w1", limit=5, lease_seconds=LEASE)) == 1
-    lifted = await store.workflows.set_max_concurrency(workflow.id, None, updated_at=at(3))
+    lifted = await store.workflows.update(
+        workflow.id, WorkflowPatch(updated_at=at(3), max_concurrency=None))
     assert lifted.max_concurrency is None
     assert len(await store.queue.claim(owner="w1", limit=5, lease_seconds=LEASE)) == 2
+
+
+async def test_an_update_sets_only_the_settings_it_names_and_a_sync_keeps_them(
+    store: Store,
+) -> None:
+    """A workflow's local settings (limit and webhook) are patched field by field, cleared with
+    None, and kept by an upsert of the same remote flow; an unknown workflow is not found."""
+    workflow = await _limited(store, 2)
+    hooked = await store.workflows.update(workflow.id, WorkflowPatch(
+        updated_at=at(2), webhook_url="https://hooks.example/spark?token=t"))
+    assert (hooked.max_concurrency, hooked.webhook_url) == (2, "https://hooks.example/spark?token=t")
+    assert hooked.updated_at == at(2)
+    resynced = await store.workflows.upsert(msgspec.structs.replace(
+        hooked, name="Renamed", max_concurrency=None, webhook_url=None, updated_at=at(3)))
+    assert (resynced.max_concurrency, resynced.webhook_url) == (
+        2, "https://hooks.example/spark?token=t")
+    cleared = await store.workflows.update(workflow.id, WorkflowPatch(
+        updated_at=at(4), webhook_url=None))
+    assert (cleared.max_concurrency, cleared.webhook_url) == (2, None)
+    assert await store.workflows.get(workflow.id) == cleared
+    with pytest.raises(NotFoundError):
+        await store.workflows.update(WorkflowId("nope"), WorkflowPatch(updated_at=at(5)))

@@ -63,6 +63,7 @@ from spark_core.ports import (
     WakeUpFeed,
     WakeUpKind,
     WorkflowFilter,
+    WorkflowPatch,
     WorkflowRepository,
     patch_fields,
 )
@@ -325,7 +326,8 @@ class FakeWorkflowRepository(WorkflowRepository):
                                                                  workflow.remote_flow_id):
                 workflow = msgspec.structs.replace(workflow, id=existing.id,
                                                    created_at=existing.created_at,
-                                                   max_concurrency=existing.max_concurrency)
+                                                   max_concurrency=existing.max_concurrency,
+                                                   webhook_url=existing.webhook_url)
                 break
         self._state.workflows[workflow.id] = _stored(workflow)
         return self._state.workflows[workflow.id]
@@ -335,14 +337,11 @@ class FakeWorkflowRepository(WorkflowRepository):
         self._state.enter()
         return self._state.workflow(workflow_id)
 
-    async def set_max_concurrency(
-        self, workflow_id: WorkflowId, max_concurrency: int | None, *, updated_at: datetime
-    ) -> Workflow:
-        """Store a workflow's concurrency limit (None: unlimited) and ``updated_at``."""
+    async def update(self, workflow_id: WorkflowId, patch: WorkflowPatch) -> Workflow:
+        """Store the local settings the patch sets, with its ``updated_at``."""
         self._state.enter()
         workflow = msgspec.structs.replace(self._state.workflow(workflow_id),
-                                           max_concurrency=max_concurrency,
-                                           updated_at=updated_at)
+                                           **patch_fields(patch))
         self._state.workflows[workflow_id] = _stored(workflow)
         return self._state.workflows[workflow_id]
 

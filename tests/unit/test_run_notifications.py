@@ -22,10 +22,12 @@ class FakeNotifier(Notifier):
 
     def __init__(self) -> None:
         self.events: list[RunEvent] = []
+        self.webhooks: list[str | None] = []
 
-    def notify(self, event: RunEvent) -> None:
-        """Record ``event``."""
+    def notify(self, event: RunEvent, *, workflow_webhook: str | None = None) -> None:
+        """Record ``event`` and the workflow's webhook."""
         self.events.append(event)
+        self.webhooks.append(workflow_webhook)
 
 
 @pytest.fixture
