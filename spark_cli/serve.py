@@ -45,7 +45,8 @@ def ensure_api_key(settings: "Settings") -> "Settings":
     store_api_key(key)
     note(
         f"No API key was configured. Generated one and wrote it to {DOTENV.resolve()} "
-        f"(mode 0600); clients send it as X-API-Key. It is shown only this once:\n"
+        f"(mode 0600); clients send it as X-API-Key, and it signs you in to the dashboard "
+        f"at http://{settings.api_host}:{settings.api_port}/ui. It is shown only this once:\n"
         f"  {API_KEY_VARIABLE}={key}"
     )
     return msgspec.structs.replace(settings, api_keys=(key,))
