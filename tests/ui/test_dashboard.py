@@ -91,8 +91,8 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     page.goto(f"{ui}/tasks/")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
     shoot(page, screenshots, "login")
-    page.fill("#api_key", "not-the-key")
-    page.click("button[type=submit]")
+    page.keyboard.type("not-the-key")  # the key field has the focus: keyboard only
+    page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("not one of this server's API keys")
     page.fill("#api_key", API_KEY)
     page.click("button[type=submit]")
@@ -105,6 +105,10 @@ def test_a_new_user_does_the_whole_main_path_in_the_browser(
     # Overview.
     page.goto(f"{ui}/")
     expect(page.locator(".health")).to_contain_text("database ok")
+    page.keyboard.press("Tab")  # keyboard users get past the navigation first
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("⚡ Spark")
     expect(page.locator("#live")).to_have_class(re.compile(r"\bon\b"), timeout=LIVE)
     shoot(page, screenshots, "overview-empty")
 
