@@ -10,6 +10,7 @@ from litestar.response import Template
 from spark_core.errors import SparkError
 from spark_core.models import SourceId, WorkflowId
 from spark_core.ports import ScheduleFilter, SourceFilter, TaskFilter, WorkflowFilter
+from spark_core.services.workflows import WorkflowChanges
 from spark_http.dependencies import SparkFacade
 from spark_http.ui.pages import AnyRequest, form_data, page, redirect, utc_now
 
@@ -74,3 +75,21 @@ class WorkflowsController(Controller):
         except SparkError as exc:
             return redirect(request, f"/workflows/{workflow_id}", alert=exc.message)
         return redirect(request, f"/tasks/{task.id}", notice="Run queued.")
+
+    @post("/{workflow_id:str}/settings")
+    async def settings(self, request: AnyRequest, spark: SparkFacade,
+                       workflow_id: FromPath[str]) -> Response[Any]:
+        """Save the workflow's local settings: its concurrency limit (empty: none) and its own
+        webhook (empty: none), validated as the API does."""
+        fields = await form_data(request)
+        limit = fields.get("max_concurrency", "")
+        if limit and not limit.isdigit():
+            return redirect(request, f"/workflows/{workflow_id}",
+                            alert="Max concurrency must be a whole number of at least 1.")
+        changes = WorkflowChanges(max_concurrency=int(limit) if limit else None,
+                                  webhook_url=fields.get("webhook_url") or None)
+        try:
+            await spark.workflows.update(workflow_id, changes)
+        except SparkError as exc:
+            return redirect(request, f"/workflows/{workflow_id}", alert=exc.message)
+        return redirect(request, f"/workflows/{workflow_id}", notice="Settings saved.")

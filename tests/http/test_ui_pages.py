@@ -179,3 +179,39 @@ async def test_workflow_pages_list_sync_and_run(
     catalogue = await page.get("/ui/workflows/", params={"q": "echo"})
     assert "100 %" in catalogue.text
     assert (await page.get("/ui/workflows/nope")).status_code == 404
+
+
+async def test_a_workflow_s_settings_are_saved_refused_and_cleared_from_its_page(
+    browser: tuple[httpx.AsyncClient, str], client: httpx.AsyncClient,
+    langflow_server: FakeLangflow,
+) -> None:
+    """The settings form stores the limit and the webhook (the API shows them), refuses a
+    webhook that is not http(s) with the reason and keeps what was stored, and empty fields
+    clear both."""
+    page, csrf = browser
+    source = await add_source(client, langflow_server)
+    workflow = await sync_flow(client, ECHO_ID, source["id"])
+    path = f"/ui/workflows/{workflow['id']}"
+    saved = await page.post(f"{path}/settings", data={
+        "_csrf": csrf, "max_concurrency": "2", "webhook_url": "https://hooks.example/spark"})
+    assert notice(saved) == "Settings saved."
+    stored = (await client.get(f"/api/v1/workflows/{workflow['id']}")).json()
+    assert (stored["max_concurrency"], stored["webhook_url"]) == (
+        2, "https://hooks.example/spark")
+    shown = await page.get(path)
+    assert 'value="https://hooks.example/spark"' in shown.text
+    refused = await page.post(f"{path}/settings", data={
+        "_csrf": csrf, "max_concurrency": "2", "webhook_url": "ftp://hooks.example/x"})
+    assert "http:// or https://" in alert(refused)
+    not_a_number = await page.post(f"{path}/settings", data={
+        "_csrf": csrf, "max_concurrency": "two", "webhook_url": ""})
+    assert "whole number" in alert(not_a_number)
+    assert (await client.get(f"/api/v1/workflows/{workflow['id']}")).json()[
+        "webhook_url"] == "https://hooks.example/spark"
+    cleared = await page.post(f"{path}/settings", data={
+        "_csrf": csrf, "max_concurrency": "", "webhook_url": ""})
+    assert notice(cleared) == "Settings saved."
+    stored = (await client.get(f"/api/v1/workflows/{workflow['id']}")).json()
+    assert (stored["max_concurrency"], stored["webhook_url"]) == (None, None)
+    forged = await page.post(f"{path}/settings", data={"max_concurrency": "1"})
+    assert forged.status_code == 403
