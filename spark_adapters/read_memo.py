@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_ENTRIES = 32
+DEFAULT_ENTRIES = 16
 """How many distinct reads (filters and page) a memo keeps, the least recently used dropped."""
 
 

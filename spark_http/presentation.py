@@ -135,7 +135,7 @@ class PageBodies(Generic[S, T]):
     Kept pages are held, so an id is never reused while its body is kept.
     """
 
-    def __init__(self, convert: Callable[[S], T], entries: int = 32) -> None:
+    def __init__(self, convert: Callable[[S], T], entries: int = 8) -> None:
         self._convert = convert
         self._entries = entries
         self._kept: dict[int, tuple[Page[S], bytes]] = {}
