@@ -54,6 +54,10 @@ class WebhookNotifier:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._deliveries: set[asyncio.Task[bool]] = set()
 
+    def listens(self, *, workflow_webhook: str | None) -> bool:
+        """True when there is a webhook to deliver to: the configured one or the workflow's."""
+        return bool(self._url or workflow_webhook)
+
     def notify(self, event: RunEvent, *, workflow_webhook: str | None = None) -> None:
         """Start delivering ``event`` to each webhook (once to a URL given twice); returns at
         once."""

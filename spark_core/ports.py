@@ -621,6 +621,11 @@ class Notifier(Protocol):
     ``notify`` returns at once and never raises: delivery, with its retries, happens in the
     background, so a slow or broken receiver never delays or changes a run."""
 
+    def listens(self, *, workflow_webhook: str | None) -> bool:
+        """Whether an event about a run of a workflow with this webhook would go anywhere (so
+        the core reads what deciding the event needs only when it would)."""
+        ...
+
     def notify(self, event: RunEvent, *, workflow_webhook: str | None = None) -> None:
         """Queue ``event`` for delivery: to the configured webhook, and to the run's workflow's
         own ``workflow_webhook`` when it has one."""

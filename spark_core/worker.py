@@ -108,6 +108,8 @@ class Worker:
         self._inflight: dict[TaskId, asyncio.Task[None]] = {}
         self._cancelled: set[TaskId] = set()
         self._releasing: set[TaskId] = set()
+        self._webhooks: dict[TaskId, str | None] = {}
+        """The workflow's own webhook of each run in flight, as its attempt read it."""
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._hurry = asyncio.Event()
@@ -316,6 +318,7 @@ class Worker:
             seconds = (self._clock.now() - started).total_seconds()
             if task.id in self._cancelled:
                 # cancelled by a user or taken over: the store already says so
+                self._webhooks.pop(task.id, None)
                 self._metrics.task_attempt_finished(outcome="cancelled",
                                                     duration_seconds=seconds)
                 logger.info("Task %s stopped: cancelled, or taken over by another process",
@@ -344,6 +347,7 @@ class Worker:
             await self._record(task, outcome, patient=patient)
         finally:
             self._releasing.discard(task.id)
+            self._webhooks.pop(task.id, None)
 
     async def _record(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         delay = 0.1
@@ -398,8 +402,21 @@ class Worker:
 
     async def _notify(self, task: Task, outcome: TaskOutcome) -> None:
         """Hand the notifier a ``failed`` or ``recovered`` event for a final outcome just
-        written. A store error is logged: the run's outcome stands."""
+        written, when some webhook listens (deciding a recovery costs reads). A store error is
+        logged: the run's outcome stands."""
         if self._notifier is None or not outcome.status.is_final:
+            return
+        if task.id in self._webhooks:  # read with the run's target
+            webhook = self._webhooks[task.id]
+        else:  # recovered from another process, or the attempt never read its workflow
+            try:
+                webhook = (await self._store.workflows.get(task.workflow_id)).webhook_url
+            except SparkError as exc:  # the global webhook still hears of it
+                raise_if_cancelled()
+                logger.warning("Reading the webhook of workflow %s failed: %s",
+                               task.workflow_id, exc, extra=_task_fields(task))
+                webhook = None
+        if not self._notifier.listens(workflow_webhook=webhook):
             return
         final = msgspec.structs.replace(task, **patch_fields(outcome))
         try:
@@ -409,16 +426,8 @@ class Worker:
             logger.warning("Deciding the notification for task %s failed: %s", task.id, exc,
                            extra=_task_fields(task))
             return
-        if event is None:
-            return
-        try:
-            webhook = (await self._store.workflows.get(task.workflow_id)).webhook_url
-        except SparkError as exc:  # the global webhook still hears of it
-            raise_if_cancelled()
-            logger.warning("Reading the webhook of workflow %s failed: %s", task.workflow_id,
-                           exc, extra=_task_fields(task))
-            webhook = None
-        self._notifier.notify(event, workflow_webhook=webhook)
+        if event is not None:
+            self._notifier.notify(event, workflow_webhook=webhook)
 
     def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
         if status.is_final:
@@ -431,6 +440,7 @@ class Worker:
         try:
             target = await self._store.workflows.run_target(task.workflow_id)
             workflow, source = target.workflow, target.source
+            self._webhooks[task.id] = workflow.webhook_url
             request = RunRequest(
                 remote_flow_id=workflow.remote_flow_id,
                 flow_type=workflow.flow_type,

@@ -129,3 +129,6 @@ async def test_a_workflow_webhook_is_delivered_without_a_global_one_and_once_whe
     alone.notify(EVENT)  # neither webhook: nothing to do
     await asyncio.sleep(0.1)
     assert len(receiver.deliveries) == 2
+    assert not alone.listens(workflow_webhook=None)
+    assert alone.listens(workflow_webhook=receiver.hook_url)
+    assert both.listens(workflow_webhook=None)

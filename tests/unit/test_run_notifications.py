@@ -23,6 +23,12 @@ class FakeNotifier(Notifier):
     def __init__(self) -> None:
         self.events: list[RunEvent] = []
         self.webhooks: list[str | None] = []
+        self.only_workflow_webhooks = False
+        """Listen only for workflows with a webhook of their own (no global one configured)."""
+
+    def listens(self, *, workflow_webhook: str | None) -> bool:
+        """Always, unless only workflow webhooks count and this workflow has none."""
+        return bool(workflow_webhook) or not self.only_workflow_webhooks
 
     def notify(self, event: RunEvent, *, workflow_webhook: str | None = None) -> None:
         """Record ``event`` and the workflow's webhook."""
@@ -118,3 +124,18 @@ async def test_a_failure_of_another_workflow_does_not_make_a_recovery(
     assert [(event.event, event.workflow_id) for event in notifier.events] == [
         (RunEventKind.FAILED, other.id)
     ]
+
+
+async def test_without_a_listening_webhook_nothing_is_decided_and_a_workflow_s_own_is_used(
+    world: World, notifier: FakeNotifier
+) -> None:
+    """With no global webhook, a workflow without one of its own notifies nothing (and its
+    runs pay no reads for it); once it has one, its failure is handed over with that URL."""
+    notifier.only_workflow_webhooks = True
+    echo = await synced_echo(world)
+    await _run(world, echo, fail=True)
+    assert notifier.events == []
+    await world.spark.workflows.set_webhook_url(echo.id, "https://hooks.example/echo")
+    await _run(world, echo, fail=True)
+    [event] = notifier.events
+    assert (event.event, notifier.webhooks) == (RunEventKind.FAILED, ["https://hooks.example/echo"])
