@@ -108,8 +108,8 @@ class Worker:
         self._inflight: dict[TaskId, asyncio.Task[None]] = {}
         self._cancelled: set[TaskId] = set()
         self._releasing: set[TaskId] = set()
-        self._webhooks: dict[TaskId, str | None] = {}
-        """The workflow's own webhook of each run in flight, as its attempt read it."""
+        self._notes: dict[TaskId, _AttemptNotes] = {}
+        """What each attempt in flight learned that recording its outcome needs."""
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._hurry = asyncio.Event()
@@ -318,7 +318,7 @@ class Worker:
             seconds = (self._clock.now() - started).total_seconds()
             if task.id in self._cancelled:
                 # cancelled by a user or taken over: the store already says so
-                self._webhooks.pop(task.id, None)
+                self._notes.pop(task.id, None)
                 self._metrics.task_attempt_finished(outcome="cancelled",
                                                     duration_seconds=seconds)
                 logger.info("Task %s stopped: cancelled, or taken over by another process",
@@ -334,7 +334,7 @@ class Worker:
             self._signals.work_added()
             self._metrics.worker_busy(len(self._inflight))
         self._metrics.task_attempt_finished(
-            outcome=_attempt_outcome(outcome),
+            outcome=_attempt_outcome(outcome, self._notes.get(task.id)),
             duration_seconds=(self._clock.now() - started).total_seconds(),
         )
         await self._release(task, outcome, patient=True)
@@ -347,7 +347,7 @@ class Worker:
             await self._record(task, outcome, patient=patient)
         finally:
             self._releasing.discard(task.id)
-            self._webhooks.pop(task.id, None)
+            self._notes.pop(task.id, None)
 
     async def _record(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         delay = 0.1
@@ -406,8 +406,9 @@ class Worker:
         logged: the run's outcome stands."""
         if self._notifier is None or not outcome.status.is_final:
             return
-        if task.id in self._webhooks:  # read with the run's target
-            webhook = self._webhooks[task.id]
+        notes = self._notes.get(task.id)
+        if notes is not None and notes.read_workflow:  # read with the run's target
+            webhook = notes.webhook
         else:  # recovered from another process, or the attempt never read its workflow
             try:
                 webhook = (await self._store.workflows.get(task.workflow_id)).webhook_url
@@ -440,7 +441,8 @@ class Worker:
         try:
             target = await self._store.workflows.run_target(task.workflow_id)
             workflow, source = target.workflow, target.source
-            self._webhooks[task.id] = workflow.webhook_url
+            self._notes[task.id] = _AttemptNotes(read_workflow=True,
+                                                 webhook=workflow.webhook_url)
             request = RunRequest(
                 remote_flow_id=workflow.remote_flow_id,
                 flow_type=workflow.flow_type,
@@ -511,6 +513,7 @@ class Worker:
         logger.info("Task %s: the source had finished the interrupted run; its answer is "
                     "recorded instead of running the flow again", task.id,
                     extra=_task_fields(task))
+        self._notes.setdefault(task.id, _AttemptNotes()).reconciled = True
         return self._completed(recalled.output_text,
                                {"reconciled": True, "source_record": recalled.raw})
 
@@ -563,12 +566,21 @@ def was_interrupted(task: Task) -> bool:
     return task.error is not None and task.error.split(";", 1)[0] == INTERRUPTED
 
 
-def _attempt_outcome(outcome: TaskOutcome) -> str:
+class _AttemptNotes(msgspec.Struct, kw_only=True):
+    """What an attempt learned on the way that recording its outcome needs: the workflow's own
+    webhook (once its run target was read) and whether the answer came from the source's
+    history instead of a run."""
+
+    read_workflow: bool = False
+    webhook: str | None = None
+    reconciled: bool = False
+
+
+def _attempt_outcome(outcome: TaskOutcome, notes: _AttemptNotes | None) -> str:
     """The ``outcome`` label of an attempt for metrics."""
     if outcome.status == TaskStatus.PENDING:
         return "retried"
-    raw = outcome.output_raw
-    if isinstance(raw, dict) and raw.keys() == {"reconciled", "source_record"}:
+    if notes is not None and notes.reconciled:
         return "reconciled"
     return str(outcome.status)
 
