@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -30,15 +30,6 @@ EVENT = RunEvent(
     attempts=2,
     finished_at=datetime(2026, 12, 6, 12, 0, tzinfo=UTC),
 )
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[FakeReceiver]:
-    """A started receiver."""
-    server = FakeReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

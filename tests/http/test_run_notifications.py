@@ -5,7 +5,6 @@ changes nothing about the runs."""
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,15 +18,6 @@ from tests.servers.langflow import ECHO_ID
 from tests.servers.receiver import FakeReceiver
 
 SECRET = "webhook-secret-for-tests"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[FakeReceiver]:
-    """A started webhook receiver."""
-    server = FakeReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

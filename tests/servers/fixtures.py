@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from tests.servers import HIVE_KEY, LANGFLOW_KEY, FakeHive, FakeLangflow
+from tests.servers.receiver import FakeReceiver
 
 
 @pytest.fixture
@@ -34,3 +35,12 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
     """An aiohttp session, as the container would make one per process."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[FakeReceiver]:
+    """A started webhook receiver."""
+    server = FakeReceiver()
+    await server.start()
+    yield server
+    await server.stop()

@@ -6,8 +6,9 @@ import msgspec
 import pytest
 
 from spark_core.facade import Spark
-from spark_core.models import Workflow
-from spark_core.ports import Metrics
+from spark_core.models import Schedule, Workflow
+from spark_core.ports import Metrics, Notifier
+from spark_core.services.schedules import ScheduleFields
 from spark_core.worker import RetryPolicy, Worker
 from tests.fakes.clock import FakeClock
 from tests.fakes.secrets import FakeSecretBox
@@ -27,7 +28,8 @@ class World(msgspec.Struct, kw_only=True):
     spark: Spark
 
 
-def build_world(*, concurrency: int = 4, metrics: Metrics | None = None) -> World:
+def build_world(*, concurrency: int = 4, metrics: Metrics | None = None,
+                notifier: Notifier | None = None) -> World:
     """The core over fakes, with one fake LangFlow server offering an ``echo`` flow, wired by
     ``Spark.from_ports`` as every entrypoint wires it."""
     clock = FakeClock()
@@ -38,7 +40,7 @@ def build_world(*, concurrency: int = 4, metrics: Metrics | None = None) -> Worl
     spark = Spark.from_ports(
         store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
         concurrency=concurrency, lease_seconds=30,
-        retry=RetryPolicy(base_seconds=1, max_seconds=8), metrics=metrics,
+        retry=RetryPolicy(base_seconds=1, max_seconds=8), metrics=metrics, notifier=notifier,
     )
     return World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)
 
@@ -55,6 +57,14 @@ async def synced_echo(world: World) -> Workflow:
         name="flows", source_type="langflow", url=REMOTE_URL, api_key="remote-key"
     )
     return await world.spark.workflows.sync("echo", source_id=source.id)
+
+
+async def make_schedule(world: World, workflow: Workflow, kind: str, expr: str,
+                        **options: object) -> Schedule:
+    """Create a schedule of ``workflow`` through the service, as the API or CLI would."""
+    fields = msgspec.convert({"workflow_id": workflow.id, "schedule_type": kind,
+                              "schedule_expr": expr, **options}, ScheduleFields)
+    return await world.spark.schedules.create(fields)
 
 
 @pytest.fixture

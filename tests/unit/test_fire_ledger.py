@@ -3,14 +3,11 @@
 import contextlib
 from datetime import UTC, datetime, timedelta
 
-import msgspec
-
 from spark_core.errors import StoreUnavailableError
 from spark_core.fires import FireOutcome, FireRecord
 from spark_core.models import Schedule, ScheduleStatus, SourceStatus, TaskStatus, Workflow
 from spark_core.ports import SourcePatch, TaskFilter, TaskOutcome
-from spark_core.services.schedules import ScheduleFields
-from tests.unit.conftest import World
+from tests.unit.conftest import World, make_schedule
 
 
 def _at(hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -18,12 +15,7 @@ def _at(hour: int, minute: int = 0, second: int = 0) -> datetime:
 
 
 async def _schedule(world: World, workflow: Workflow, expr: str, **options: object) -> Schedule:
-    fields = msgspec.convert(
-        {"workflow_id": workflow.id, "schedule_type": "interval", "schedule_expr": expr,
-         **options},
-        ScheduleFields,
-    )
-    return await world.spark.schedules.create(fields)
+    return await make_schedule(world, workflow, "interval", expr, **options)
 
 
 async def _ledger(world: World, schedule: Schedule) -> list[FireRecord]:

@@ -6,15 +6,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from spark_core.errors import RemoteRunError
-from spark_core.facade import Spark
 from spark_core.models import RunEvent, RunEventKind, RunResult, TaskStatus, Workflow
 from spark_core.ports import Notifier
-from spark_core.worker import RetryPolicy
-from tests.fakes.clock import FakeClock
-from tests.fakes.secrets import FakeSecretBox
-from tests.fakes.sources import FakeConnector
-from tests.fakes.store import FakeStore
-from tests.unit.conftest import REMOTE_URL, World, synced_echo
+from tests.unit.conftest import World, build_world, synced_echo
 
 
 class FakeNotifier(Notifier):
@@ -45,19 +39,10 @@ def notifier() -> FakeNotifier:
 @pytest.fixture
 async def world(notifier: FakeNotifier) -> AsyncIterator[World]:
     """The core over fakes with ``notifier`` wired in, its worker running."""
-    clock = FakeClock()
-    store = FakeStore(clock)
-    connector = FakeConnector()
-    remote = connector.add_remote(REMOTE_URL, api_key="remote-key")
-    remote.add_flow("echo", "Echo")
-    spark = Spark.from_ports(
-        store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
-        retry=RetryPolicy(base_seconds=1, max_seconds=8), notifier=notifier,
-    )
-    world = World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)
-    await spark.worker.start()
+    world = build_world(notifier=notifier)
+    await world.spark.worker.start()
     yield world
-    await spark.worker.stop(grace=1)
+    await world.spark.worker.stop(grace=1)
 
 
 async def _run(world: World, workflow: Workflow, *, fail: bool) -> TaskStatus:

@@ -10,8 +10,7 @@ from spark_core.fires import FireOutcome
 from spark_core.models import Schedule, Workflow
 from spark_core.ports import TaskFilter
 from spark_core.services.backfill import MAX_BACKFILL, BackfillFields
-from spark_core.services.schedules import ScheduleFields
-from tests.unit.conftest import World
+from tests.unit.conftest import World, make_schedule
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -22,9 +21,7 @@ def _at(hours: float) -> datetime:
 
 async def _schedule(world: World, workflow: Workflow, kind: str = "cron",
                     expr: str = "0 * * * *") -> Schedule:
-    fields = msgspec.convert({"workflow_id": workflow.id, "schedule_type": kind,
-                              "schedule_expr": expr}, ScheduleFields)
-    return await world.spark.schedules.create(fields)
+    return await make_schedule(world, workflow, kind, expr)
 
 
 def _range(start: datetime, end: datetime, **more: object) -> BackfillFields:

@@ -2,15 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from spark_core.errors import InvalidScheduleError
 from spark_core.fires import FireOutcome
 from spark_core.models import Schedule, ScheduleStatus, Workflow
 from spark_core.ports import TaskFilter
-from spark_core.services.schedules import ScheduleChanges, ScheduleFields
-from tests.unit.conftest import World
+from spark_core.services.schedules import ScheduleChanges
+from tests.unit.conftest import World, make_schedule
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -19,11 +18,7 @@ def _at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-async def _schedule(world: World, workflow: Workflow, kind: str, expr: str,
-                    **options: object) -> Schedule:
-    fields = msgspec.convert({"workflow_id": workflow.id, "schedule_type": kind,
-                              "schedule_expr": expr, **options}, ScheduleFields)
-    return await world.spark.schedules.create(fields)
+_schedule = make_schedule
 
 
 async def _run_times(world: World, schedule: Schedule) -> list[datetime | None]:

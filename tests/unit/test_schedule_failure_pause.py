@@ -3,23 +3,20 @@
 import random
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from spark_core.errors import InvalidScheduleError, RemoteRunError
 from spark_core.models import Schedule, ScheduleStatus, Task, TaskStatus, Workflow
 from spark_core.ports import SchedulePatch, TaskFilter
-from spark_core.services.schedules import ScheduleFields, count_final_run
-from tests.unit.conftest import World
+from spark_core.services.schedules import count_final_run
+from tests.unit.conftest import World, make_schedule
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 async def _schedule(world: World, workflow: Workflow, **options: object) -> Schedule:
-    fields = msgspec.convert({"workflow_id": workflow.id, "schedule_type": "interval",
-                              "schedule_expr": "1h", "overlap_policy": "allow", **options},
-                             ScheduleFields)
-    return await world.spark.schedules.create(fields)
+    return await make_schedule(world, workflow, "interval", "1h",
+                               **{"overlap_policy": "allow", **options})
 
 
 async def _fire_and_run(world: World, schedule: Schedule, hour: int) -> Task:

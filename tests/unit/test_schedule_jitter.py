@@ -3,7 +3,6 @@
 import random
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from spark_core.errors import InvalidScheduleError
@@ -11,18 +10,15 @@ from spark_core.fires import FireOutcome
 from spark_core.models import Schedule, Task, Workflow
 from spark_core.ports import TaskFilter
 from spark_core.scheduler import Scheduler
-from spark_core.services.schedules import ScheduleFields
 from spark_core.signals import TaskSignals
-from tests.unit.conftest import World
+from tests.unit.conftest import World, make_schedule
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 async def _schedule(world: World, workflow: Workflow, **options: object) -> Schedule:
-    fields = msgspec.convert({"workflow_id": workflow.id, "schedule_type": "interval",
-                              "schedule_expr": "1h", "overlap_policy": "allow", **options},
-                             ScheduleFields)
-    return await world.spark.schedules.create(fields)
+    return await make_schedule(world, workflow, "interval", "1h",
+                               **{"overlap_policy": "allow", **options})
 
 
 def _scheduler(world: World, signals: TaskSignals, seed: int) -> Scheduler:

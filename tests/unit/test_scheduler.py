@@ -3,7 +3,6 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from spark_core.errors import InvalidScheduleError
@@ -21,18 +20,9 @@ from spark_core.ports import SchedulePatch, TaskFilter
 from spark_core.scheduler import Scheduler
 from spark_core.services.schedules import ScheduleChanges, ScheduleFields
 from spark_core.signals import TaskSignals
-from tests.unit.conftest import World
+from tests.unit.conftest import World, make_schedule
 
-
-async def _schedule(
-    world: World, workflow: Workflow, kind: str, expr: str, **options: object
-) -> Schedule:
-    """Create a schedule through the service, as the API or CLI would."""
-    fields = msgspec.convert(
-        {"workflow_id": workflow.id, "schedule_type": kind, "schedule_expr": expr, **options},
-        ScheduleFields,
-    )
-    return await world.spark.schedules.create(fields)
+_schedule = make_schedule
 
 
 async def _tasks(world: World, schedule: Schedule) -> list[datetime | None]:
