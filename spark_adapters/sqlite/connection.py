@@ -1,9 +1,15 @@
 """The store's two connections to one SQLite file, and the boundary where sqlite3 errors stop.
 
-Writes run on one dedicated writer thread with its own connection, each in ``BEGIN IMMEDIATE``:
-two processes on one file queue for the write lock at the start of a transaction instead of
-failing half-way through it, and the queueing (up to ``busy_timeout``) happens off the event
-loop, so another process holding the lock never stalls it.
+Writes run on one dedicated writer thread with its own connection, in ``BEGIN IMMEDIATE``
+transactions: two processes on one file queue for the write lock at the start of a transaction
+instead of failing half-way through it, and the queueing (up to ``busy_timeout``) happens off
+the event loop, so another process holding the lock never stalls it.
+
+Writes asked for while the writer is busy are committed together (group commit): the writer
+takes every write queued so far into one transaction, each inside its own savepoint, so a
+write that fails is undone alone and the others still commit; each caller is answered once the
+transaction that holds its write has committed. Under load most of a write's cost was its own
+``BEGIN``/``COMMIT`` and the hops between the event loop and the thread; a batch pays them once.
 
 Reads run inline on the event loop, on a second, read-only connection: in WAL mode a reader
 never waits for a writer, and a thread hop would cost more than most reads. That connection's
@@ -16,12 +22,14 @@ transaction, so they come from one snapshot.
 """
 
 import asyncio
+import collections
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +42,8 @@ SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest integer SQLite stores; larger Python ints cannot be bound as parameters."""
 WRITE_BUSY_TIMEOUT_MS = 5000
 """How long a write waits for another process's write lock before giving up."""
+MAX_BATCH = 64
+"""The most writes committed in one transaction (bounds how long the first of them waits)."""
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _PRIVATE_FILE = 0o600
@@ -130,6 +140,29 @@ def _run(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
     return result
 
 
+class _Write:
+    """One queued write: its work, and where its answer goes on the event loop."""
+
+    __slots__ = ("future", "loop", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.work = work
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+
+def _settle(answers: list[tuple["_Write", Any, BaseException | None]]) -> None:
+    """On the event loop: hand each write its result or its error."""
+    for write, result, error in answers:
+        if write.future.done():  # the caller was cancelled meanwhile
+            continue
+        if error is None:
+            write.future.set_result(result)
+        else:
+            write.future.set_exception(error)
+
+
 class Database:
     """One SQLite file seen through a writer thread and an inline read connection."""
 
@@ -141,6 +174,10 @@ class Database:
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._queued: collections.deque[_Write] = collections.deque()
+        self._queue_lock = threading.Lock()
+        self._draining = False
+        """True while a drain of the queued writes is submitted to the writer thread."""
 
     @property
     def is_open(self) -> bool:
@@ -189,13 +226,89 @@ class Database:
                 reader.close()
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` in one ``BEGIN IMMEDIATE`` transaction on the writer thread."""
-        return await self.on_writer(self._commit, work)
-
-    def _commit(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        result = _run(conn, work, "BEGIN IMMEDIATE")
-        self.commits += 1
+        """``work`` in a ``BEGIN IMMEDIATE`` transaction on the writer thread, committed before
+        this returns; writes queued meanwhile share the transaction, each in its own savepoint
+        (all or nothing per write, sqlite3 errors translated as ``on_writer`` does)."""
+        executor, writer = self._executor, self._writer
+        if executor is None or writer is None:
+            raise StoreUnavailableError(f"The database at {self.path} is not open")
+        queued = _Write(work, asyncio.get_running_loop())
+        with self._queue_lock:
+            self._queued.append(queued)
+            submit = not self._draining
+            self._draining = True
+        if submit:
+            executor.submit(self._drain, writer)
+        result: T = await queued.future
         return result
+
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread: commit the queued writes, a batch per transaction, until
+        none is left."""
+        while True:
+            with self._queue_lock:
+                batch = [self._queued.popleft()
+                         for _ in range(min(MAX_BATCH, len(self._queued)))]
+                if not batch:
+                    self._draining = False
+                    return
+            try:
+                answers, retry = self._commit_batch(conn, batch)
+            except BaseException as exc:  # every caller must hear of it
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                answers, retry = [(write, None, exc) for write in batch], []
+            if retry:
+                with self._queue_lock:
+                    self._queued.extendleft(reversed(retry))
+            by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+            for answer in answers:
+                by_loop.setdefault(answer[0].loop, []).append(answer)
+            for loop, settled in by_loop.items():
+                with suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_settle, settled)
+
+    def _commit_batch(
+        self, conn: sqlite3.Connection, batch: list[_Write]
+    ) -> tuple[list[tuple[_Write, Any, BaseException | None]], list[_Write]]:
+        """One transaction for ``batch``: the answers to give, and the writes to queue again
+        (done before a failure that ended the whole transaction, so not committed)."""
+        try:
+            with translate_errors():
+                conn.execute("BEGIN IMMEDIATE")
+        except SparkError as exc:
+            return [(write, None, exc) for write in batch], []
+        done: list[tuple[_Write, Any]] = []
+        failed: list[tuple[_Write, Any, BaseException | None]] = []
+        for position, write in enumerate(batch):
+            try:
+                with translate_errors():
+                    conn.execute("SAVEPOINT spark_write")
+                    try:
+                        result = write.work(conn)
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK TO spark_write")
+                            conn.execute("RELEASE spark_write")
+                        raise
+                    conn.execute("RELEASE spark_write")
+            except BaseException as exc:  # handed to its caller
+                failed.append((write, None, exc))
+                if not conn.in_transaction:  # SQLite ended the whole transaction
+                    retry = [earlier for earlier, _ in done] + batch[position + 1:]
+                    return failed, retry
+                continue
+            done.append((write, result))
+        try:
+            with translate_errors():
+                conn.execute("COMMIT")
+        except SparkError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [*failed, *((write, None, exc) for write, _ in done)], []
+        self.commits += 1
+        return [*failed, *((write, result, None) for write, result in done)], []
 
     async def read(self, work: Callable[[sqlite3.Connection], T], *,
                    snapshot: bool = False) -> T:
