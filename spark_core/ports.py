@@ -508,6 +508,17 @@ class TaskQueue(Protocol):
         rest stay pending (skipped, not blocking other workflows' tasks)."""
         ...
 
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+        """Store a new pending ``task`` (as ``TaskRepository.add`` does, with its errors) and, in
+        the same transaction, claim it for ``owner`` as ``claim(task_ids=[task.id])`` would,
+        when it is runnable and its workflow has a free slot. Returns the task as stored:
+        ``running`` under the lease, or ``pending`` for any claimer (then other processes are
+        told there is work, as after ``add``).
+
+        What a process does with a run it has just been asked for: it starts the run at once,
+        without a second transaction and without waking its claim loop."""
+        ...
+
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
         """Extend every unexpired lease ``owner`` holds; returns the ids still held (a task
         missing from the answer was cancelled or taken over: stop running it)."""

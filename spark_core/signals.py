@@ -7,7 +7,7 @@ also polls the store, so a hint that never arrives only costs a poll interval.
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from spark_core.models import Task, TaskId
@@ -23,6 +23,7 @@ class TaskSignals:
         self._watchers: dict[TaskId, list[asyncio.Future[None]]] = {}
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
         self._due: list[datetime] = []
+        self._starter: Callable[[Task], Awaitable[Task | None]] | None = None
 
     # -- work for the worker -------------------------------------------------------------------
     def work_added(self) -> None:
@@ -45,6 +46,19 @@ class TaskSignals:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
+
+    # -- runs started by the process they are asked of ----------------------------------------
+    def offer_starts(self, starter: Callable[[Task], Awaitable[Task | None]] | None) -> None:
+        """This process's worker offers to store new tasks already claimed by it and start
+        them at once (``None`` withdraws the offer)."""
+        self._starter = starter
+
+    async def start_here(self, task: Task) -> Task | None:
+        """Store the new ``task`` claimed by this process's worker and start running it now;
+        the task as stored (``running``, or ``pending`` when its workflow is at its limit), or
+        ``None`` when no worker here takes it: then store it and call ``work_added``."""
+        starter = self._starter
+        return None if starter is None else await starter(task)
 
     # -- schedule changes for the scheduler ----------------------------------------------------
     def schedules_changed(self) -> None:

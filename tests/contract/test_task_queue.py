@@ -5,10 +5,21 @@ import asyncio
 from datetime import timedelta, timezone
 
 import msgspec
+import pytest
 
-from spark_core.models import TaskStatus
-from spark_core.ports import Store
-from tests.contract.builders import LEASE, a_workflow, assert_utc, at, make_task, new_task, outcome
+from spark_core.errors import ConflictError, NotFoundError
+from spark_core.models import TaskStatus, WorkflowId
+from spark_core.ports import Store, TaskFilter, WorkflowPatch
+from tests.contract.builders import (
+    LEASE,
+    a_workflow,
+    assert_utc,
+    at,
+    make_task,
+    make_workflow,
+    new_task,
+    outcome,
+)
 from tests.fakes.clock import FakeClock
 
 
@@ -102,6 +113,82 @@ async def test_claiming_named_tasks_leaves_every_other_task_alone(store: Store) 
                                    task_ids=[mine.id]) == []
     assert await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE,
                                    task_ids=[]) == []
+
+
+async def test_a_task_added_claimed_is_stored_running_under_the_owners_lease(
+        store: Store, clock: FakeClock) -> None:
+    """``add_claimed`` stores a new task already running, as a claim would leave it: one try,
+    its start and first attempt at the store's now, held by its owner alone, released by
+    its first attempt."""
+    workflow = await a_workflow(store)
+    clock.set(at(1))
+    stored = await store.queue.add_claimed(new_task(workflow, created=1), owner="w1",
+                                           lease_seconds=LEASE)
+    assert (stored.status, stored.tries, stored.started_at) == (TaskStatus.RUNNING, 1, at(1))
+    assert [(a.attempt, a.started_at) for a in stored.attempts] == [(1, at(1))]
+    assert_utc(stored)
+    assert await store.tasks.get(stored.id) == stored
+    assert await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE) == []
+    assert await store.queue.held(owner="w1", task_ids=[stored.id]) == [stored.id]
+    assert await store.queue.release(stored.id, outcome(TaskStatus.COMPLETED, 2),
+                                     owner="w1", attempt=1)
+    assert (await store.tasks.get(stored.id)).status is TaskStatus.COMPLETED
+
+
+async def test_a_task_added_claimed_stays_pending_when_it_cannot_run_yet(
+        store: Store, clock: FakeClock) -> None:
+    """A task whose workflow has no free slot, or that is not runnable before a later time,
+    is stored pending, for any claimer once it can run."""
+    unlimited = await a_workflow(store)
+    other = await make_workflow(store, await store.sources.get(unlimited.source_id),
+                                remote_id="limited")
+    workflow = await store.workflows.update(
+        other.id, WorkflowPatch(updated_at=at(0), max_concurrency=1))
+    first = await store.queue.add_claimed(new_task(workflow, created=1), owner="w1",
+                                          lease_seconds=LEASE)
+    second = await store.queue.add_claimed(new_task(workflow, created=2), owner="w1",
+                                           lease_seconds=LEASE)
+    assert (first.status, second.status, second.tries) == (TaskStatus.RUNNING,
+                                                           TaskStatus.PENDING, 0)
+    assert await store.queue.release(first.id, outcome(TaskStatus.COMPLETED, 3), owner="w1",
+                                     attempt=1)
+    [following] = await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE)
+    assert following.id == second.id
+
+    later = await store.queue.add_claimed(
+        new_task(unlimited, created=3, next_retry_at=at(10)), owner="w1",
+        lease_seconds=LEASE)
+    assert later.status is TaskStatus.PENDING
+    clock.set(at(10))
+    assert [t.id for t in await store.queue.claim(owner="w2", limit=5,
+                                                  lease_seconds=LEASE)] == [later.id]
+
+
+async def test_adding_claimed_fails_as_adding_does_and_stores_nothing(store: Store) -> None:
+    """An unknown workflow is ``NotFoundError``, a taken id ``ConflictError``; the task already
+    there is untouched and nothing else was stored."""
+    workflow = await a_workflow(store)
+    existing = await make_task(store, workflow)
+    with pytest.raises(ConflictError):
+        await store.queue.add_claimed(existing, owner="w1", lease_seconds=LEASE)
+    orphan = new_task(workflow, workflow_id=WorkflowId("no-such-workflow"))
+    with pytest.raises(NotFoundError):
+        await store.queue.add_claimed(orphan, owner="w1", lease_seconds=LEASE)
+    assert await store.tasks.get(existing.id) == existing
+    page = await store.tasks.list(TaskFilter(), limit=10, offset=0)
+    assert [task.id for task in page.items] == [existing.id]
+
+
+async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:
+    """Many runs asked for at once on a workflow limited to two: two start, the rest wait."""
+    workflow = await store.workflows.update(
+        (await a_workflow(store)).id, WorkflowPatch(updated_at=at(0), max_concurrency=2))
+    stored = await asyncio.gather(*(
+        store.queue.add_claimed(new_task(workflow, created=index), owner=f"w{index % 3}",
+                                lease_seconds=LEASE)
+        for index in range(12)))
+    statuses = sorted(task.status for task in stored)
+    assert statuses == [TaskStatus.PENDING] * 10 + [TaskStatus.RUNNING] * 2
 
 
 async def test_renewing_returns_the_tasks_the_owner_still_holds(

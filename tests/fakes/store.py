@@ -170,7 +170,7 @@ class _State:
             raise NotFoundError(f"Task {task_id} not found")
         return self.tasks[task_id]
 
-    def insert_task(self, task: Task) -> Task:
+    def insert_task(self, task: Task, *, hinted: bool = True) -> Task:
         self.workflow(task.workflow_id)
         if task.id in self.tasks:
             raise ConflictError(f"Task {task.id} already exists")
@@ -178,7 +178,7 @@ class _State:
             raise ConflictError(
                 f"Schedule {task.schedule_id} already has a task for {task.scheduled_for}")
         self.tasks[task.id] = _stored(task)
-        if task.status is TaskStatus.PENDING:
+        if hinted and task.status is TaskStatus.PENDING:
             self.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
         return self.tasks[task.id]
 
@@ -653,6 +653,23 @@ class FakeTaskQueue(TaskQueue):
                     task_ids: Sequence[TaskId] | None = None) -> list[Task]:
         """Move up to ``limit`` runnable tasks to ``running`` under ``owner``'s lease."""
         self._state.enter()
+        return self._claim_now(owner=owner, limit=limit, lease_seconds=lease_seconds,
+                               task_ids=task_ids)
+
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+        """Insert ``task`` and claim it for ``owner`` at once when it is runnable within its
+        workflow's limit; the task as stored (hinted as work only when left pending)."""
+        self._state.enter()
+        added = self._state.insert_task(task, hinted=False)
+        claimed = self._claim_now(owner=owner, limit=1, lease_seconds=lease_seconds,
+                                  task_ids=[task.id])
+        if claimed:
+            return claimed[0]
+        self._state.feed.publish(WakeUp(kind=WakeUpKind.WORK, id=task.id))
+        return added
+
+    def _claim_now(self, *, owner: str, limit: int, lease_seconds: float,
+                   task_ids: Sequence[TaskId] | None) -> list[Task]:
         if limit <= 0:
             return []
         now = self._state.now()

@@ -396,3 +396,72 @@ async def test_running_one_task_here_leaves_other_queued_work_alone(
     assert (done.status, done.tries, done.output_data) == (TaskStatus.COMPLETED, 2, "mine")
     assert (await world.store.tasks.get(other.id)).status == TaskStatus.PENDING
     assert [run.input_value for run in world.remote.runs] == ["mine", "mine"]
+
+
+def _record_adds(world: World) -> list[TaskId]:
+    """Ids of the tasks stored pending through ``TaskRepository.add`` from now on."""
+    added: list[TaskId] = []
+    add = world.store.tasks.add
+
+    async def recording(task: Task) -> Task:
+        added.append(task.id)
+        return await add(task)
+
+    world.store.tasks.add = recording  # type: ignore[method-assign]
+    return added
+
+
+async def test_a_run_waited_for_on_an_idle_worker_starts_without_queueing(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """An idle worker stores a run it is asked to wait for already running and starts it at
+    once: the task is never pending, and it finishes in one attempt."""
+    added = _record_adds(world)
+    task = await world.spark.tasks.run(echo.id, input_data="now", wait=True)
+    assert (task.status, task.output_data, task.tries) == (TaskStatus.COMPLETED, "now", 1)
+    assert [attempt.attempt for attempt in task.attempts] == [1]
+    assert added == []
+
+
+async def test_a_run_not_waited_for_is_answered_pending_and_then_runs(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """Without ``wait`` the answer is the queued task, pending (the API's contract), even
+    when the worker is idle; the worker then runs it."""
+    task = await world.spark.tasks.run(echo.id, input_data="later", wait=False)
+    assert task.status is TaskStatus.PENDING
+    finished = await world.spark.tasks.wait(task.id, timeout=5)
+    assert (finished.status, finished.output_data) == (TaskStatus.COMPLETED, "later")
+
+
+async def test_runs_asked_of_a_busy_worker_are_queued_and_all_finish(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """While a run is in flight, new runs are stored pending and taken by the claim loop
+    (in batches under load), within the worker's concurrency; every one finishes."""
+    world.remote.release = asyncio.Event()
+    added = _record_adds(world)
+    first = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="first"))
+    await _until(lambda: _true(world.spark.worker.inflight == 1))
+    others = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"n{i}"))
+              for i in range(6)]
+    await _until(lambda: _true(len(added) == 6))
+    world.remote.release.set()
+    finished = await asyncio.gather(first, *others)
+    assert [task.status for task in finished] == [TaskStatus.COMPLETED] * 7
+    assert sorted(task.output_data or "" for task in finished[1:]) == [f"n{i}" for i in range(6)]
+
+
+async def test_a_stopped_worker_declines_to_start_runs(world: World, echo: Workflow) -> None:
+    """Runs asked for while no worker runs here are stored pending for any worker."""
+    await world.spark.worker.start()
+    await world.spark.worker.stop(grace=1)
+    added = _record_adds(world)
+    task = await world.spark.tasks.run(echo.id, input_data="x", wait=False)
+    assert task.status is TaskStatus.PENDING
+    assert await world.spark.worker.start_new(task) is None
+    assert added == [task.id]
+
+
+async def _true(value: bool) -> bool:
+    return value
