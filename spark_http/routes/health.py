@@ -13,9 +13,8 @@ from spark_core.facade import Spark
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import SparkFacade
 from spark_http.docs import DOCS_URL, OPENAPI_URL, REDOC_URL, mount_prefix
+from spark_http.observability import HEALTH_PATHS
 from spark_http.schemas import HealthOut, ServiceInfo
-
-HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
 
 
 @functools.cache
