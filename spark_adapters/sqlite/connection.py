@@ -279,6 +279,8 @@ class Database:
                 conn.execute("BEGIN IMMEDIATE")
         except SparkError as exc:
             return [(write, None, exc) for write in batch], []
+        if len(batch) == 1:  # alone, the transaction is its savepoint
+            return [self._commit_alone(conn, batch[0])], []
         done: list[tuple[_Write, Any]] = []
         failed: list[tuple[_Write, Any, BaseException | None]] = []
         for position, write in enumerate(batch):
@@ -309,6 +311,23 @@ class Database:
             return [*failed, *((write, None, exc) for write, _ in done)], []
         self.commits += 1
         return [*failed, *((write, result, None) for write, result in done)], []
+
+    def _commit_alone(self, conn: sqlite3.Connection,
+                      write: _Write) -> tuple[_Write, Any, BaseException | None]:
+        """A batch of one write, in the transaction ``_commit_batch`` began: no savepoint."""
+        try:
+            with translate_errors():
+                try:
+                    result = write.work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except BaseException as exc:  # handed to its caller
+            return write, None, exc
+        self.commits += 1
+        return write, result, None
 
     async def read(self, work: Callable[[sqlite3.Connection], T], *,
                    snapshot: bool = False) -> T:

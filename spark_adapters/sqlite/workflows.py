@@ -129,13 +129,13 @@ class SqliteWorkflowRepository(WorkflowRepository):
         return workflow_from_row(found[0])
 
     async def find(self, id_or_remote_id: str) -> Workflow | None:
-        """A workflow by local id, else by remote flow id (first by creation time)."""
+        """A workflow by local id, else by remote flow id (first by creation time). Two reads
+        outside a transaction: the second only when the first finds nothing (what every run
+        by local id saves), and a workflow added between them is found at the next ask."""
         found = await self._database.read(
             lambda conn: rows(conn, "SELECT * FROM workflows WHERE id = ?", [id_or_remote_id])
             or rows(conn, "SELECT * FROM workflows WHERE remote_flow_id = ? "
-                          "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]),
-            snapshot=True,
-        )
+                          "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]))
         return workflow_from_row(found[0]) if found else None
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
