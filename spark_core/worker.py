@@ -359,7 +359,6 @@ class Worker:
         """``_execute``'s attempt; whether its slot may be wanted (see ``_execute``)."""
         self._metrics.worker_busy(len(self._inflight))
         started = self._clock.now()
-        wanted = True
         try:
             outcome = await self._attempt(task)
         except asyncio.CancelledError:

@@ -238,7 +238,18 @@ class Database:
             submit = not self._draining
             self._draining = True
         if submit:
-            executor.submit(self._drain, writer)
+            try:
+                executor.submit(self._drain, writer)
+            except RuntimeError as exc:  # closed meanwhile: the executor takes no more work
+                closed = StoreUnavailableError(f"The database at {self.path} is not open")
+                with self._queue_lock:
+                    stranded = [write for write in self._queued if write is not queued]
+                    self._queued.clear()
+                    self._draining = False
+                for write in stranded:
+                    answer: tuple[_Write, Any, BaseException | None] = (write, None, closed)
+                    write.loop.call_soon_threadsafe(_settle, [answer])
+                raise closed from exc
         result: T = await queued.future
         return result
 

@@ -164,6 +164,24 @@ async def test_a_write_that_ends_the_whole_transaction_loses_no_other_write(
         assert await store.tasks.get(task.id) == task
 
 
+async def test_closing_commits_the_writes_already_asked_for(path: Path, clock: FakeClock) -> None:
+    """Writes queued when the store closes are committed before it closes; a write after
+    that is refused with ``StoreUnavailableError``; a store opened again sees every write."""
+    store = await opened(path, clock)
+    workflow = await a_workflow(store)
+    tasks = [new_task(workflow, created=i) for i in range(20)]
+    writes = [asyncio.ensure_future(store.tasks.add(task)) for task in tasks]
+    await asyncio.sleep(0)  # every write is queued
+    await store.close()
+    assert [await write for write in writes] == tasks
+    with pytest.raises(StoreUnavailableError):
+        await store.tasks.add(new_task(workflow))
+    again = await opened(path, clock)
+    page = await again.tasks.list(TaskFilter(), limit=50, offset=0)
+    assert sorted(task.id for task in page.items) == sorted(task.id for task in tasks)
+    await again.close()
+
+
 async def test_writes_wait_for_locks_and_reads_never_do(store: SqliteStore) -> None:
     """The writer waits up to 5 s for another process's lock; the reader not at all, read-only."""
     writer = await store.database.on_writer(
