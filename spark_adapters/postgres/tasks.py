@@ -1,6 +1,7 @@
 """``PostgresTaskRepository``: runs, their input, answer, error and timing."""
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -150,8 +151,52 @@ async def insert_returning(
     )
     params = {f"{name}_{index}": value
               for index, row in enumerate(rows) for name, value in row.items()}
-    try:
+    with _insert_errors(tasks):
         return await fetch_all(conn, statement, params)
+
+
+# What the claim sets, for a task inserted already claimed (``insert_running``): the same
+# expressions as the claim's update, on the new row's values.
+_RUNNING_COLUMNS = {
+    "status": "'running'",
+    "tries": "%(tries)s + 1",
+    "started_at": "coalesce(%(started_at)s::timestamptz, " + NOW + ")",
+    "updated_at": NOW,
+    "attempts": "%(attempts)s::jsonb || jsonb_build_array(jsonb_build_object('attempt',"
+                " %(tries)s + 1, 'started_at', to_char((" + NOW + ") AT TIME ZONE 'UTC',"
+                " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')))",
+}
+
+
+_INSERT_RUNNING = sql.SQL(
+    "INSERT INTO tasks ({}, lease_owner, lease_expires_at) SELECT {}, %(lease_owner)s, "  # noqa: S608 - constants only
+    + NOW + " + make_interval(secs => %(lease)s) WHERE EXISTS (SELECT 1 FROM workflows "
+    "WHERE id = %(workflow_id)s AND max_concurrency IS NULL) RETURNING *")
+
+
+async def insert_running(conn: Conn, task: Task, *, owner: str, lease_seconds: float,
+                         now: datetime | None) -> dict[str, Any] | None:
+    """Insert ``task`` already claimed by ``owner`` (as the claim would leave it, by the
+    database's clock) in one statement, when its workflow has no ``max_concurrency``; the row
+    as stored, or ``None`` when the workflow has a limit or does not exist (nothing inserted).
+    Errors as ``insert_returning``."""
+    row = task_to_row(task)
+    columns = list(row)
+    values = [sql.SQL(_RUNNING_COLUMNS[name]) if name in _RUNNING_COLUMNS
+              else sql.Placeholder(name) for name in columns]
+    statement = _INSERT_RUNNING.format(sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+                                       sql.SQL(", ").join(values))
+    params = {**row, "lease_owner": owner, "lease": float(lease_seconds), "now": now}
+    with _insert_errors([task]):
+        return await fetch_one(conn, statement, params)
+
+
+@contextmanager
+def _insert_errors(tasks: Sequence[Task]) -> Iterator[None]:
+    """The constraint a task insert broke, told apart: a taken (schedule, time), a taken id,
+    a missing workflow."""
+    try:
+        yield
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "tasks_schedule_slot":
             first = tasks[0]
