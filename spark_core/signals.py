@@ -30,6 +30,11 @@ class TaskSignals:
         """A task became runnable in this process."""
         self._work.set()
 
+    @property
+    def work_pending(self) -> bool:
+        """True when work was announced that the worker has not yet looked for."""
+        return self._work.is_set()
+
     def work_due(self, at: datetime) -> None:
         """A task created in this process becomes claimable at ``at`` (a jittered fire):
         the worker should look again then, not only at its next poll."""
@@ -48,10 +53,15 @@ class TaskSignals:
         self._work.clear()
 
     # -- runs started by the process they are asked of ----------------------------------------
-    def offer_starts(self, starter: Callable[[Task], Awaitable[Task | None]] | None) -> None:
+    def offer_starts(self, starter: Callable[[Task], Awaitable[Task | None]]) -> None:
         """This process's worker offers to store new tasks already claimed by it and start
-        them at once (``None`` withdraws the offer)."""
+        them at once."""
         self._starter = starter
+
+    def withdraw_starts(self, starter: Callable[[Task], Awaitable[Task | None]]) -> None:
+        """Withdraw ``starter``'s offer (a later offer by another worker stays)."""
+        if self._starter == starter:
+            self._starter = None
 
     async def start_here(self, task: Task) -> Task | None:
         """Store the new ``task`` claimed by this process's worker and start running it now;

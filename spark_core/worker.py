@@ -116,6 +116,8 @@ class Worker:
         self._registered = False
         self._starting = 0
         """Runs being stored already claimed by ``start_new``: their slots are taken."""
+        self._claiming = 0
+        """Slots a claim under way may fill."""
         self._no_starts = asyncio.Event()
         self._no_starts.set()
         signals.on_cancel(self._cancel_local)
@@ -149,7 +151,7 @@ class Worker:
         """Stop claiming; let runs in flight finish for up to ``grace`` seconds, then interrupt
         the rest (they are retried later if they have retries left)."""
         self._stopping = True
-        self._signals.offer_starts(None)
+        self._signals.withdraw_starts(self.start_new)
         self._signals.work_added()
         await cancel_and_wait(self._loops)
         self._loops = []
@@ -164,17 +166,29 @@ class Worker:
 
     async def start_new(self, task: Task) -> Task | None:
         """Store the new ``task`` already claimed by this worker and start running it now,
-        when the worker is idle (no run in flight or being started): one write, and no wait
-        for the claim loop, which is what a lone run's latency is made of. A busy worker
-        declines: its claim loop takes new runs in batches, which costs less per run under
-        load (measured at 16 concurrent runs: handing every run over cost 15 % more CPU per
-        run). Returns the task as stored (``pending`` when its workflow is at its limit: a
-        worker claims it later), or ``None`` when declined (the caller stores it for any
-        worker). The store's errors are the caller's, as for ``TaskRepository.add``."""
-        if self._stopping or not self._loops or self._inflight or self._starting:
+        when the worker is idle: one write, and no wait for the claim loop, which is what a
+        lone run's latency is made of. Returns the task as stored (``pending`` when its
+        workflow is at its limit: a worker claims it later), or ``None`` when declined (the
+        caller stores it for any worker). The store's errors are the caller's, as for
+        ``TaskRepository.add``.
+
+        Idle means no run in flight, being started, claimed or having its outcome written,
+        and no wake-up of the claim loop pending: otherwise older work may be about to take
+        the slot, and the new run would overtake it. A busy worker declines because its claim
+        loop takes new runs in batches, which costs less per run under load (measured at 16
+        concurrent runs: handing over every run when a slot was free cost 10-15 % more CPU
+        per run). Once the store is asked, the run is stored and started even if the caller
+        is cancelled meanwhile: a run stored claimed but not started would hold its lease
+        with nobody running it."""
+        if (self._stopping or not self._loops or self._inflight or self._starting
+                or self._claiming or self._releasing or self._signals.work_pending):
             return None
         self._starting += 1
         self._no_starts.clear()
+        return await asyncio.shield(asyncio.ensure_future(self._store_and_start(task)))
+
+    async def _store_and_start(self, task: Task) -> Task:
+        """``start_new``'s store and start, as one step its caller cannot cut in two."""
         try:
             stored = await self._queue.add_claimed(task, owner=self.owner,
                                                    lease_seconds=self._lease_seconds)
@@ -269,6 +283,7 @@ class Worker:
         while not self._stopping:
             free = self._concurrency - len(self._inflight) - self._starting
             if free > 0:
+                self._claiming = free
                 try:
                     claimed = await self._queue.claim(
                         owner=self.owner, limit=free, lease_seconds=self._lease_seconds
@@ -277,6 +292,8 @@ class Worker:
                     raise_if_cancelled()
                     logger.warning("Claiming tasks failed: %s", exc)
                     claimed = []
+                finally:
+                    self._claiming = 0
                 for task in claimed:
                     self._inflight[task.id] = asyncio.create_task(
                         self._execute(task), name=f"spark-run-{task.id}"

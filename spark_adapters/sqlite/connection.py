@@ -163,6 +163,20 @@ def _settle(answers: list[tuple["_Write", Any, BaseException | None]]) -> None:
             write.future.set_exception(error)
 
 
+def _undo_savepoint(conn: sqlite3.Connection) -> None:
+    """Undo a failed write's savepoint; if even that fails, end the whole transaction, so
+    that nothing of the failed write can be committed with the batch (the writes done before
+    it are then committed again by the caller)."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK TO spark_write")
+        conn.execute("RELEASE spark_write")
+    except sqlite3.Error:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 class Database:
     """One SQLite file seen through a writer thread and an inline read connection."""
 
@@ -256,6 +270,19 @@ class Database:
     def _drain(self, conn: sqlite3.Connection) -> None:
         """On the writer thread: commit the queued writes, a batch per transaction, until
         none is left."""
+        try:
+            self._drain_batches(conn)
+        except BaseException as exc:  # a bug here must not leave every later write waiting
+            with self._queue_lock:
+                stranded, self._draining = list(self._queued), False
+                self._queued.clear()
+            for write in stranded:
+                answer: tuple[_Write, Any, BaseException | None] = (write, None, exc)
+                with suppress(RuntimeError):
+                    write.loop.call_soon_threadsafe(_settle, [answer])
+            raise
+
+    def _drain_batches(self, conn: sqlite3.Connection) -> None:
         while True:
             with self._queue_lock:
                 batch = [self._queued.popleft()
@@ -284,7 +311,9 @@ class Database:
         self, conn: sqlite3.Connection, batch: list[_Write]
     ) -> tuple[list[tuple[_Write, Any, BaseException | None]], list[_Write]]:
         """One transaction for ``batch``: the answers to give, and the writes to queue again
-        (done before a failure that ended the whole transaction, so not committed)."""
+        (done before a failure that ended the whole transaction, so not committed). When
+        ``BEGIN IMMEDIATE`` gives up waiting for another process's lock, every write of the
+        batch fails with it, after one wait of ``WRITE_BUSY_TIMEOUT_MS``."""
         try:
             with translate_errors():
                 conn.execute("BEGIN IMMEDIATE")
@@ -301,14 +330,12 @@ class Database:
                     try:
                         result = write.work(conn)
                     except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK TO spark_write")
-                            conn.execute("RELEASE spark_write")
+                        _undo_savepoint(conn)
                         raise
                     conn.execute("RELEASE spark_write")
             except BaseException as exc:  # handed to its caller
                 failed.append((write, None, exc))
-                if not conn.in_transaction:  # SQLite ended the whole transaction
+                if not conn.in_transaction:  # SQLite (or _undo_savepoint) ended it all
                     retry = [earlier for earlier, _ in done] + batch[position + 1:]
                     return failed, retry
                 continue
@@ -318,7 +345,8 @@ class Database:
                 conn.execute("COMMIT")
         except SparkError as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             return [*failed, *((write, None, exc) for write, _ in done)], []
         self.commits += 1
         return [*failed, *((write, result, None) for write, result in done)], []

@@ -14,9 +14,9 @@ import msgspec
 
 from spark_adapters.sqlite.connection import Database, placeholders, rows, scalar
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
-from spark_adapters.sqlite.tasks import insert_task, task_from_row
+from spark_adapters.sqlite.tasks import insert_claimed_task, insert_task, task_from_row
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
-from spark_core.models import Task, TaskAttempt, TaskId, TaskStatus
+from spark_core.models import Task, TaskId, TaskStatus
 from spark_core.ports import Clock, TaskOutcome, TaskQueue
 
 # The attempt ends where the outcome is written: the last entry of attempts gets its end and
@@ -120,15 +120,11 @@ class SqliteTaskQueue(TaskQueue):
         now = self._clock.now()
         runnable = task.status is TaskStatus.PENDING and (
             task.next_retry_at is None or task.next_retry_at <= now)
-        running = msgspec.structs.replace(
-            task, status=TaskStatus.RUNNING, tries=task.tries + 1,
-            started_at=task.started_at or now, updated_at=now,
-            attempts=[*task.attempts, TaskAttempt(attempt=task.tries + 1, started_at=now)])
-        lease = (owner, encode_datetime(now + timedelta(seconds=lease_seconds)))
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:
             if runnable and scalar(conn, _UNLIMITED, [task.workflow_id]) == 1:
-                return insert_task(conn, running, lease)
+                return insert_claimed_task(conn, task, owner=owner, now=now,
+                                           lease_until=now + timedelta(seconds=lease_seconds))
             added = insert_task(conn, task)
             claimed = rows(conn, sql, params)
             return task_from_row(claimed[0]) if claimed else added

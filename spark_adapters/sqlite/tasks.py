@@ -5,7 +5,8 @@ queue (``spark_adapters.sqlite.queue``) owns them.
 """
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,8 +42,14 @@ _LIST_COLUMNS = ", ".join(name for name in _COLUMNS if name not in ("output_raw"
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _INSERT_RETURNING = f"{_INSERT} RETURNING *"
-_INSERT_LEASED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
-                  f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?) RETURNING *")
+# A task inserted already claimed: its new attempt appended as the claim appends it (the same
+# JSON text), with the lease.
+_CLAIMED_VALUES = ", ".join(
+    "json_insert(?, '$[#]', json_object('attempt', ?, 'started_at', ?))" if name == "attempts"
+    else "?" for name in _COLUMNS)
+_INSERT_CLAIMED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
+                   f"VALUES ({_CLAIMED_VALUES}, ?, ?) RETURNING *")
+_ATTEMPTS_AT = _COLUMNS.index("attempts")
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
 _INSERT_ONCE_PER_FIRE_TIME = (
@@ -124,17 +131,36 @@ def _not_found(task_id: str) -> NotFoundError:
     return NotFoundError(f"Task {task_id} not found")
 
 
-def insert_task(conn: sqlite3.Connection, task: Task,
-                lease: tuple[str, str] | None = None) -> Task:
-    """Insert ``task`` and answer it as stored, under ``lease`` (its owner and encoded end)
-    when given; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
-    (or the schedule's fire time) is taken."""
-    sql, params = _INSERT_RETURNING, task_values(task)
-    if lease is not None:
-        sql, params = _INSERT_LEASED, [*params, *lease]
+def insert_task(conn: sqlite3.Connection, task: Task) -> Task:
+    """Insert ``task`` and answer it as stored; ``NotFoundError`` if its workflow does not
+    exist, ``ConflictError`` if the id (or the schedule's fire time) is taken."""
+    with _insert_errors(task):
+        return task_from_row(rows(conn, _INSERT_RETURNING, task_values(task))[0])
+
+
+def insert_claimed_task(conn: sqlite3.Connection, task: Task, *, owner: str, now: datetime,
+                        lease_until: datetime) -> Task:
+    """Insert the new runnable ``task`` as a claim by ``owner`` at ``now`` would leave it:
+    running, one more try, started now (unless it had started), its new attempt appended, and
+    leased until ``lease_until``. Errors as ``insert_task``."""
+    running = msgspec.structs.replace(
+        task, status=TaskStatus.RUNNING, tries=task.tries + 1,
+        started_at=task.started_at or now, updated_at=now)
+    values = task_values(running)
+    started = encode_datetime(now)
+    params = [*values[:_ATTEMPTS_AT + 1], running.tries, started, *values[_ATTEMPTS_AT + 1:],
+              owner, encode_datetime(lease_until)]
+    with _insert_errors(task):
+        return task_from_row(rows(conn, _INSERT_CLAIMED, params)[0])
+
+
+@contextmanager
+def _insert_errors(task: Task) -> Iterator[None]:
+    """sqlite3's errors of a task insert, told apart: a missing workflow, a taken fire time,
+    a taken id."""
     with translate_errors(missing=f"Workflow {task.workflow_id} not found"):
         try:
-            return task_from_row(rows(conn, sql, params)[0])
+            yield
         except sqlite3.IntegrityError as exc:
             if "tasks.scheduled_for" in str(exc):
                 raise ConflictError(f"Schedule {task.schedule_id} already has a task "

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from spark_core import worker as worker_module
 from spark_core.errors import RemoteRunError, SourceUnavailableError
 from spark_core.facade import Spark
 from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
-from spark_core.ports import TaskOutcome, WakeUp, WakeUpKind
+from spark_core.ports import TaskFilter, TaskOutcome, WakeUp, WakeUpKind
 from tests.unit.conftest import World, build_world, synced_echo
 
 
@@ -438,7 +439,8 @@ async def test_runs_asked_of_a_busy_worker_are_queued_and_all_finish(
     world: World, echo: Workflow, running_worker: object
 ) -> None:
     """While a run is in flight, new runs are stored pending and taken by the claim loop
-    (in batches under load), within the worker's concurrency; every one finishes."""
+    (in batches under load), never more at once than the worker's concurrency (4 here);
+    every one finishes."""
     world.remote.release = asyncio.Event()
     added = _record_adds(world)
     first = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="first"))
@@ -446,6 +448,9 @@ async def test_runs_asked_of_a_busy_worker_are_queued_and_all_finish(
     others = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"n{i}"))
               for i in range(6)]
     await _until(lambda: _true(len(added) == 6))
+    await _until(lambda: _true(len(world.remote.runs) == 4))
+    await asyncio.sleep(0.05)
+    assert len(world.remote.runs) == 4  # the other three wait for a slot
     world.remote.release.set()
     finished = await asyncio.gather(first, *others)
     assert [task.status for task in finished] == [TaskStatus.COMPLETED] * 7
@@ -453,14 +458,151 @@ async def test_runs_asked_of_a_busy_worker_are_queued_and_all_finish(
 
 
 async def test_a_stopped_worker_declines_to_start_runs(world: World, echo: Workflow) -> None:
-    """Runs asked for while no worker runs here are stored pending for any worker."""
+    """Once stopped, the worker no longer offers to start runs: a run asked for is stored
+    pending for any worker, and nothing is stored by the worker itself."""
     await world.spark.worker.start()
     await world.spark.worker.stop(grace=1)
     added = _record_adds(world)
-    task = await world.spark.tasks.run(echo.id, input_data="x", wait=False)
-    assert task.status is TaskStatus.PENDING
+    task = await world.spark.tasks.create(echo.id, input_data="x")
     assert await world.spark.worker.start_new(task) is None
     assert added == [task.id]
+    assert (await world.store.tasks.get(task.id)).status is TaskStatus.PENDING
+
+
+async def test_a_run_whose_caller_gives_up_while_it_is_stored_still_runs(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """The caller of a run waited for is cancelled while the run is being stored claimed: the
+    run is started all the same (a run stored claimed but not started would hold its lease
+    with nobody running it), finishes, and the worker ends idle."""
+    storing = asyncio.Event()
+    add_claimed = world.store.queue.add_claimed
+
+    async def slow_add_claimed(task: Task, *, owner: str, lease_seconds: float) -> Task:
+        await storing.wait()
+        return await add_claimed(task, owner=owner, lease_seconds=lease_seconds)
+
+    world.store.queue.add_claimed = slow_add_claimed  # type: ignore[method-assign]
+    caller = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="orphan?"))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    storing.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await _until(lambda: _true(len(world.remote.runs) == 1))
+    await _until(_idle(world))
+    page = await world.store.tasks.list(TaskFilter(), limit=5, offset=0)
+    assert [(task.status, task.output_data) for task in page.items] == [
+        (TaskStatus.COMPLETED, "orphan?")]
+
+
+async def test_a_run_asked_while_a_claim_is_under_way_keeps_the_concurrency() -> None:
+    """A worker of concurrency 1 whose claim loop is claiming a queued run does not also
+    start a new run it is asked for: one run at a time, both finish."""
+    world = build_world(concurrency=1)
+    echo = await synced_echo(world)
+    world.remote.release = asyncio.Event()
+    claim = world.store.queue.claim
+
+    async def slow_claim(**kwargs: Any) -> list[Task]:
+        await asyncio.sleep(0.02)  # a claim takes a while, as on a real store
+        return await claim(**kwargs)
+
+    world.store.queue.claim = slow_claim  # type: ignore[method-assign]
+    await world.spark.worker.start()
+    try:
+        queued = await world.spark.tasks.run(echo.id, input_data="queued", wait=False)
+        await asyncio.sleep(0.005)  # the claim loop is inside its claim now
+        asked = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="asked"))
+        await _until(lambda: _true(len(world.remote.runs) >= 1))
+        await asyncio.sleep(0.1)
+        assert len(world.remote.runs) == 1
+        world.remote.release.set()
+        assert (await asked).status is TaskStatus.COMPLETED
+        assert (await world.spark.tasks.wait(queued.id, timeout=5)).status is (
+            TaskStatus.COMPLETED)
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
+async def test_a_run_asked_as_a_slot_frees_does_not_overtake_older_queued_runs() -> None:
+    """With one slot, a run queued earlier starts before a run asked for while the slot's
+    previous run is still recording its outcome: first come, first served."""
+    world = build_world(concurrency=1)
+    echo = await synced_echo(world)
+    world.remote.release = asyncio.Event()
+    recorded = asyncio.Event()
+    release = world.store.queue.release
+
+    async def slow_release(task_id: TaskId, outcome: TaskOutcome, *, owner: str,
+                           attempt: int) -> bool:
+        await recorded.wait()
+        return await release(task_id, outcome, owner=owner, attempt=attempt)
+
+    world.store.queue.release = slow_release  # type: ignore[method-assign]
+    await world.spark.worker.start()
+    try:
+        first = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="T1"))
+        await _until(lambda: _true(len(world.remote.runs) == 1))
+        second = await world.spark.tasks.run(echo.id, input_data="T2", wait=False)
+        world.remote.release.set()  # T1 answers; its outcome waits to be recorded
+        await asyncio.sleep(0.02)
+        world.clock.advance(1)  # T3 is asked for after T2 was
+        third = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="T3"))
+        await asyncio.sleep(0.02)
+        recorded.set()
+        await asyncio.gather(first, third)
+        await world.spark.tasks.wait(second.id, timeout=5)
+        assert [run.input_value for run in world.remote.runs] == ["T1", "T2", "T3"]
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
+@pytest.mark.parametrize("why", ["worker full", "workflow limited"])
+async def test_a_finished_run_hands_its_slot_to_a_waiting_run_at_once(why: str) -> None:
+    """When a run ends, a run waiting for its slot (the worker was full, or the workflow is
+    at its limit) starts at once, not at the next poll (30 s here)."""
+    world = build_world(concurrency=1 if why == "worker full" else 4)
+    world.store.wakeups.poll_seconds = 30
+    echo = await synced_echo(world)
+    if why == "workflow limited":
+        await world.spark.workflows.set_max_concurrency(echo.id, 1)
+    world.remote.release = asyncio.Event()
+    await world.spark.worker.start()
+    try:
+        first = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="first"))
+        await _until(lambda: _true(len(world.remote.runs) == 1))
+        waiting = await world.spark.tasks.run(echo.id, input_data="waiting", wait=False)
+        await asyncio.sleep(0.05)
+        world.remote.release.set()
+        await first
+        async with asyncio.timeout(5):
+            done = await world.spark.tasks.wait(waiting.id, timeout=10)
+        assert done.status is TaskStatus.COMPLETED
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
+async def test_runs_on_an_idle_worker_cost_no_claims(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """Runs waited for one after another on an idle worker are started where they are asked
+    for, and a finished run does not send the claim loop looking for work that is not there."""
+    claims = 0
+    claim = world.store.queue.claim
+
+    async def counting_claim(**kwargs: Any) -> list[Task]:
+        nonlocal claims
+        claims += 1
+        return await claim(**kwargs)
+
+    await asyncio.sleep(0.05)  # the claim loop's first look is done
+    world.store.queue.claim = counting_claim  # type: ignore[method-assign]
+    for number in range(5):
+        task = await world.spark.tasks.run(echo.id, input_data=f"r{number}")
+        assert task.status is TaskStatus.COMPLETED
+    await asyncio.sleep(0.05)
+    assert claims == 0
 
 
 async def _true(value: bool) -> bool:
