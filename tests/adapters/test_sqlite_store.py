@@ -130,7 +130,7 @@ async def test_concurrent_writes_share_commits_and_each_stands_or_falls_alone(
     tasks = [new_task(workflow, created=i) for i in range(40)]
     duplicate = tasks[20]
     commits = store.database.commits
-    async with writer_held(store):
+    async with asyncio.timeout(10), writer_held(store):
         writes = [asyncio.ensure_future(store.tasks.add(task)) for task in [*tasks, duplicate]]
     results = await asyncio.gather(*writes, return_exceptions=True)
     assert results[:40] == tasks
@@ -152,16 +152,59 @@ async def test_a_write_that_ends_the_whole_transaction_loses_no_other_write(
         conn.execute("ROLLBACK")
         raise sqlite3.OperationalError("disk I/O error")
 
-    async with writer_held(store):  # so that all eleven writes go in one batch
+    async with asyncio.timeout(10), writer_held(store):  # all eleven writes in one batch
         writes = [asyncio.ensure_future(store.tasks.add(task)) for task in tasks[:5]]
         writes.append(asyncio.ensure_future(store.database.write(ends_the_transaction)))
         writes += [asyncio.ensure_future(store.tasks.add(task)) for task in tasks[5:]]
-    results = await asyncio.gather(*writes, return_exceptions=True)
+    async with asyncio.timeout(10):  # a write left unanswered fails here, not by hanging
+        results = await asyncio.gather(*writes, return_exceptions=True)
     assert isinstance(results[5], SparkError)
     assert "disk I/O error" in str(results[5])
     assert [r for i, r in enumerate(results) if i != 5] == tasks
     for task in tasks:
         assert await store.tasks.get(task.id) == task
+
+
+async def test_a_write_that_fails_half_way_leaves_nothing_while_its_batch_commits(
+        store: SqliteStore) -> None:
+    """A write of two statements whose second fails, committed in one batch with others: its
+    first statement is undone (its savepoint), the writes around it are committed."""
+    await store.database.write(lambda conn: conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+
+    def half(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES ('half')")
+        conn.execute("INSERT INTO t VALUES ('before')")  # taken by the write before it
+
+    def insert(key: str) -> Callable[[sqlite3.Connection], object]:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", [key])
+
+    async with asyncio.timeout(10), writer_held(store):
+        writes = [asyncio.ensure_future(store.database.write(work))
+                  for work in (insert("before"), half, insert("after"))]
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert isinstance(results[1], ConflictError)
+    kept = await store.database.read(lambda conn: conn.execute("SELECT k FROM t").fetchall())
+    assert sorted(row[0] for row in kept) == ["after", "before"]
+
+
+async def test_a_task_added_claimed_is_stored_as_a_claim_would_leave_it(
+        store: SqliteStore, path: Path, clock: FakeClock) -> None:
+    """The row of a task inserted already claimed (a workflow without a limit) is the row a
+    task added and then claimed has: status, tries, times, the attempt's JSON and the lease."""
+    workflow = await a_workflow(store)
+    clock.set(at(1))
+    direct = await store.queue.add_claimed(new_task(workflow, created=1), owner="w",
+                                           lease_seconds=LEASE)
+    added = await store.tasks.add(new_task(workflow, created=1))
+    await store.queue.claim(owner="w", limit=1, lease_seconds=LEASE, task_ids=[added.id])
+    columns = ("status", "tries", "started_at", "updated_at", "attempts", "lease_owner",
+               "lease_expires_at")
+    raw = sqlite3.connect(path)
+    rows = {task_id: raw.execute(f"SELECT {', '.join(columns)} FROM tasks WHERE id = ?",
+                                 [task_id]).fetchone() for task_id in (direct.id, added.id)}
+    raw.close()
+    assert rows[direct.id] == rows[added.id]
+    assert rows[direct.id][0] == "running"
 
 
 async def test_closing_commits_the_writes_already_asked_for(path: Path, clock: FakeClock) -> None:

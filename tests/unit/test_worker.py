@@ -510,9 +510,10 @@ async def test_a_run_asked_while_a_claim_is_under_way_keeps_the_concurrency() ->
 
     world.store.queue.claim = slow_claim  # type: ignore[method-assign]
     await world.spark.worker.start()
+    await asyncio.sleep(0.05)  # the claim loop's first look is done: it waits for work
     try:
         queued = await world.spark.tasks.run(echo.id, input_data="queued", wait=False)
-        await asyncio.sleep(0.005)  # the claim loop is inside its claim now
+        await asyncio.sleep(0.005)  # woken, the claim loop is inside its claim now
         asked = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="asked"))
         await _until(lambda: _true(len(world.remote.runs) >= 1))
         await asyncio.sleep(0.1)
@@ -583,11 +584,12 @@ async def test_a_finished_run_hands_its_slot_to_a_waiting_run_at_once(why: str) 
         await world.spark.worker.stop(grace=1)
 
 
-async def test_runs_on_an_idle_worker_cost_no_claims(
-    world: World, echo: Workflow, running_worker: object
-) -> None:
+async def test_runs_on_an_idle_worker_cost_no_claims(world: World, echo: Workflow) -> None:
     """Runs waited for one after another on an idle worker are started where they are asked
-    for, and a finished run does not send the claim loop looking for work that is not there."""
+    for, and a finished run does not send the claim loop looking for work that is not there
+    (the poll, 30 s here, is the claim loop's only other reason to look)."""
+    world.store.wakeups.poll_seconds = 30
+    await world.spark.worker.start()
     claims = 0
     claim = world.store.queue.claim
 
@@ -598,11 +600,14 @@ async def test_runs_on_an_idle_worker_cost_no_claims(
 
     await asyncio.sleep(0.05)  # the claim loop's first look is done
     world.store.queue.claim = counting_claim  # type: ignore[method-assign]
-    for number in range(5):
-        task = await world.spark.tasks.run(echo.id, input_data=f"r{number}")
-        assert task.status is TaskStatus.COMPLETED
-    await asyncio.sleep(0.05)
-    assert claims == 0
+    try:
+        for number in range(5):
+            task = await world.spark.tasks.run(echo.id, input_data=f"r{number}")
+            assert task.status is TaskStatus.COMPLETED
+        await asyncio.sleep(0.05)
+        assert claims == 0
+    finally:
+        await world.spark.worker.stop(grace=1)
 
 
 async def _true(value: bool) -> bool:
