@@ -14,6 +14,7 @@ from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all
 from spark_adapters.postgres.rows import json_param, param, text_param
 from spark_adapters.postgres.tasks import (
     attempt_time,
+    claimed_columns,
     insert_returning,
     insert_running,
     task_from_row,
@@ -57,13 +58,10 @@ _CLAIM = (
     "picked AS MATERIALIZED ("
     " SELECT id FROM (SELECT * FROM fast UNION ALL SELECT * FROM queued) c"
     " ORDER BY created_at, id LIMIT %(limit)s) "
-    "UPDATE tasks t SET status = 'running', lease_owner = %(owner)s,"
-    " lease_expires_at = " + _LEASE_UNTIL + ", tries = t.tries + 1,"
-    " started_at = coalesce(t.started_at, " + NOW + "), updated_at = " + NOW + ","
-    " attempts = t.attempts || jsonb_build_array(jsonb_build_object('attempt', t.tries + 1,"
-    " 'started_at', to_char((" + NOW + ") AT TIME ZONE 'UTC',"
-    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'))) "
-    "FROM picked WHERE t.id = picked.id AND t.status = 'pending' RETURNING t.*"
+    "UPDATE tasks t SET lease_owner = %(owner)s, lease_expires_at = " + _LEASE_UNTIL + ", "
+    + ", ".join(f"{name} = {value}" for name, value in claimed_columns(
+        tries="t.tries", started_at="t.started_at", attempts="t.attempts").items())
+    + " FROM picked WHERE t.id = picked.id AND t.status = 'pending' RETURNING t.*"
 )
 _AMONG = "AND t.id = ANY(%(ids)s::text[])"
 _CLAIM_ANY = _CLAIM.format(only="")

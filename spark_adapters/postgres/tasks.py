@@ -155,17 +155,26 @@ async def insert_returning(
         return await fetch_all(conn, statement, params)
 
 
-# What the claim sets, for a task inserted already claimed (``insert_running``): the same
-# expressions as the claim's update, on the new row's values.
-_RUNNING_COLUMNS = {
-    "status": "'running'",
-    "tries": "%(tries)s + 1",
-    "started_at": "coalesce(%(started_at)s::timestamptz, " + NOW + ")",
-    "updated_at": NOW,
-    "attempts": "%(attempts)s::jsonb || jsonb_build_array(jsonb_build_object('attempt',"
-                " %(tries)s + 1, 'started_at', to_char((" + NOW + ") AT TIME ZONE 'UTC',"
-                " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')))",
-}
+def claimed_columns(*, tries: str, started_at: str, attempts: str) -> dict[str, str]:
+    """What a claim sets, as SQL over the task's ``tries``, ``started_at`` and ``attempts``
+    before it (columns of the row claimed, or parameters of a row inserted already claimed):
+    running, one more try, started now unless it had started, the new attempt appended to the
+    history with its start in the history's text format. One definition for the claim and for
+    ``insert_running``, so the two rows cannot differ."""
+    return {
+        "status": "'running'",
+        "tries": f"{tries} + 1",
+        "started_at": f"coalesce({started_at}, {NOW})",
+        "updated_at": NOW,
+        "attempts": f"{attempts} || jsonb_build_array(jsonb_build_object('attempt', {tries} + 1,"
+                    f" 'started_at', to_char(({NOW}) AT TIME ZONE 'UTC',"
+                    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')))",
+    }
+
+
+_RUNNING_COLUMNS = claimed_columns(tries="%(tries)s", started_at="%(started_at)s::timestamptz",
+                                   attempts="%(attempts)s::jsonb")
+"""The claimed columns of a task inserted already claimed (``insert_running``)."""
 
 
 _INSERT_RUNNING = sql.SQL(

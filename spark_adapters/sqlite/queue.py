@@ -14,7 +14,12 @@ import msgspec
 
 from spark_adapters.sqlite.connection import Database, placeholders, rows, scalar
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
-from spark_adapters.sqlite.tasks import insert_claimed_task, insert_task, task_from_row
+from spark_adapters.sqlite.tasks import (
+    appended_attempt,
+    insert_claimed_task,
+    insert_task,
+    task_from_row,
+)
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
 from spark_core.models import Task, TaskId, TaskStatus
 from spark_core.ports import Clock, TaskOutcome, TaskQueue
@@ -36,7 +41,7 @@ _UNLIMITED = "SELECT max_concurrency IS NULL FROM workflows WHERE id = ?"
 # its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
 # One statement under the writer's BEGIN IMMEDIATE, so no other claimer counts meanwhile.
 _CLAIM = (
-    "WITH limited AS (SELECT w.id, w.max_concurrency - (SELECT count(*) FROM tasks r "
+    "WITH limited AS (SELECT w.id, w.max_concurrency - (SELECT count(*) FROM tasks r "  # noqa: S608
     "WHERE r.workflow_id = w.id AND r.status = 'running') AS free "
     "FROM workflows w WHERE w.max_concurrency IS NOT NULL), "
     "candidates AS ("
@@ -49,8 +54,7 @@ _CLAIM = (
     "WHERE position <= free) "
     "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "
     "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ?, "
-    "attempts = json_insert(attempts, '$[#]', "
-    "json_object('attempt', tries + 1, 'started_at', ?)) "
+    f"attempts = {appended_attempt('attempts', 'tries + 1')} "
     "WHERE id IN (SELECT id FROM candidates ORDER BY created_at, id LIMIT ?) RETURNING *"
 )
 

@@ -42,11 +42,18 @@ _LIST_COLUMNS = ", ".join(name for name in _COLUMNS if name not in ("output_raw"
 _INSERT = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}) "  # noqa: S608 - our column names only
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _INSERT_RETURNING = f"{_INSERT} RETURNING *"
-# A task inserted already claimed: its new attempt appended as the claim appends it (the same
-# JSON text), with the lease.
-_CLAIMED_VALUES = ", ".join(
-    "json_insert(?, '$[#]', json_object('attempt', ?, 'started_at', ?))" if name == "attempts"
-    else "?" for name in _COLUMNS)
+
+def appended_attempt(attempts: str, number: str) -> str:
+    """SQL for the history ``attempts`` with attempt ``number`` appended, started at the next
+    parameter: what a claim writes (one definition for the claim and ``insert_claimed_task``,
+    so the two rows cannot differ)."""
+    return f"json_insert({attempts}, '$[#]', json_object('attempt', {number}, 'started_at', ?))"
+
+
+# A task inserted already claimed: its new attempt appended as the claim appends it, with the
+# lease.
+_CLAIMED_VALUES = ", ".join(appended_attempt("?", "?") if name == "attempts" else "?"
+                            for name in _COLUMNS)
 _INSERT_CLAIMED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
                    f"VALUES ({_CLAIMED_VALUES}, ?, ?) RETURNING *")
 _ATTEMPTS_AT = _COLUMNS.index("attempts")
