@@ -256,13 +256,7 @@ class Database:
                 executor.submit(self._drain, writer)
             except RuntimeError as exc:  # closed meanwhile: the executor takes no more work
                 closed = StoreUnavailableError(f"The database at {self.path} is not open")
-                with self._queue_lock:
-                    stranded = [write for write in self._queued if write is not queued]
-                    self._queued.clear()
-                    self._draining = False
-                for write in stranded:
-                    answer: tuple[_Write, Any, BaseException | None] = (write, None, closed)
-                    write.loop.call_soon_threadsafe(_settle, [answer])
+                self._fail_queued(closed, keep=queued)
                 raise closed from exc
         result: T = await queued.future
         return result
@@ -273,14 +267,20 @@ class Database:
         try:
             self._drain_batches(conn)
         except BaseException as exc:  # a bug here must not leave every later write waiting
-            with self._queue_lock:
-                stranded, self._draining = list(self._queued), False
-                self._queued.clear()
-            for write in stranded:
-                answer: tuple[_Write, Any, BaseException | None] = (write, None, exc)
-                with suppress(RuntimeError):
-                    write.loop.call_soon_threadsafe(_settle, [answer])
+            self._fail_queued(exc)
             raise
+
+    def _fail_queued(self, error: BaseException, *, keep: _Write | None = None) -> None:
+        """Answer every queued write (but ``keep``, whose caller hears it otherwise) with
+        ``error``, and leave the queue empty with no drain under way."""
+        with self._queue_lock:
+            stranded = [write for write in self._queued if write is not keep]
+            self._queued.clear()
+            self._draining = False
+        for write in stranded:
+            answer: tuple[_Write, Any, BaseException | None] = (write, None, error)
+            with suppress(RuntimeError):  # its loop closed meanwhile
+                write.loop.call_soon_threadsafe(_settle, [answer])
 
     def _drain_batches(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -314,13 +314,13 @@ class Database:
         (done before a failure that ended the whole transaction, so not committed). When
         ``BEGIN IMMEDIATE`` gives up waiting for another process's lock, every write of the
         batch fails with it, after one wait of ``WRITE_BUSY_TIMEOUT_MS``."""
+        if len(batch) == 1:  # alone, the transaction is its savepoint
+            return [self._commit_alone(conn, batch[0])], []
         try:
             with translate_errors():
                 conn.execute("BEGIN IMMEDIATE")
         except SparkError as exc:
             return [(write, None, exc) for write in batch], []
-        if len(batch) == 1:  # alone, the transaction is its savepoint
-            return [self._commit_alone(conn, batch[0])], []
         done: list[tuple[_Write, Any]] = []
         failed: list[tuple[_Write, Any, BaseException | None]] = []
         for position, write in enumerate(batch):
@@ -353,16 +353,10 @@ class Database:
 
     def _commit_alone(self, conn: sqlite3.Connection,
                       write: _Write) -> tuple[_Write, Any, BaseException | None]:
-        """A batch of one write, in the transaction ``_commit_batch`` began: no savepoint."""
+        """A batch of one write: its own ``BEGIN IMMEDIATE`` … ``COMMIT``, no savepoint."""
         try:
             with translate_errors():
-                try:
-                    result = write.work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                result = _run(conn, write.work, "BEGIN IMMEDIATE")
         except BaseException as exc:  # handed to its caller
             return write, None, exc
         self.commits += 1
