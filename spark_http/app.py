@@ -21,7 +21,7 @@ from spark_adapters.container import Container, open_spark
 from spark_adapters.settings import Settings
 from spark_core.facade import Spark
 from spark_http.auth import API_KEY_HEADER, SECURITY_SCHEME, ApiKeyAuth, ApiKeyMiddleware
-from spark_http.dependencies import DEPENDENCIES
+from spark_http.dependencies import dependencies
 from spark_http.docs import DOCS_URL, render_plugins, static_files, with_servers
 from spark_http.errors import exception_handlers
 from spark_http.observability import ObservedApp
@@ -119,7 +119,7 @@ def create_app(
         route_handlers=[*CONTROLLERS, openapi_document, static_files(), ui_router(),
                         ui_static_files()],
         template_config=template_config(),
-        dependencies=DEPENDENCIES,
+        dependencies=dependencies(state),
         middleware=[ApiKeyMiddleware(auth)],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

@@ -32,6 +32,7 @@ from spark_core.models import (
 
 T = TypeVar("T")
 S = TypeVar("S")
+R = TypeVar("R")
 
 
 def encode(value: Any) -> bytes:
@@ -127,29 +128,30 @@ def _may_hold_datetime(kind: msgspec.inspect.Type) -> bool:
     return False
 
 
-class PageBodies(Generic[S, T]):
-    """The encoded bodies of the last pages answered, by the page object itself.
+class KeptPages(Generic[S, R]):
+    """What the last pages were answered with, made once per page object.
 
     A store hands back the very same (immutable) ``Page`` while nothing was written
-    (``spark_adapters.read_memo``); its body is then the same bytes, so it is written once.
-    Kept pages are held, so an id is never reused while its body is kept.
+    (``spark_adapters.read_memo``); what it is answered with (its encoded body, or the
+    response made of it) is then the same, so it is made once. Kept pages are held, so an id
+    is never reused while its answer is kept.
     """
 
-    def __init__(self, convert: Callable[[S], T], entries: int = 8) -> None:
-        self._convert = convert
+    def __init__(self, make: Callable[[Page[S]], R], entries: int = 8) -> None:
+        self._make = make
         self._entries = entries
-        self._kept: dict[int, tuple[Page[S], bytes]] = {}
+        self._kept: dict[int, tuple[Page[S], R]] = {}
 
-    def body(self, page: Page[S]) -> bytes:
-        """``encode(page_out(page, convert))``, written once per page object."""
+    def answer(self, page: Page[S]) -> R:
+        """``make(page)``, made once per page object."""
         kept = self._kept.get(id(page))
         if kept is not None and kept[0] is page:
             return kept[1]
-        body = encode(page_out(page, self._convert))
+        made = self._make(page)
         if len(self._kept) >= self._entries:
             del self._kept[next(iter(self._kept))]  # the oldest
-        self._kept[id(page)] = (page, body)
-        return body
+        self._kept[id(page)] = (page, made)
+        return made
 
 
 # -- pagination ---------------------------------------------------------------------------------

@@ -5,19 +5,26 @@ remote flows) lives in ``spark_http.presentation``, re-exported here for the rou
 ``SparkResponse`` writes every answer through it, so datetimes carry a ``+00:00`` offset.
 """
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Response
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import Cookie
+from litestar.enums import MediaType
+from litestar.response.base import ASGIResponse
 from litestar.serialization import default_serializer
-from litestar.types import Serializer
+from litestar.status_codes import HTTP_200_OK
+from litestar.types import Send, Serializer, TypeEncodersMap
 
 from spark_core.errors import ValidationError
 from spark_core.models import Source, SourceDeletion, WorkflowDeletion
 from spark_core.services.tasks import DEFAULT_MAX_RETRIES
 from spark_http.errors import field_errors
 from spark_http.presentation import (
+    KeptPages,
     NextRuns,
     PageOut,
     RemoteComponent,
@@ -26,6 +33,7 @@ from spark_http.presentation import (
     ScheduleOut,
     TaskListItem,
     WorkflowListItem,
+    encode,
     iso_utc,
     page_out,
     to_wire,
@@ -33,12 +41,16 @@ from spark_http.presentation import (
     written_or_none,
 )
 
+if TYPE_CHECKING:
+    from litestar import Litestar, Request
+
 __all__ = [
     "NextRuns", "PageOut", "RemoteComponent", "RemoteFlowOut", "RemoteOrigin", "ScheduleOut",
     "TaskListItem", "WorkflowListItem", "iso_utc", "page_out", "written", "written_or_none",
 ]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class SparkResponse(Response[T]):
@@ -53,9 +65,63 @@ class SparkResponse(Response[T]):
         return super().render(content, media_type, enc_hook)
 
 
-def encoded(body: bytes) -> SparkResponse[Any]:
-    """An answer already written by ``spark_http.presentation.encode``, sent as it is."""
-    return SparkResponse(body)
+class EncodedResponse(SparkResponse[Any]):
+    """A 200 JSON answer whose body ``spark_http.presentation.encode`` already wrote, made into
+    its ASGI answer once: a kept page (``KeptPages``) is then answered by the same objects,
+    with nothing built per request but its header list. A route that adds headers, cookies,
+    a background task or another status gets a response made for the request, as usual."""
+
+    __slots__ = ("_sent",)
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body, media_type=MediaType.JSON)
+        self._sent = _SentAsIs(body)
+
+    def to_asgi_response(
+        self,
+        app: "Litestar | None",
+        request: "Request[Any, Any, Any]",
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: "TypeEncodersMap | None" = None,
+    ) -> ASGIResponse:
+        """The answer made once, unless the route asks for more than a plain 200."""
+        if (background or cookies or encoded_headers or headers or is_head_response
+                or status_code not in (None, HTTP_200_OK)):
+            return super().to_asgi_response(
+                app, request, background=background, cookies=cookies,
+                encoded_headers=encoded_headers, headers=headers,
+                is_head_response=is_head_response, media_type=media_type,
+                status_code=status_code, type_encoders=type_encoders)
+        return self._sent
+
+
+class _SentAsIs(ASGIResponse):
+    """Litestar's ASGI answer for a body that never changes: its headers encoded once (each
+    request gets its own copy of the list, which middleware may extend)."""
+
+    __slots__ = ("_start",)
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body=body, media_type=MediaType.JSON)
+        self._start = tuple(self.encode_headers())
+
+    async def start_response(self, send: Send) -> None:
+        """The start event, with a fresh list of the headers encoded once."""
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": list(self._start)})
+
+
+def page_answers(convert: Callable[[S], T]) -> KeptPages[S, EncodedResponse]:
+    """A list route's answers: a store page through ``page_out(page, convert)`` and
+    ``encode``, made into its ``EncodedResponse`` once per page object."""
+    return KeptPages(lambda page: EncodedResponse(encode(page_out(page, convert))))
 
 
 def require_all(body: msgspec.Struct, required: tuple[str, ...], noun: str) -> None:

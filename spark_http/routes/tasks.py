@@ -10,17 +10,16 @@ from spark_core.models import ScheduleId, Task, TaskId, TaskStatus, WorkflowId
 from spark_core.ports import TaskFilter
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import DEFAULT_LIMIT, Limit, Offset, Tasks
-from spark_http.presentation import PageBodies
 from spark_http.schemas import (
     PageOut,
     SparkResponse,
     TaskDeleted,
     TaskIn,
     TaskListItem,
-    encoded,
+    page_answers,
 )
 
-_PAGES: PageBodies[Task, TaskListItem] = PageBodies(TaskListItem.of)
+_PAGES = page_answers(TaskListItem.of)
 
 
 class TaskController(Controller):
@@ -57,7 +56,7 @@ class TaskController(Controller):
             created_before=_utc(created_before),
         )
         page = await tasks.list(filters, limit=limit, offset=offset)
-        return encoded(_PAGES.body(page))
+        return _PAGES.answer(page)
 
     @post(["", "/"], status_code=HTTP_201_CREATED)
     async def create_task(self, tasks: Tasks, data: JSONBody[TaskIn]) -> Task:

@@ -6,23 +6,22 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from spark_core.models import FlowType, SourceId, Task, Workflow, WorkflowSummary
+from spark_core.models import FlowType, SourceId, Task, Workflow
 from spark_core.ports import WorkflowFilter
 from spark_core.services.workflows import WorkflowChanges
 from spark_http.auth import SECURITY_SCHEME
 from spark_http.dependencies import DEFAULT_LIMIT, Limit, Offset, Tasks, Workflows
-from spark_http.presentation import PageBodies
 from spark_http.schemas import (
     PageOut,
     RemoteFlowOut,
     SparkResponse,
     WorkflowDeleted,
     WorkflowListItem,
-    encoded,
+    page_answers,
     parse_run_body,
 )
 
-_PAGES: PageBodies[WorkflowSummary, WorkflowListItem] = PageBodies(WorkflowListItem.of)
+_PAGES = page_answers(WorkflowListItem.of)
 
 UNAVAILABLE_HEADER = "X-Spark-Unavailable-Sources"
 """Names, by URL, the sources a remote listing had to leave out (the body stays a list)."""
@@ -59,7 +58,7 @@ class WorkflowController(Controller):
             source_id=_source_id(source_id), source_url=source, flow_type=flow_type, q=q
         )
         page = await workflows.list(filters, limit=limit, offset=offset)
-        return encoded(_PAGES.body(page))
+        return _PAGES.answer(page)
 
     @get("/remote")
     async def list_remote_flows(
