@@ -110,7 +110,7 @@ class SqliteTaskQueue(TaskQueue):
             return []
         sql, params = self._claim_statement(owner=owner, limit=limit,
                                             lease_seconds=lease_seconds, task_ids=task_ids)
-        claimed = await self._database.write(lambda conn: rows(conn, sql, params))
+        claimed = await self._database.write(lambda conn: rows(conn, sql, params), quick=True)
         return [task_from_row(row) for row in _oldest_first(claimed)]
 
     async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
@@ -133,7 +133,7 @@ class SqliteTaskQueue(TaskQueue):
             claimed = rows(conn, sql, params)
             return task_from_row(claimed[0]) if claimed else added
 
-        stored = await self._database.write(add_and_claim)
+        stored = await self._database.write(add_and_claim, quick=True)
         if stored.status is TaskStatus.PENDING:
             self._hints.publish(WORK)
         return stored
@@ -172,7 +172,7 @@ class SqliteTaskQueue(TaskQueue):
         def release(conn: sqlite3.Connection) -> bool:
             return bool(conn.execute(sql, params).rowcount == 1)
 
-        written = await self._database.write(release)
+        written = await self._database.write(release, quick=True)
         if written:
             self._announce(task_id, outcome)
         return written

@@ -189,7 +189,7 @@ class SqliteTaskRepository(TaskRepository):
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist, ``ConflictError`` if the id
         (or the schedule's fire time) is taken."""
-        added = await self._database.write(lambda conn: insert_task(conn, task))
+        added = await self._database.write(lambda conn: insert_task(conn, task), quick=True)
         self._hints.publish(WORK)
         return added
 
