@@ -532,7 +532,9 @@ class Worker:
                 outcome = await self._reconcile(task, client, request, timeout)
             if outcome is None:
                 try:
-                    result = await asyncio.wait_for(client.run(request), timeout)
+                    # asyncio.timeout, not wait_for: no task of its own, one loop pass less.
+                    async with asyncio.timeout(timeout):
+                        result = await client.run(request)
                 except TimeoutError as exc:
                     raise RunTimeoutError(f"Run timed out after {timeout:g} s") from exc
                 outcome = self._completed(result.output_text, result.raw)
