@@ -36,5 +36,6 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks on loopback: throughput, latency, schedule lag, memory, start-up time."""
-    session.install("-e", ".[test]", "psutil")  # psutil: resident memory beyond Linux's /proc
+    # psutil: resident memory beyond Linux's /proc; granian: for --server granian
+    session.install("-e", ".[test]", "psutil", "granian")
     session.run("python", "-m", "bench", *session.posargs)

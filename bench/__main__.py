@@ -11,6 +11,7 @@ Examples:
   python -m bench --compare --nodes 2               # SQLite, then PostgreSQL; with ratios
   python -m bench --quick --compare                 # check the harness in a minute
   python -m bench --http-only --server asyncio      # lists, health, run-now on plain uvicorn
+  python -m bench --http-only --server granian      # the same on granian
 """
 
 import argparse
@@ -31,6 +32,7 @@ from bench.baseline import PAGE_PATH
 from bench.load import LoadResult, run_load
 from bench.postgres import DEFAULT_SERVER, BenchSchema, PostgresAccess
 from bench.processes import (
+    SERVERS,
     BaselineProcess,
     Cluster,
     FakeLangflowProcess,
@@ -67,10 +69,10 @@ def parse_arguments() -> argparse.Namespace:
                         help="tasks in the store for the large-store lists (default 100000)")
     parser.add_argument("--schedules", type=int, default=1000,
                         help="schedules due in the same second (default 1000)")
-    parser.add_argument("--server", choices=("auto", "asyncio"), default="auto",
+    parser.add_argument("--server", choices=SERVERS, default="auto",
                         help="auto: what spark serve picks (uvloop and httptools when "
-                             "installed); asyncio: plain uvicorn (asyncio and h11), for both "
-                             "Spark and the bare Litestar baseline")
+                             "installed); asyncio: plain uvicorn (asyncio and h11); granian: "
+                             "granian's defaults; for both Spark and the bare Litestar baseline")
     parser.add_argument("--http-only", action="store_true",
                         help="only the HTTP figures on 1,000 tasks: the baseline, the lists, "
                              "/health and run-now (no start-up, lag or large store)")

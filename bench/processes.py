@@ -19,6 +19,16 @@ HEALTH_TIMEOUT = 30.0
 HIDE_UVLOOP = "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None; "
 """Makes uvloop and httptools unimportable, so uvicorn's ``auto`` serves on asyncio and h11
 (``server="asyncio"``): plain uvicorn, for comparing with ``uvicorn[standard]``."""
+SERVERS = ("auto", "asyncio", "granian")
+"""What serves Spark and the bare page: ``spark serve``'s own uvicorn (``auto``: uvloop and
+httptools), plain uvicorn (``asyncio``), or granian (Rust's hyper and tokio) on the same ASGI
+apps, its settings left at their defaults, for choosing the server by measurement."""
+
+
+def granian(target: str, port: int, *extra: str) -> list[str]:
+    """The command serving the ASGI app ``target`` with granian on 127.0.0.1:``port``."""
+    return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-ws", *extra, target]
 
 
 def free_port() -> int:
@@ -92,10 +102,13 @@ class BaselineProcess:
     def __init__(self, server: str = "auto") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        flags = ["--no-uvloop"] if server != "auto" else []
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline", "--port", str(self.port), *flags],
-            stdout=subprocess.DEVNULL)
+        if server == "granian":
+            command = granian("bench.baseline:build_app", self.port, "--factory")
+        else:
+            flags = ["--no-uvloop"] if server == "asyncio" else []
+            command = [sys.executable, "-m", "bench.baseline", "--port", str(self.port), *flags]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                         cwd=Path(__file__).parent.parent)
         deadline = time.perf_counter() + HEALTH_TIMEOUT
         while _get(f"{self.url}/page", timeout=0.5) != 200:
             if self._process.poll() is not None or time.perf_counter() > deadline:
@@ -140,9 +153,13 @@ class SparkProcess:
             env["SPARK_DATABASE_POOL_SIZE"] = str(pool_size)
         self.started = time.perf_counter()
         # cwd is the data dir so that no .env of the caller's is read.
-        command = [*spark_executable(), "serve"] if server == "auto" else [
-            sys.executable, "-c", HIDE_UVLOOP + "from spark_cli.main import main; main()",
-            "serve"]
+        if server == "granian":  # the module-level app, settings from the environment
+            command = granian("spark_http.asgi:app", self.port)
+        elif server == "asyncio":
+            command = [sys.executable, "-c",
+                       HIDE_UVLOOP + "from spark_cli.main import main; main()", "serve"]
+        else:
+            command = [*spark_executable(), "serve"]
         self._process = subprocess.Popen(command, env=env,
                                          cwd=self.data_dir, stdout=subprocess.DEVNULL)
         self.seconds_to_healthy = self._wait_healthy()

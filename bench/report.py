@@ -101,8 +101,9 @@ def _lists(store: dict[str, Any]) -> list[str]:
     lines = ["### List endpoints and health", "",
              "The workflow list answers its default page (50 of the 100 workflows) or, with "
              "`limit=100`, all of them, each with its flow definition and run statistics; the "
-             "task list answers 100 tasks. The baseline is a bare Litestar app on the same "
-             "uvicorn settings answering a page of 100 task-shaped rows from memory (no store, "
+             "task list answers 100 tasks. The baseline is a bare Litestar app served the "
+             "same way (the same server and settings) answering a page of 100 task-shaped "
+             "rows from memory (no store, "
              "middleware or key), measured in the same run at each store size; *x baseline* "
              "is the median, over the repeats, of the endpoint's req/s divided by the "
              "baseline's in the same round (each round loads the baseline, then the "
