@@ -250,8 +250,8 @@ class TaskOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RunTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """What running a task needs, read at once: its workflow, the workflow's source and the
-    source's sealed API key."""
+    """What running a task needs, read at once: its workflow (without its flow definition,
+    ``data`` ``None``), the workflow's source and the source's sealed API key."""
 
     workflow: Workflow
     source: Source
@@ -331,13 +331,17 @@ class WorkflowRepository(Protocol):
         if the workflow does not exist."""
         ...
 
-    async def find(self, id_or_remote_id: str) -> Workflow | None:
-        """A workflow by local id, else by remote flow id (first by creation time)."""
+    async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
+        """A workflow by local id, else by remote flow id (first by creation time). Without
+        ``definition`` its ``data`` is left out (``None``): a run never needs it, and a
+        LangFlow flow's definition (every component's source) weighs tens to hundreds of
+        kilobytes to read and decode."""
         ...
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow with its source and the source's sealed key, in one read (what each
-        run needs); ``NotFoundError`` if the workflow does not exist."""
+        """The workflow (without its definition: ``data`` is ``None``) with its source and
+        the source's sealed key, in one read (what each run needs); ``NotFoundError`` if the
+        workflow does not exist."""
         ...
 
     async def list(

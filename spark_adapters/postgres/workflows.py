@@ -74,10 +74,22 @@ def _filter_clause(filters: WorkflowFilter) -> tuple[sql.Composable, dict[str, A
 
 
 # The source's columns come back prefixed, so they cannot collide with the workflow's.
-_RUN_TARGET = sql.SQL("SELECT w.*, {} FROM workflows w JOIN sources s ON s.id = w.source_id "
-                      "WHERE w.id = %s").format(sql.SQL(", ").join(
-    sql.SQL("s.{} AS {}").format(sql.Identifier(name), sql.Identifier(f"source__{name}"))
-    for name in (*column_names(Source), "sealed_key")))
+_WITHOUT_DEFINITION = tuple(name for name in column_names(Workflow) if name != "data")
+"""Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
+_RUN_TARGET = sql.SQL("SELECT {}, {} FROM workflows w JOIN sources s ON s.id = w.source_id "
+                      "WHERE w.id = %s").format(
+    sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(name))
+                       for name in _WITHOUT_DEFINITION),
+    sql.SQL(", ").join(
+        sql.SQL("s.{} AS {}").format(sql.Identifier(name), sql.Identifier(f"source__{name}"))
+        for name in (*column_names(Source), "sealed_key")))
+_FIND = sql.SQL("""
+    SELECT {columns} FROM workflows WHERE id = %(key)s
+    UNION ALL
+    (SELECT {columns} FROM workflows WHERE remote_flow_id = %(key)s
+     ORDER BY created_at, id LIMIT 1)
+    LIMIT 1
+""")
 
 
 class PostgresWorkflowRepository:
@@ -124,7 +136,8 @@ class PostgresWorkflowRepository:
         return struct_from_row(Workflow, row)
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow, its source and the source's sealed key, in one round trip."""
+        """The workflow (without its definition), its source and the source's sealed key, in
+        one round trip."""
         async with self._db.connection() as conn:
             row = await fetch_one(conn, _RUN_TARGET, [workflow_id])
         if row is None:
@@ -135,16 +148,13 @@ class PostgresWorkflowRepository:
                          source=struct_from_row(Source, source),
                          sealed_key=source["sealed_key"])
 
-    async def find(self, id_or_remote_id: str) -> Workflow | None:
-        """A workflow by local id, else by remote flow id (first by creation time)."""
+    async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
+        """A workflow by local id, else by remote flow id (first by creation time), without
+        its ``data`` unless ``definition``."""
+        columns = sql.SQL("*") if definition else sql.SQL(", ").join(
+            sql.Identifier(name) for name in _WITHOUT_DEFINITION)
         async with self._db.connection() as conn:
-            row = await fetch_one(conn, """
-                SELECT * FROM workflows WHERE id = %(key)s
-                UNION ALL
-                (SELECT * FROM workflows WHERE remote_flow_id = %(key)s
-                 ORDER BY created_at, id LIMIT 1)
-                LIMIT 1
-            """, {"key": id_or_remote_id})
+            row = await fetch_one(conn, _FIND.format(columns=columns), {"key": id_or_remote_id})
         return None if row is None else struct_from_row(Workflow, row)
 
     async def list(

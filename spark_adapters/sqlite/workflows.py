@@ -3,6 +3,8 @@
 import sqlite3
 from typing import Any
 
+import msgspec
+
 from spark_adapters.read_memo import ReadMemo
 from spark_adapters.sqlite.connection import (
     Database,
@@ -30,6 +32,9 @@ from spark_core.ports import (
 )
 
 _JSON_FIELDS = ("data", "tags")
+_WITHOUT_DEFINITION = ", ".join(
+    field.name for field in msgspec.structs.fields(Workflow) if field.name != "data")
+"""Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
 
 # The newest task is one index search per workflow on the page, and the counts are kept by
 # triggers in workflow_stats (migration 3), so a page costs the same however many tasks exist.
@@ -128,21 +133,26 @@ class SqliteWorkflowRepository(WorkflowRepository):
             raise _not_found(workflow_id)
         return workflow_from_row(found[0])
 
-    async def find(self, id_or_remote_id: str) -> Workflow | None:
-        """A workflow by local id, else by remote flow id (first by creation time). Two reads
-        outside a transaction: the second only when the first finds nothing (what every run
-        by local id saves), and a workflow added between them is found at the next ask."""
+    async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
+        """A workflow by local id, else by remote flow id (first by creation time), without
+        its ``data`` unless ``definition``. Two reads outside a transaction: the second only
+        when the first finds nothing (what every run by local id saves), and a workflow added
+        between them is found at the next ask."""
+        columns = "*" if definition else _WITHOUT_DEFINITION
         found = await self._database.read(
-            lambda conn: rows(conn, "SELECT * FROM workflows WHERE id = ?", [id_or_remote_id])
-            or rows(conn, "SELECT * FROM workflows WHERE remote_flow_id = ? "
+            lambda conn: rows(conn, f"SELECT {columns} FROM workflows WHERE id = ?",  # noqa: S608
+                              [id_or_remote_id])
+            or rows(conn, f"SELECT {columns} FROM workflows WHERE remote_flow_id = ? "  # noqa: S608
                           "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]))
         return workflow_from_row(found[0]) if found else None
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow, its source and the source's sealed key, from one snapshot."""
+        """The workflow (without its definition), its source and the source's sealed key,
+        from one snapshot."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            workflow = rows(conn, "SELECT * FROM workflows WHERE id = ?", [workflow_id])
+            workflow = rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
+                                  "WHERE id = ?", [workflow_id])
             source = rows(conn, "SELECT * FROM sources WHERE id = ?",
                           [workflow[0]["source_id"]]) if workflow else []
             return workflow, source

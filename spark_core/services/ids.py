@@ -22,7 +22,7 @@ class IdService:
         if len(text) >= FULL_ID_LENGTH:
             return text
         if kind is IdKind.WORKFLOW:
-            workflow = await self._store.workflows.find(text)
+            workflow = await self._store.workflows.find(text, definition=False)
             if workflow is not None:
                 return workflow.id
         prefix = text.lower()

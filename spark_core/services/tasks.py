@@ -52,7 +52,7 @@ class TaskService:
                         timeout: float | None, session_id: str | None,
                         tweaks: dict[str, Any] | None) -> Task:
         """A new task of a workflow (by local or remote id), checked, not yet stored."""
-        workflow = await self._workflows.get(workflow_id)
+        workflow = await self._workflows.get(workflow_id, definition=False)
         _check_run_options(max_retries, timeout)
         now = self._clock.now()
         return Task(

@@ -216,9 +216,10 @@ class WorkflowService:
             filters = msgspec.structs.replace(filters, source_url=normalise_url(filters.source_url))
         return await self._workflows.list(filters, limit=limit, offset=offset)
 
-    async def get(self, id_or_remote_id: str) -> Workflow:
-        """One workflow by local id or by remote flow id."""
-        workflow = await self._workflows.find(id_or_remote_id)
+    async def get(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow:
+        """One workflow by local id or by remote flow id; without ``definition``, its ``data``
+        is left out (``None``)."""
+        workflow = await self._workflows.find(id_or_remote_id, definition=definition)
         if workflow is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return workflow

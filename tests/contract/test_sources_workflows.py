@@ -242,17 +242,35 @@ async def test_a_workflow_is_found_by_local_id_or_by_remote_id(store: Store) -> 
         await store.workflows.get(WorkflowId("nothing"))
 
 
+FLOW_DEFINITION = {"nodes": [{"id": "ChatInput-1", "data": {"code": "x" * 2000}}], "edges": []}
+"""A flow definition, as LangFlow stores one (each component with its source code)."""
+
+
+async def test_a_workflow_found_without_its_definition_is_the_same_but_for_data(
+    store: Store,
+) -> None:
+    """``find`` by local or remote id leaves out only the flow definition when asked to."""
+    workflow = await make_workflow(store, await make_source(store), remote_id="remote-9",
+                                   data=FLOW_DEFINITION)
+    for key in (workflow.id, "remote-9"):
+        assert await store.workflows.find(key) == workflow
+        assert await store.workflows.find(key, definition=False) == msgspec.structs.replace(
+            workflow, data=None)
+    assert await store.workflows.find("nothing", definition=False) is None
+
+
 async def test_a_run_target_is_the_workflow_with_its_current_source_and_sealed_key(
     store: Store,
 ) -> None:
     """What a run needs comes back in one read, as stored now: a renamed source and a new key
-    show, and an unknown workflow is not found."""
+    show, the workflow without its flow definition, and an unknown workflow is not found."""
     source = await make_source(store, sealed_key="sealed-1")
-    workflow = await make_workflow(store, source)
+    workflow = await make_workflow(store, source, data=FLOW_DEFINITION)
     await store.sources.update(source.id, SourcePatch(name="renamed", sealed_key="sealed-2",
                                                       updated_at=at(1)))
     target = await store.workflows.run_target(workflow.id)
-    assert target.workflow == await store.workflows.get(workflow.id)
+    assert target.workflow == msgspec.structs.replace(
+        await store.workflows.get(workflow.id), data=None)
     assert target.source == await store.sources.get(source.id)
     assert (target.source.name, target.sealed_key) == ("renamed", "sealed-2")
     with pytest.raises(NotFoundError):

@@ -346,20 +346,24 @@ class FakeWorkflowRepository(WorkflowRepository):
         return self._state.workflows[workflow_id]
 
     async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow, its source and the source's sealed key."""
+        """The workflow (without its definition), its source and the source's sealed key."""
         self._state.enter()
-        workflow = self._state.workflow(workflow_id)
+        workflow = msgspec.structs.replace(self._state.workflow(workflow_id), data=None)
         return RunTarget(workflow=workflow, source=self._state.source(workflow.source_id),
                          sealed_key=self._state.source_keys.get(workflow.source_id))
 
-    async def find(self, id_or_remote_id: str) -> Workflow | None:
-        """A workflow by local id, else by remote flow id (first by creation time)."""
+    async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
+        """A workflow by local id, else by remote flow id (first by creation time), without
+        its ``data`` unless ``definition``."""
         self._state.enter()
         workflows = self._state.workflows
-        if id_or_remote_id in workflows:
-            return workflows[id_or_remote_id]
-        matching = [w for w in workflows.values() if w.remote_flow_id == id_or_remote_id]
-        return min(matching, key=lambda w: (w.created_at, w.id), default=None)
+        found = workflows.get(WorkflowId(id_or_remote_id))
+        if found is None:
+            matching = [w for w in workflows.values() if w.remote_flow_id == id_or_remote_id]
+            found = min(matching, key=lambda w: (w.created_at, w.id), default=None)
+        if found is None or definition:
+            return found
+        return msgspec.structs.replace(found, data=None)
 
     async def delete(self, workflow_id: WorkflowId) -> WorkflowDeletion:
         """Delete a workflow with its schedules and tasks."""
