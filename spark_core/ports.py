@@ -534,9 +534,11 @@ class TaskQueue(Protocol):
 
     async def release(
         self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
-    ) -> bool:
+    ) -> Task | None:
         """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``. Returns whether it was written.
+        under ``owner`` at ``attempt``. Returns the task as written (what ``get`` would now
+        answer: a caller waiting for the run needs no read of its own), or ``None`` when it
+        was not written.
 
         The last entry of ``attempts`` gets the outcome's ``updated_at`` as its end and the
         outcome's error."""

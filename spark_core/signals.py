@@ -20,7 +20,7 @@ class TaskSignals:
     def __init__(self) -> None:
         self._work = asyncio.Event()
         self._schedules = asyncio.Event()
-        self._watchers: dict[TaskId, list[asyncio.Future[None]]] = {}
+        self._watchers: dict[TaskId, list[asyncio.Future[Task | None]]] = {}
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
         self._due: list[datetime] = []
         self._starter: Callable[[Task], Awaitable[Task | None]] | None = None
@@ -82,13 +82,15 @@ class TaskSignals:
         self._schedules.clear()
 
     # -- finished tasks ------------------------------------------------------------------------
-    def watch(self, task_id: TaskId) -> "asyncio.Future[None]":
-        """A future resolved when this process hears that the task may have finished."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def watch(self, task_id: TaskId) -> "asyncio.Future[Task | None]":
+        """A future resolved when this process hears that the task may have finished: with
+        the final task as written when whoever wrote it here says so (this process's worker,
+        a cancel), else with ``None`` (a hint from another process: read it)."""
+        future: asyncio.Future[Task | None] = asyncio.get_running_loop().create_future()
         self._watchers.setdefault(task_id, []).append(future)
         return future
 
-    def unwatch(self, task_id: TaskId, future: "asyncio.Future[None]") -> None:
+    def unwatch(self, task_id: TaskId, future: "asyncio.Future[Task | None]") -> None:
         """Stop watching (the waiter gave up or got its answer)."""
         futures = self._watchers.get(task_id, [])
         if future in futures:
@@ -97,17 +99,18 @@ class TaskSignals:
             self._watchers.pop(task_id, None)
 
     def task_finished(self, task: Task) -> None:
-        """Tell every watcher of ``task`` that it reached a final state."""
-        self._wake(task.id)
+        """Tell every watcher of ``task`` that it reached a final state, as ``task`` (the
+        task as it was just written) says."""
+        self._wake(task.id, task)
 
     def task_finished_id(self, task_id: TaskId) -> None:
-        """Tell every watcher of ``task_id`` that it reached a final state."""
+        """Tell every watcher of ``task_id`` that it reached a final state (they read it)."""
         self._wake(task_id)
 
-    def _wake(self, task_id: TaskId) -> None:
+    def _wake(self, task_id: TaskId, task: Task | None = None) -> None:
         for future in self._watchers.pop(task_id, []):
             if not future.done():
-                future.set_result(None)
+                future.set_result(task)
 
     # -- cancellation --------------------------------------------------------------------------
     def on_cancel(self, listener: Callable[[TaskId], None]) -> None:
@@ -130,4 +133,7 @@ class TaskSignals:
             self.cancel_requested(TaskId(hint.id))
             self._wake(TaskId(hint.id))
         elif hint.kind == WakeUpKind.FINISHED and hint.id is not None:
-            self._wake(TaskId(hint.id))
+            # On the next loop pass: when this process's worker wrote the outcome, its own
+            # announcement (with the task as written, so a waiting caller need not read it)
+            # follows the store's hint at once and is heard first.
+            asyncio.get_running_loop().call_soon(self._wake, TaskId(hint.id))

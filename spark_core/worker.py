@@ -432,9 +432,9 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if written:
+            if written is not None:
                 _log_outcome(task, outcome)
-                self._announce(outcome.status, task.id)
+                self._announce(written.status, task.id, written)
                 await self._count_for_schedule(task, outcome)
                 await self._notify(task, outcome)
             else:
@@ -497,11 +497,16 @@ class Worker:
         if event is not None:
             self._notifier.notify(event, workflow_webhook=webhook)
 
-    def _announce(self, status: TaskStatus, task_id: TaskId) -> None:
-        if status.is_final:
-            self._signals.task_finished_id(task_id)
-        else:
+    def _announce(self, status: TaskStatus, task_id: TaskId,
+                  written: Task | None = None) -> None:
+        """Wake whoever waits: a final task's watchers (with the task as ``written`` when
+        known, so a caller waiting for the run needs no read), else the claim loop."""
+        if not status.is_final:
             self._signals.work_added()
+        elif written is not None:
+            self._signals.task_finished(written)
+        else:
+            self._signals.task_finished_id(task_id)
 
     async def _attempt(self, task: Task) -> TaskOutcome:
         timeout = task.timeout or self._default_timeout

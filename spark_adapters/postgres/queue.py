@@ -93,10 +93,10 @@ _OUTCOME = (
     "attempts, '{{-1,finished_at}}', to_jsonb(%(ended)s::text)), '{{-1,error}}',"
     " coalesce(to_jsonb(%(error)s::text), 'null'::jsonb)) ELSE attempts END "
     "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
-    "RETURNING spark_notify(%(hint)s, id) AS hint"
+    "RETURNING spark_notify(%(hint)s, id) AS hint{returning}"
 )
-_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
-_RECOVER = _OUTCOME.format(fence=_ABANDONED)
+_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s", returning=", *")
+_RECOVER = _OUTCOME.format(fence=_ABANDONED, returning="")
 
 _EXPIRED = (
     "SELECT * FROM tasks WHERE status = 'running' AND " + _ABANDONED +  # noqa: S608
@@ -204,12 +204,13 @@ class PostgresTaskQueue:
 
     async def release(
         self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
-    ) -> bool:
+    ) -> Task | None:
         """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``. Returns whether it was written."""
+        under ``owner`` at ``attempt``. Returns the task as written, or ``None``."""
         params = {**_outcome_params(task_id, outcome, attempt), "owner": owner}
         async with self._db.connection() as conn:
-            return bool(await fetch_all(conn, _RELEASE, params))
+            written = await fetch_all(conn, _RELEASE, params)
+        return task_from_row(written[0]) if written else None
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of

@@ -163,19 +163,20 @@ class SqliteTaskQueue(TaskQueue):
         return [task_id for task_id in task_ids if task_id in still]
 
     async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
-                      attempt: int) -> bool:
+                      attempt: int) -> Task | None:
         """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``; returns whether it was written."""
+        under ``owner`` at ``attempt``; returns the task as written, or ``None``."""
         params = [*_outcome_values(outcome), task_id, attempt, owner]
-        sql = f"{_WRITE_OUTCOME} AND lease_owner = ?"
+        sql = f"{_WRITE_OUTCOME} AND lease_owner = ? RETURNING *"
 
-        def release(conn: sqlite3.Connection) -> bool:
-            return bool(conn.execute(sql, params).rowcount == 1)
+        def release(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            return rows(conn, sql, params)
 
         written = await self._database.write(release, quick=True)
-        if written:
-            self._announce(task_id, outcome)
-        return written
+        if not written:
+            return None
+        self._announce(task_id, outcome)
+        return task_from_row(written[0])
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of

@@ -96,22 +96,36 @@ class TaskService:
         task = await self._new_task(workflow_id, input_data=input_data,
                                     max_retries=max_retries, timeout=timeout,
                                     session_id=session_id, tweaks=tweaks)
-        stored = await self._queue(task, start_here=wait)
+        if not wait:
+            return await self._queue(task, start_here=False)
+        # Watched before it is stored: a run that finishes while its caller is still being
+        # answered that it started cannot slip by unheard.
+        finished = self._signals.watch(task.id)
+        try:
+            stored = await self._queue(task, start_here=True)
+        except BaseException:
+            self._signals.unwatch(task.id, finished)
+            raise
         # Just stored, it is not final: the first look at the store can be skipped.
-        return await self._wait(stored.id, timeout=None, current=stored) if wait else stored
+        return await self._wait(stored.id, timeout=None, current=stored, watching=finished)
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> Task:
         """Return the task once it is final, or as it stands after ``timeout`` seconds."""
         return await self._wait(task_id, timeout=timeout, current=None)
 
     async def _wait(
-        self, task_id: TaskId, *, timeout: float | None, current: Task | None
+        self, task_id: TaskId, *, timeout: float | None, current: Task | None,
+        watching: "asyncio.Future[Task | None] | None" = None,
     ) -> Task:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            future = self._signals.watch(task_id)  # before the read: a finish cannot slip by
+            # Watched before the read: a finish cannot slip by.
+            future = watching or self._signals.watch(task_id)
+            watching = None
             try:
+                if future.done():  # heard already: the task as written, or None (read it)
+                    current = future.result()
                 task = current or await self._tasks.get(task_id)
                 current = None
                 if task.status.is_final:
@@ -122,7 +136,8 @@ class TaskService:
                     if step <= 0:
                         return task
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(future, step)
+                    # the task as written when this process finished it, else None: read it
+                    current = await asyncio.wait_for(future, step)
             finally:
                 self._signals.unwatch(task_id, future)
 

@@ -242,15 +242,17 @@ async def test_held_names_the_tasks_still_running_under_the_owner(store: Store) 
 
 
 async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
-    """Release writes the outcome and clears the lease for its owner and nobody else."""
+    """Release writes the outcome and clears the lease for its owner and nobody else, and
+    answers the task as written (``None`` when it wrote nothing)."""
     workflow = await a_workflow(store)
     task = await make_task(store, workflow, created=1)
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     done = outcome(TaskStatus.COMPLETED, 0.5, output_data="ok", output_raw={"answer": "ok"})
-    assert not await store.queue.release(task.id, done, owner="w2", attempt=claimed.tries)
+    assert await store.queue.release(task.id, done, owner="w2", attempt=claimed.tries) is None
     assert await store.tasks.get(task.id) == claimed
-    assert await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
+    written = await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
     read = await store.tasks.get(task.id)
+    assert written == read
     assert read == msgspec.structs.replace(
         claimed, status=TaskStatus.COMPLETED, output_data="ok", output_raw={"answer": "ok"},
         finished_at=at(0.5), updated_at=at(0.5),

@@ -740,14 +740,15 @@ class FakeTaskQueue(TaskQueue):
         ]
 
     async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
-                      attempt: int) -> bool:
-        """Write an attempt's outcome if the task still runs under ``owner`` at ``attempt``."""
+                      attempt: int) -> Task | None:
+        """Write an attempt's outcome if the task still runs under ``owner`` at ``attempt``;
+        the task as written, or ``None``."""
         self._state.enter()
         lease = self._state.running_at(task_id, attempt)
         if lease is None or lease.owner != owner:
-            return False
+            return None
         self._state.finish(self._state.tasks[task_id], outcome)
-        return True
+        return self._state.tasks[task_id]
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out, or whose owner is one of ``owners``."""

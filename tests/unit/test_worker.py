@@ -60,6 +60,25 @@ async def test_a_run_returns_the_answer_text_and_raw_response(
     assert task.finished_at is not None
 
 
+async def test_a_run_waited_for_is_answered_as_stored_without_reading_it_back(
+    world: World, echo: Workflow, running_worker: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker hands the finished task, as the store wrote it, to the caller waiting for
+    it: the answer is what a read gives afterwards, and no read of the task was needed."""
+    reads: list[str] = []
+    get = world.store.tasks.get
+
+    async def counted(task_id: TaskId) -> Task:
+        reads.append(task_id)
+        return await get(task_id)
+
+    monkeypatch.setattr(world.store.tasks, "get", counted)
+    task = await world.spark.tasks.run(echo.id, input_data="hello", wait=True)
+    assert reads == []
+    assert task == await get(task.id)
+    assert task.status == TaskStatus.COMPLETED
+
+
 async def test_the_task_id_is_sent_as_session_id_unless_given(
     world: World, echo: Workflow, running_worker: object
 ) -> None:
