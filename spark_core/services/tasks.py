@@ -98,8 +98,8 @@ class TaskService:
                                     session_id=session_id, tweaks=tweaks)
         if not wait:
             return await self._queue(task, start_here=False)
-        # Watched before it is stored: a run that finishes while its caller is still being
-        # answered that it started cannot slip by unheard.
+        # Watched before it is stored: a run that finishes before its caller starts waiting
+        # (an instant answer, or a failure at once) is still heard, not found at the next poll.
         finished = self._signals.watch(task.id)
         try:
             stored = await self._queue(task, start_here=True)
