@@ -138,13 +138,11 @@ def translate_errors(*, missing: str | None = None, conflict: str | None = None)
 
 
 def _run(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
-         begin: str | None, *, commit: bool = False) -> T:
-    """``work(conn)``, inside ``begin`` … ``COMMIT`` when ``begin`` is given (with ``commit``,
-    in the transaction the caller began)."""
-    if begin is None and not commit:
+         begin: str | None) -> T:
+    """``work(conn)``, inside ``begin`` … ``COMMIT`` when ``begin`` is given."""
+    if begin is None:
         return work(conn)
-    if begin is not None:
-        conn.execute(begin)
+    conn.execute(begin)
     try:
         result = work(conn)
         conn.execute("COMMIT")
@@ -306,18 +304,16 @@ class Database:
         return result
 
     def _write_here(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        """A quick write on the caller's thread, committed; ``_WriteLockHeld`` (nothing done)
-        when another process holds the write lock."""
+        """A quick write on the caller's thread, committed; ``_WriteLockHeld`` when another
+        process holds the write lock (``_run`` rolled back: nothing was done)."""
         self._wait_for_locks(conn, 0)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            result = _run(conn, work, "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             if is_busy(exc):
                 raise _WriteLockHeld from exc
             with translate_errors():
                 raise
-        with translate_errors():
-            result = _run(conn, work, None, commit=True)
         self.commits += 1
         return result
 

@@ -3,8 +3,6 @@
 import sqlite3
 from typing import Any
 
-import msgspec
-
 from spark_adapters.read_memo import ReadMemo
 from spark_adapters.sqlite.connection import (
     Database,
@@ -32,9 +30,6 @@ from spark_core.ports import (
 )
 
 _JSON_FIELDS = ("data", "tags")
-_WITHOUT_DEFINITION = ", ".join(
-    field.name for field in msgspec.structs.fields(Workflow) if field.name != "data")
-"""Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
 
 # The newest task is one index search per workflow on the page, and the counts are kept by
 # triggers in workflow_stats (migration 3), so a page costs the same however many tasks exist.
@@ -54,6 +49,8 @@ _SUMMARY_COLUMNS = """
 """
 
 _COLUMNS = column_names(Workflow)
+_WITHOUT_DEFINITION = ", ".join(name for name in _COLUMNS if name != "data")
+"""Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
 # One statement inserts or updates in place; the stored row keeps its id, created_at and its
 # local settings (max_concurrency, webhook_url: not part of the remote flow).
 _UPSERT = (
