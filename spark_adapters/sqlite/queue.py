@@ -50,7 +50,7 @@ _CLAIM = (
     "ORDER BY t.created_at, t.id LIMIT ?) "
     "UNION ALL SELECT id, created_at FROM (SELECT t.id, t.created_at, l.free, row_number() "
     "OVER (PARTITION BY t.workflow_id ORDER BY t.created_at, t.id) AS position "
-    "FROM tasks t JOIN limited l ON l.id = t.workflow_id WHERE l.free > 0 AND {runnable}) "
+    "FROM limited l CROSS JOIN tasks t ON t.workflow_id = l.id WHERE l.free > 0 AND {runnable}) "
     "WHERE position <= free) "
     "UPDATE tasks SET status = 'running', lease_owner = ?, lease_expires_at = ?, "
     "started_at = coalesce(started_at, ?), tries = tries + 1, updated_at = ?, "

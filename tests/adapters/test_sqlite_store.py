@@ -5,6 +5,7 @@ shared with the fake and PostgreSQL is in ``tests/contract``."""
 import asyncio
 import contextlib
 import itertools
+import re
 import signal
 import sqlite3
 import stat
@@ -690,6 +691,14 @@ HOT_CALLS: dict[str, Callable[[SqliteStore, Workflow], Awaitable[Any]]] = {
     "claim": lambda s, w: s.queue.claim(owner="o", limit=5, lease_seconds=LEASE),
     "renew": lambda s, w: s.queue.renew(owner="o", lease_seconds=LEASE),
     "expired": lambda s, w: s.queue.expired(limit=10, owners=["gone"]),
+    "held": lambda s, w: s.queue.held(owner="o", task_ids=[TaskId("t1"), TaskId("t2")]),
+    "tasks-of-a-schedule": lambda s, w: s.tasks.list(TaskFilter(schedule_id=ScheduleId("s")),
+                                                     limit=50, offset=0),
+    "tasks-by-status": lambda s, w: s.tasks.list(TaskFilter(status=TaskStatus.FAILED),
+                                                 limit=50, offset=0),
+    "runs-of-a-schedule": lambda s, w: s.schedules.count_active_tasks(ScheduleId("s")),
+    "count-by-status": lambda s, w: s.tasks.count_by_status(),
+    "prune": lambda s, w: s.tasks.prune(before=at(1), older_than=None, limit=10),
 }
 
 
@@ -708,7 +717,8 @@ async def test_hot_queries_search_indexes_and_never_scan_the_tasks_table(
     for plan in plans:
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan or (
             "USING INTEGER PRIMARY KEY" in plan), plan
-        assert "SCAN tasks" not in plan, plan
+        # no walk of every task, under the table's name or an alias (t, r), even through an index
+        assert not re.search(r"^SCAN (tasks|t|r)\b", plan, re.MULTILINE), plan
 
 
 async def test_the_unfiltered_task_list_reads_its_page_in_index_order(
