@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping, Sequence
 import aiohttp
 
 from spark_adapters.hive import HiveSource
+from spark_adapters.http_session import RequestCounter
 from spark_adapters.langflow import LangflowSource
 from spark_core.errors import UnknownSourceTypeError
 from spark_core.models import Source, SourceType
@@ -37,17 +38,21 @@ class SourceRegistry:
 
     @classmethod
     def default(
-        cls, session: aiohttp.ClientSession, *, request_timeout: float = 10.0
+        cls, session: aiohttp.ClientSession, *, request_timeout: float = 10.0,
+        count_requests: RequestCounter | None = None,
     ) -> "SourceRegistry":
-        """A registry that knows LangFlow and Automagik Hive."""
+        """A registry that knows LangFlow and Automagik Hive; ``count_requests`` is told of
+        every HTTP request their clients make (the metrics)."""
 
         def langflow(session: aiohttp.ClientSession, source: Source,
                      api_key: str | None) -> WorkflowSource:
-            return LangflowSource(session, source, api_key, request_timeout=request_timeout)
+            return LangflowSource(session, source, api_key, request_timeout=request_timeout,
+                                  count_requests=count_requests)
 
         def hive(session: aiohttp.ClientSession, source: Source,
                  api_key: str | None) -> WorkflowSource:
-            return HiveSource(session, source, api_key, request_timeout=request_timeout)
+            return HiveSource(session, source, api_key, request_timeout=request_timeout,
+                              count_requests=count_requests)
 
         return cls(session, {SourceType.LANGFLOW.value: langflow, SourceType.HIVE.value: hive})
 

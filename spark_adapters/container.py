@@ -30,14 +30,11 @@ from spark_core.facade import Spark
 from spark_core.ports import Clock, Notifier, SecretBox, Store
 
 
-async def http_session(
-    metrics: PrometheusMetrics | None = None,
-) -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per process, closed on shutdown; ``metrics`` counts its requests."""
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One client session per process, closed on shutdown (the source clients count their
+    own requests: ``SourceRegistry.default``)."""
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
-    traces = [metrics.trace_config()] if metrics is not None else []
-    session = aiohttp.ClientSession(connector=connector, raise_for_status=False,
-                                    trace_configs=traces)
+    session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
     try:
         yield session
     finally:
@@ -109,12 +106,13 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     metrics = providers.Singleton(PrometheusMetrics, version=providers.Callable(spark_version))
-    session = providers.Resource(http_session, metrics)
+    session = providers.Resource(http_session)
     clock = providers.Singleton(SystemClock)
     store = providers.Singleton(configured_store, settings, clock)  # override to swap stores
     opened_store = providers.Resource(opened, store)
     secrets = providers.Singleton(secret_box, settings)
-    connector = providers.Singleton(SourceRegistry.default, session)
+    connector = providers.Singleton(SourceRegistry.default, session,
+                                    count_requests=metrics.provided.count_source_request)
     notifier = providers.Singleton(webhook_notifier, session, settings)
     spark = providers.Singleton(
         Spark.from_ports,

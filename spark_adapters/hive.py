@@ -7,7 +7,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from spark_adapters.http_session import SourceHttp
+from spark_adapters.http_session import RequestCounter, SourceHttp
 from spark_core.errors import (
     RemoteNotFoundError,
     RemoteRunError,
@@ -104,6 +104,7 @@ class HiveSource:
         api_key: str | None,
         *,
         request_timeout: float = 10.0,
+        count_requests: RequestCounter | None = None,
     ) -> None:
         # AgentOS wants the bearer header; older Hive servers read x-api-key.
         headers = {"Authorization": f"Bearer {api_key}", "x-api-key": api_key} if api_key else {}
@@ -116,6 +117,7 @@ class HiveSource:
             secrets=[api_key],
             verify_tls=source.verify_tls,
             request_timeout=request_timeout,
+            count_requests=count_requests,
         )
 
     async def check(self) -> dict[str, Any]:

@@ -7,8 +7,9 @@ a hostile source cannot exhaust memory, and redirects are never followed, so a k
 header can never be carried to another host.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
@@ -34,6 +35,12 @@ EXCERPT_CHARS = 200
 _CHUNK_BYTES = 64 * 1024
 _REDACTED = "[redacted]"
 _ANY_JSON = msgspec.json.Decoder()
+_JSON = msgspec.json.Encoder()
+_JSON_TYPE = {"Content-Type": "application/json"}
+
+RequestCounter = Callable[[str, str], None]
+"""Told of every request to a source: its source type and its HTTP status (``"200"``), or
+``"error"`` when no answer came, or ``"timeout"`` (``PrometheusMetrics.count_source_request``)."""
 
 
 class HttpResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,12 +77,15 @@ class SourceHttp:
         request_timeout: float = 10.0,
         max_body_bytes: int = MAX_BODY_BYTES,
         source_type: str = "unknown",
+        count_requests: RequestCounter | None = None,
     ) -> None:
         self._session = session
-        self._trace = {"source_type": source_type}  # the metrics' label (see PrometheusMetrics)
+        self._source_type = source_type
+        self._count = count_requests
         self._base_url = base_url.rstrip("/")
         self.label = label
         self._headers = dict(headers)
+        self._json_headers = {**self._headers, **_JSON_TYPE}
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
         self._ssl: bool = verify_tls
         self._request_timeout = request_timeout
@@ -105,29 +115,37 @@ class SourceHttp:
         of time is a ``RunTimeoutError``. Otherwise the management ``request_timeout`` applies.
         Transport failures raise ``SourceUnavailableError``; an oversized body raises
         ``SourceProtocolError``.
+
+        A JSON body is encoded here with msgspec, and the query joined to the URL, rather than
+        by aiohttp (its ``json=`` and ``params=`` cost ~12 µs a run more).
         """
         url = self._base_url + path
+        if params:
+            url += "?" + urlencode(params)
         if run_timeout is None:
             timeout = aiohttp.ClientTimeout(total=self._request_timeout)
         else:
             timeout = aiohttp.ClientTimeout(
                 total=run_timeout, sock_connect=min(run_timeout, self._request_timeout)
             )
+        headers = self._headers if json_body is None else self._json_headers
+        if fresh_connection:
+            headers = {**headers, "Connection": "close"}
+        answered = False
         try:
             async with self._session.request(
                 method,
                 url,
-                headers={**self._headers, "Connection": "close"}
-                if fresh_connection else self._headers,
-                params=params,
-                json=json_body,
-                data=form,
+                headers=headers,
+                data=form if json_body is None else _JSON.encode(json_body),
                 timeout=timeout,
                 ssl=self._ssl,
                 allow_redirects=False,
                 raise_for_status=False,  # statuses are translated below, whatever the session says
-                trace_request_ctx=self._trace,
             ) as response:
+                answered = True
+                if self._count is not None:
+                    self._count(self._source_type, str(response.status))
                 body = await self._read_capped(response, method, path)
                 return HttpResponse(
                     status=response.status,
@@ -140,6 +158,7 @@ class SourceHttp:
             raise
         except TimeoutError as exc:
             # Before ClientError: aiohttp's ServerTimeoutError is both.
+            self._count_failure(answered, "timeout")
             if run_timeout is not None:
                 raise RunTimeoutError(
                     self.scrub(f"{self.label} did not answer {method} {path} "
@@ -151,18 +170,27 @@ class SourceHttp:
             ) from exc
         except aiohttp.ClientSSLError as exc:
             # A certificate problem will not fix itself on retry.
+            self._count_failure(answered, "error")
             raise SourceUnavailableError(
                 self.scrub(f"Could not reach {url}: TLS failed ({exc})"), transient=False
             ) from exc
         except aiohttp.InvalidURL as exc:
+            self._count_failure(answered, "error")
             raise SourceUnavailableError(
                 self.scrub(f"Could not reach {url}: invalid URL"), transient=False
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            self._count_failure(answered, "error")
             reason = str(exc) or type(exc).__name__
             raise SourceUnavailableError(
                 self.scrub(f"Could not reach {url}: {reason}")
             ) from exc
+
+    def _count_failure(self, answered: bool, status: str) -> None:
+        """Count a request that failed before its answer came (one answered and then cut off
+        while its body was read was counted with its status already)."""
+        if not answered and self._count is not None:
+            self._count(self._source_type, status)
 
     async def _read_capped(
         self, response: aiohttp.ClientResponse, method: str, path: str

@@ -6,7 +6,12 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
-from spark_adapters.http_session import HttpResponse, SourceHttp, flow_reported_error
+from spark_adapters.http_session import (
+    HttpResponse,
+    RequestCounter,
+    SourceHttp,
+    flow_reported_error,
+)
 from spark_core.errors import (
     RemoteNotFoundError,
     RemoteRunError,
@@ -124,6 +129,7 @@ class LangflowSource:
         api_key: str | None,
         *,
         request_timeout: float = 10.0,
+        count_requests: RequestCounter | None = None,
     ) -> None:
         self._http = SourceHttp(
             session,
@@ -134,6 +140,7 @@ class LangflowSource:
             secrets=[api_key],
             verify_tls=source.verify_tls,
             request_timeout=request_timeout,
+            count_requests=count_requests,
         )
 
     async def check(self) -> dict[str, Any]:

@@ -258,6 +258,44 @@ async def test_run_sends_session_id_tweaks_chat_types_and_the_key(
     assert sent["headers"]["x-api-key"] == LANGFLOW_KEY
 
 
+async def test_run_sends_json_that_keeps_any_text_as_written(
+    client: LangflowSource, langflow_server: FakeLangflow,
+) -> None:
+    """The body is JSON (declared so) and text beyond ASCII arrives unchanged."""
+    text = 'héllo ✓ "quoted" \\ \n 日本'
+    result = await client.run(run_request(text=text))
+    assert result.output_text == text
+    [sent] = langflow_server.runs
+    assert sent["headers"]["Content-Type"].startswith("application/json")
+    assert sent["json"]["input_value"] == text
+
+
+async def test_every_request_is_counted_with_its_status_or_why_it_failed(
+    http_session: aiohttp.ClientSession, langflow_server: FakeLangflow,
+) -> None:
+    """The metrics hear of each request once: its HTTP status, ``timeout`` when the answer did
+    not come in time, ``error`` when the source could not be reached."""
+    counted: list[tuple[str, str]] = []
+
+    def count(source_type: str, status: str) -> None:
+        counted.append((source_type, status))
+
+    def counting(url: str) -> LangflowSource:
+        return LangflowSource(http_session, langflow_source(url), LANGFLOW_KEY,
+                              count_requests=count)
+
+    await counting(langflow_server.url).run(run_request())
+    with pytest.raises(RemoteNotFoundError):
+        await counting(langflow_server.url).run(run_request("no-such-flow"))
+    langflow_server.delay = 2.0
+    with pytest.raises(RunTimeoutError):
+        await counting(langflow_server.url).run(run_request(timeout=0.2))
+    with pytest.raises(SourceUnavailableError):
+        await counting(f"http://127.0.0.1:{unused_port()}").run(run_request())
+    assert counted == [("langflow", "200"), ("langflow", "404"), ("langflow", "timeout"),
+                       ("langflow", "error")]
+
+
 async def test_run_without_tweaks_leaves_them_out_of_the_body(
     client: LangflowSource, langflow_server: FakeLangflow,
 ) -> None:
