@@ -6,6 +6,7 @@ It wraps the whole Litestar app, so unknown routes (404), wrong methods (405) an
 covered as well as routed answers.
 """
 
+import itertools
 import re
 import secrets
 import time
@@ -20,6 +21,10 @@ from spark_adapters.metrics import PrometheusMetrics
 HEADER = "X-Request-ID"
 UNMATCHED = "unmatched"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ID_PREFIX = secrets.token_hex(8)
+"""This process's random half of every request id it makes (64 bits: unique across
+processes); the other half counts requests."""
+_ID_NUMBERS = itertools.count(secrets.randbelow(2**32))
 _STATE_KEY = "request_id"
 HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
 """Where the health check answers (its route, and the quick answer here)."""
@@ -32,13 +37,17 @@ def request_id(scope: Scope | dict[str, Any]) -> str:
     found = state.get(_STATE_KEY)
     if isinstance(found, str):
         return found
-    chosen = secrets.token_hex(16)  # as random as uuid4().hex, a quarter of its cost
+    chosen = None
     for key, value in scope.get("headers", ()):
         if key.lower() == b"x-request-id":
             caller = value.decode("latin-1").strip()
             if _SANE_ID.match(caller):
                 chosen = caller
             break
+    if chosen is None:
+        # 32 hex digits like uuid4().hex, unique rather than unpredictable (an id names a
+        # request in the logs, it guards nothing): 0.3 us against token_hex's 2.5 us syscall
+        chosen = f"{_ID_PREFIX}{next(_ID_NUMBERS) & 0xFFFFFFFFFFFFFFFF:016x}"
     state[_STATE_KEY] = chosen
     return chosen
 

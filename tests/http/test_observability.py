@@ -131,6 +131,10 @@ async def test_every_answer_carries_a_request_id_and_keeps_the_callers(
     unknown = await client.get("/no/such/route", headers={"X-Request-ID": "bad id\twith tab"})
     assert unknown.status_code == 404
     assert re.fullmatch(r"[0-9a-f]{32}", unknown.headers["x-request-id"])
+    again = await anonymous.get("/api/v1/schedules")
+    made_ids = {made.headers["x-request-id"], unknown.headers["x-request-id"],
+                again.headers["x-request-id"]}
+    assert len(made_ids) == 3  # every request made its own
 
 
 @pytest.fixture
