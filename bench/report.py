@@ -298,7 +298,16 @@ def comparable(sqlite: dict[str, Any], postgres: dict[str, Any]) -> list[tuple[A
              (lambda s: s["lag"].p99_s, "schedule lag p99", "s", ".2f"),
              (lambda s: s["healthy_s"], "start to healthy", "s", ".2f"),
              (lambda s: s["rss_catalogue_mb"], "idle RSS (per node)", "MB", ".0f")]
-    return rows
+    return [row for row in rows if _measured(row[0], sqlite) and _measured(row[0], postgres)]
+
+
+def _measured(figure: Any, store: dict[str, Any]) -> bool:
+    """True when ``store`` has the figure (``--http-only`` measures no lag, start or RSS)."""
+    try:
+        figure(store)
+    except KeyError:
+        return False
+    return True
 
 
 def sqlite_targets(store: dict[str, Any]) -> list[tuple[str, str, bool]]:

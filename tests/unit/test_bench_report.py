@@ -1,0 +1,29 @@
+"""The bench's report: a comparison of two stores lists only the figures both measured."""
+
+from types import SimpleNamespace
+from typing import Any
+
+from bench import report
+
+
+def measured_http_only() -> dict[str, Any]:
+    """What ``python -m bench --http-only`` measures of one store: lists, runs and claims,
+    but no schedule lag, start-up time or memory."""
+    return {
+        "lists": {"tasks_1k_16": SimpleNamespace(per_second=10_000.0)},
+        "runs": {f"{who}_{connections}": SimpleNamespace(per_second=900.0, p50_ms=p50)
+                 for connections in (1, 4, 16)
+                 for who, p50 in (("spark", 1.0), ("direct", 0.2))},
+        "claims": {f"spark_{connections}": SimpleNamespace(p99_ms=1.0)
+                   for connections in (1, 16)},
+    }
+
+
+def test_an_http_only_comparison_lists_what_both_stores_measured() -> None:
+    """``--compare --http-only`` used to fail writing its report (no schedule lag)."""
+    names = [name for _, name, _, _ in report.comparable(measured_http_only(),
+                                                         measured_http_only())]
+    assert "GET /api/v1/tasks?limit=100, 1k tasks, c=16" in names
+    assert "run now, c=16" in names
+    assert not any(name.startswith(("schedule lag", "start to healthy", "idle RSS"))
+                   for name in names)
