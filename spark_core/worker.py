@@ -317,6 +317,10 @@ class Worker:
         while not self._stopping:
             await asyncio.sleep(interval)
             if self._inflight:
+                # Only runs already here when the renewal was asked for can be judged by its
+                # answer: a run claimed or stored while it was under way (a claim committed
+                # after the renewal read the leases) is missing from it, yet still ours.
+                asked = set(self._inflight)
                 try:
                     held = set(
                         await self._queue.renew(
@@ -327,7 +331,7 @@ class Worker:
                     raise_if_cancelled()
                     logger.warning("Renewing leases failed: %s", exc)
                 else:
-                    for task_id in [tid for tid in self._inflight if tid not in held]:
+                    for task_id in [tid for tid in asked if tid not in held]:
                         self._cancel_local(task_id)
 
     async def _recover_loop(self) -> None:

@@ -29,7 +29,7 @@ class World(msgspec.Struct, kw_only=True):
 
 
 def build_world(*, concurrency: int = 4, metrics: Metrics | None = None,
-                notifier: Notifier | None = None) -> World:
+                notifier: Notifier | None = None, lease_seconds: float = 30) -> World:
     """The core over fakes, with one fake LangFlow server offering an ``echo`` flow, wired by
     ``Spark.from_ports`` as every entrypoint wires it."""
     clock = FakeClock()
@@ -39,7 +39,7 @@ def build_world(*, concurrency: int = 4, metrics: Metrics | None = None,
     remote.add_flow("echo", "Echo")
     spark = Spark.from_ports(
         store=store, connector=connector, secrets=FakeSecretBox(), clock=clock,
-        concurrency=concurrency, lease_seconds=30,
+        concurrency=concurrency, lease_seconds=lease_seconds,
         retry=RetryPolicy(base_seconds=1, max_seconds=8), metrics=metrics, notifier=notifier,
     )
     return World(store=store, clock=clock, connector=connector, remote=remote, spark=spark)

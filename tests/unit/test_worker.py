@@ -515,6 +515,47 @@ async def test_a_run_whose_caller_gives_up_while_it_is_stored_still_runs(
         (TaskStatus.COMPLETED, "orphan?")]
 
 
+async def test_a_run_claimed_while_leases_are_renewed_is_not_taken_for_lost() -> None:
+    """A lease renewal answers with the runs it found; a run claimed after it read the leases
+    is not among them, yet still this worker's: it runs and finishes instead of being
+    stopped as taken over (which left it ``running`` under a lease renewed for ever, its
+    caller waiting: seen on PostgreSQL at 16 concurrent runs)."""
+    world = build_world(concurrency=4, lease_seconds=0.3)  # a renewal every 0.1 s
+    echo = await synced_echo(world)
+    world.remote.release = asyncio.Event()
+    renew, claim = world.store.queue.renew, world.store.queue.claim
+    renewing, claimed = asyncio.Event(), asyncio.Event()
+
+    async def slow_renew(**kwargs: Any) -> list[TaskId]:
+        held = await renew(**kwargs)  # read before the second run is claimed
+        if not claimed.is_set():
+            renewing.set()
+            await claimed.wait()  # its answer arrives after that claim committed
+        return held
+
+    async def noted_claim(**kwargs: Any) -> list[Task]:
+        found = await claim(**kwargs)
+        if renewing.is_set() and found:
+            claimed.set()
+        return found
+
+    world.store.queue.renew = slow_renew  # type: ignore[method-assign]
+    world.store.queue.claim = noted_claim  # type: ignore[method-assign]
+    await world.spark.worker.start()
+    try:
+        first = await world.spark.tasks.run(echo.id, input_data="first", wait=False)
+        await asyncio.wait_for(renewing.wait(), 5)
+        second = await world.spark.tasks.run(echo.id, input_data="second", wait=False)
+        await asyncio.wait_for(claimed.wait(), 5)
+        await asyncio.sleep(0.05)  # the renewal's answer is heard
+        world.remote.release.set()
+        for task in (first, second):
+            await _until(_status_is(world, task.id, TaskStatus.COMPLETED))
+    finally:
+        world.remote.release.set()
+        await world.spark.worker.stop(grace=1)
+
+
 async def test_a_run_asked_while_a_claim_is_under_way_keeps_the_concurrency() -> None:
     """A worker of concurrency 1 whose claim loop is claiming a queued run does not also
     start a new run it is asked for: one run at a time, both finish."""
