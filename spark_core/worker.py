@@ -320,7 +320,7 @@ class Worker:
                 # Only runs already here when the renewal was asked for can be judged by its
                 # answer: a run claimed or stored while it was under way (a claim committed
                 # after the renewal read the leases) is missing from it, yet still ours.
-                asked = set(self._inflight)
+                asked = dict(self._inflight)
                 try:
                     held = set(
                         await self._queue.renew(
@@ -331,8 +331,9 @@ class Worker:
                     raise_if_cancelled()
                     logger.warning("Renewing leases failed: %s", exc)
                 else:
-                    for task_id in [tid for tid in asked if tid not in held]:
-                        self._cancel_local(task_id)
+                    for task_id, run in asked.items():
+                        if task_id not in held:
+                            self._cancel_local(task_id, run)
 
     async def _recover_loop(self) -> None:
         """Every ``RECOVER_SECONDS``, take over the runs of processes known dead (at once, not
@@ -346,20 +347,24 @@ class Worker:
         even when the wake-up hint never arrives."""
         while not self._stopping:
             await asyncio.sleep(WATCH_SECONDS)
-            running = [tid for tid, run in self._inflight.items() if not run.done()]
+            running = {tid: run for tid, run in self._inflight.items() if not run.done()}
             if not running:
                 continue
             try:
-                held = set(await self._queue.held(owner=self.owner, task_ids=running))
+                held = set(await self._queue.held(owner=self.owner, task_ids=list(running)))
             except SparkError:
                 raise_if_cancelled()
                 continue
-            for task_id in running:
-                if task_id not in held and task_id in self._inflight:
-                    self._cancel_local(task_id)
+            for task_id, run in running.items():
+                if task_id not in held:
+                    self._cancel_local(task_id, run)
 
-    def _cancel_local(self, task_id: TaskId) -> None:
+    def _cancel_local(self, task_id: TaskId, asked: "asyncio.Task[None] | None" = None) -> None:
+        """Stop the run of ``task_id`` here; with ``asked``, only if that run is still the one
+        in flight (a store's answer about an earlier attempt says nothing of a later one)."""
         run = self._inflight.get(task_id)
+        if asked is not None and run is not asked:
+            return
         if run is not None and not run.done():
             self._cancelled.add(task_id)
             run.cancel()
