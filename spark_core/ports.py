@@ -523,9 +523,13 @@ class TaskQueue(Protocol):
         without a second transaction and without waking its claim loop."""
         ...
 
-    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
-        """Extend every unexpired lease ``owner`` holds; returns the ids still held (a task
-        missing from the answer was cancelled or taken over: stop running it)."""
+    async def renew(self, *, owner: str, lease_seconds: float,
+                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
+        """Extend every unexpired lease ``owner`` holds, or only those of ``task_ids``;
+        returns the ids still held (a task missing from the answer was cancelled or taken
+        over: stop running it). A worker names the runs it has under way, so a lease it holds
+        with no run behind it (a fault) runs out and is recovered instead of lasting for
+        ever."""
         ...
 
     async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:

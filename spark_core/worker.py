@@ -316,15 +316,18 @@ class Worker:
         interval = self._lease_seconds / 3
         while not self._stopping:
             await asyncio.sleep(interval)
-            if self._inflight:
+            if self._inflight or self._releasing:
                 # Only runs already here when the renewal was asked for can be judged by its
                 # answer: a run claimed or stored while it was under way (a claim committed
                 # after the renewal read the leases) is missing from it, yet still ours.
+                # Only they (and outcomes being written) are renewed: a lease of this worker
+                # with no run behind it runs out and is recovered.
                 asked = dict(self._inflight)
                 try:
                     held = set(
                         await self._queue.renew(
-                            owner=self.owner, lease_seconds=self._lease_seconds
+                            owner=self.owner, lease_seconds=self._lease_seconds,
+                            task_ids=[*asked, *self._releasing],
                         )
                     )
                 except SparkError as exc:

@@ -138,15 +138,19 @@ class SqliteTaskQueue(TaskQueue):
             self._hints.publish(WORK)
         return stored
 
-    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
-        """Extend every unexpired lease ``owner`` holds; returns the ids still held."""
+    async def renew(self, *, owner: str, lease_seconds: float,
+                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
+        """Extend every unexpired lease ``owner`` holds (only those of ``task_ids`` when
+        given); returns the ids still held."""
+        if task_ids is not None and not task_ids:
+            return []
         now, until = self._lease(lease_seconds)
-        renewed = await self._database.write(lambda conn: rows(
-            conn,
-            "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? "
-            "AND status = 'running' AND lease_expires_at >= ? RETURNING id, created_at",
-            [until, owner, now],
-        ))
+        only = "" if task_ids is None else f"AND id IN ({placeholders(task_ids)}) "
+        sql = ("UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? "  # noqa: S608
+               f"AND status = 'running' AND lease_expires_at >= ? {only}"
+               "RETURNING id, created_at")
+        params = [until, owner, now, *(task_ids or ())]
+        renewed = await self._database.write(lambda conn: rows(conn, sql, params))
         return [TaskId(row["id"]) for row in _oldest_first(renewed)]
 
     async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:

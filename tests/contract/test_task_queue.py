@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from spark_core.errors import ConflictError, NotFoundError
-from spark_core.models import TaskStatus, WorkflowId
+from spark_core.models import TaskId, TaskStatus, WorkflowId
 from spark_core.ports import Store, TaskFilter, WorkflowPatch
 from tests.contract.builders import (
     LEASE,
@@ -209,6 +209,23 @@ async def test_renewing_returns_the_tasks_the_owner_still_holds(
     assert await store.queue.expired(limit=10) == []
     clock.set(at(10.6))
     assert {t.id for t in await store.queue.expired(limit=10)} == {kept.id, theirs.id}
+
+
+async def test_a_renewal_of_named_tasks_leaves_the_owners_other_leases_to_run_out(
+        store: Store, clock: FakeClock) -> None:
+    """Renewing only the runs a worker has under way: a lease of the same owner with no run
+    behind it is not extended, so it expires and can be recovered."""
+    workflow = await a_workflow(store)
+    running = await make_task(store, workflow, created=1)
+    orphan = await make_task(store, workflow, created=2)
+    await store.queue.claim(owner="w1", limit=2, lease_seconds=60)
+    clock.set(at(0.5))
+    assert await store.queue.renew(owner="w1", lease_seconds=600,
+                                   task_ids=[running.id, TaskId("unknown")]) == [running.id]
+    assert await store.queue.renew(owner="w2", lease_seconds=600, task_ids=[orphan.id]) == []
+    assert await store.queue.renew(owner="w1", lease_seconds=600, task_ids=[]) == []
+    clock.set(at(1.1))
+    assert [t.id for t in await store.queue.expired(limit=10)] == [orphan.id]
 
 
 async def test_an_expired_lease_is_neither_held_nor_renewed(

@@ -715,12 +715,16 @@ class FakeTaskQueue(TaskQueue):
                 free[task.workflow_id] -= 1
         return free
 
-    async def renew(self, *, owner: str, lease_seconds: float) -> list[TaskId]:
-        """Extend ``owner``'s unexpired leases; returns the ids it still holds."""
+    async def renew(self, *, owner: str, lease_seconds: float,
+                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
+        """Extend ``owner``'s unexpired leases (of ``task_ids`` only, when given); returns
+        the ids it still holds."""
         self._state.enter()
         now = self._state.now()
         held = []
         for task in sorted(self._state.tasks.values(), key=_oldest_first):
+            if task_ids is not None and task.id not in task_ids:
+                continue
             lease = self._state.leases.get(task.id)
             if (task.status is TaskStatus.RUNNING and lease is not None and lease.owner == owner
                     and lease.until >= now):

@@ -556,6 +556,31 @@ async def test_a_run_claimed_while_leases_are_renewed_is_not_taken_for_lost() ->
         await world.spark.worker.stop(grace=1)
 
 
+async def test_a_lease_of_the_worker_with_no_run_behind_it_is_left_to_run_out() -> None:
+    """The worker renews the leases of the runs it has under way, not every lease in its
+    name: one held with nothing running it (a fault) expires and can be recovered, instead
+    of being kept alive as long as the worker is busy."""
+    world = build_world(concurrency=4, lease_seconds=0.6)  # a renewal every 0.2 s
+    echo = await synced_echo(world)
+    owner = world.spark.worker.owner
+    orphan = await world.spark.tasks.run(echo.id, input_data="orphan", wait=False)
+    [claimed] = await world.store.queue.claim(owner=owner, limit=1, lease_seconds=0.3)
+    assert claimed.id == orphan.id
+    world.remote.release = asyncio.Event()
+    await world.spark.worker.start()
+    try:
+        busy = await world.spark.tasks.run(echo.id, input_data="busy", wait=False)
+        await _until(lambda: _true(len(world.remote.runs) == 1))
+        for _ in range(10):  # the store's clock moves on; renewals keep up with it
+            world.clock.advance(0.1)
+            await asyncio.sleep(0.1)
+        assert await world.store.queue.held(owner=owner, task_ids=[busy.id, orphan.id]) == [
+            busy.id]
+    finally:
+        world.remote.release.set()
+        await world.spark.worker.stop(grace=1)
+
+
 async def test_a_run_asked_while_a_claim_is_under_way_keeps_the_concurrency() -> None:
     """A worker of concurrency 1 whose claim loop is claiming a queued run does not also
     start a new run it is asked for: one run at a time, both finish."""
