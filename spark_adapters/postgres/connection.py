@@ -223,14 +223,21 @@ class SnapshotTokens:
     The rounds have a connection of their own beside the pool (opened on first use): borrowing
     one from the pool and giving it back cost as much as the query itself (218 against 118 µs
     a round, measured one caller at a time). A connection that fails is replaced and the
-    query asked once more on the new one, so a database restart costs no list an error.
+    query asked once more on the new one, so a database restart costs no list an error. The
+    query runs on one cursor kept with the connection, prepared at once (unless a transaction
+    pooler forbids prepared statements): a new cursor per round and psycopg's prepare
+    bookkeeping made a round 81 µs against 58.
     """
+
+    _QUERY = "SELECT pg_current_snapshot()::text AS token"
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._next: asyncio.Future[str] | None = None
         self._rounds: asyncio.Task[None] | None = None
         self._conn: Conn | None = None
+        self._cursor: psycopg.AsyncCursor[DictRow] | None = None
+        self._prepare = None if db.poll_only else True
 
     async def current(self) -> str:
         """The snapshot of a query started after this call."""
@@ -279,16 +286,19 @@ class SnapshotTokens:
     async def _query_once(self) -> str:
         try:
             with translate_errors(self._db.url):
-                if self._conn is None:
+                if self._conn is None or self._cursor is None:
+                    await self._drop()
                     self._conn = await self._db.connect_raw()
-                row = await fetch_one(self._conn, "SELECT pg_current_snapshot()::text AS token")
+                    self._cursor = self._conn.cursor()
+                await self._cursor.execute(self._QUERY, prepare=self._prepare)
+                row = await self._cursor.fetchone()
         except StoreUnavailableError:
             await self._drop()
             raise
         return "" if row is None else str(row["token"])
 
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._cursor = self._conn, None, None
         if conn is not None:
             with contextlib.suppress(psycopg.Error, OSError):
                 await conn.close()
