@@ -34,6 +34,9 @@ class LoadResult(msgspec.Struct, frozen=True):
     """Wall-clock time (epoch seconds) when counting began."""
     measured_to: float = 0.0
     """Wall-clock time (epoch seconds) when the last counted answer had arrived."""
+    why: dict[str, int] = {}
+    """What the errors were, counted: an HTTP status (with ``unexpected body`` when the
+    status was fine but the body was not), or the exception's class name."""
 
     @property
     def per_second(self) -> float:
@@ -61,6 +64,7 @@ async def run_load(request: Request | Sequence[Request], *, connections: int,
     latencies: list[float] = []
     counted = False
     errors = 0
+    why: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
 
@@ -74,11 +78,15 @@ async def run_load(request: Request | Sequence[Request], *, connections: int,
                                            headers=request.headers) as answer:
                     body = await answer.read()
                     good = ok(answer.status, body)
-            except (aiohttp.ClientError, TimeoutError):
-                good = False
+                    reason = (str(answer.status) if not 200 <= answer.status < 300
+                              else f"{answer.status} unexpected body")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                good, reason = False, type(exc).__name__
             if counted:
                 latencies.append(time.perf_counter() - now)
-                errors += not good
+                if not good:
+                    errors += 1
+                    why[reason] = why.get(reason, 0) + 1
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         begin = time.perf_counter()
@@ -93,7 +101,7 @@ async def run_load(request: Request | Sequence[Request], *, connections: int,
         measured = time.perf_counter() - measured_from
     return LoadResult(connections=connections, seconds=measured, answers=len(latencies),
                       errors=errors, latencies=latencies, measured_from=wall_from,
-                      measured_to=time.time())
+                      measured_to=time.time(), why=why)
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -104,6 +112,19 @@ class Summary(msgspec.Struct, frozen=True):
     p99_ms: float
     errors: int
     repeats: int
+    why: dict[str, int] = {}
+    """The errors of every run, by kind (``LoadResult.why``)."""
+
+    @property
+    def errors_cell(self) -> str:
+        """The errors for a report's table: ``0``, or the count with its kinds
+        (``7 (TimeoutError)``, ``5 (503: 3, TimeoutError: 2)``)."""
+        if not self.errors:
+            return "0"
+        if len(self.why) == 1:
+            return f"{self.errors} ({next(iter(self.why))})"
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in sorted(self.why.items()))
+        return f"{self.errors} ({kinds})" if kinds else str(self.errors)
 
 
 def summarise(results: list[LoadResult]) -> Summary:
@@ -114,6 +135,8 @@ def summarise(results: list[LoadResult]) -> Summary:
         p99_ms=statistics.median(r.latency(0.99) for r in results) * 1000,
         errors=sum(r.errors for r in results),
         repeats=len(results),
+        why={kind: sum(r.why.get(kind, 0) for r in results)
+             for kind in sorted({kind for r in results for kind in r.why})},
     )
 
 

@@ -122,7 +122,7 @@ def _lists(store: dict[str, Any]) -> list[str]:
                     rate, p50, p99 = _summary_cells(summary)
                     lines.append(_row(path, size_label, connections, rate,
                                       baseline_ratio(lists, name, size, connections), p50,
-                                      p99, summary.errors))
+                                      p99, summary.errors_cell))
     seeded = f"Seeding to {store.get('tasks_in_store', 0):,} tasks took " \
              f"{store.get('seed_s', 0):.1f} s"
     if "stats_agree" in store:
@@ -162,7 +162,8 @@ def _runs(store: dict[str, Any]) -> list[str]:
         spark, direct = runs[f"spark_{connections}"], runs[f"direct_{connections}"]
         rate, p50, p99 = _summary_cells(spark)
         lines.append(_row(connections, rate, runs_ratio(store, connections), p50, p99,
-                          spark.errors, f"{direct.per_second:,.0f}", f"{direct.p50_ms:.2f}"))
+                          spark.errors_cell, f"{direct.per_second:,.0f}",
+                          f"{direct.p50_ms:.2f}"))
     lines += ["", f"Added latency per run at concurrency 1 (Spark p50 - direct p50): "
                   f"**{added_ms(runs):.1f} ms**. Original service: {ORIGINAL['runs']}."]
     return lines

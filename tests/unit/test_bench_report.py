@@ -4,6 +4,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench import report
+from bench.load import LoadResult, summarise
 
 
 def measured_http_only() -> dict[str, Any]:
@@ -27,3 +28,21 @@ def test_an_http_only_comparison_lists_what_both_stores_measured() -> None:
     assert "run now, c=16" in names
     assert not any(name.startswith(("schedule lag", "start to healthy", "idle RSS"))
                    for name in names)
+
+
+def load_run(errors: dict[str, int]) -> LoadResult:
+    """One load run with ``errors`` of each kind among 100 answers."""
+    return LoadResult(connections=16, seconds=3.0, answers=100, errors=sum(errors.values()),
+                      latencies=[0.001] * 100, why=errors)
+
+
+def test_the_report_says_what_the_errors_were() -> None:
+    """Errors are counted over the repeats with their kinds (an HTTP status, a body that
+    was not the page, or an exception), so a report shows why, not only how many."""
+    none = summarise([load_run({}), load_run({})])
+    assert (none.errors, none.errors_cell) == (0, "0")
+    timeouts = summarise([load_run({"TimeoutError": 4}), load_run({}),
+                          load_run({"TimeoutError": 3})])
+    assert timeouts.errors_cell == "7 (TimeoutError)"
+    mixed = summarise([load_run({"503": 2, "TimeoutError": 1}), load_run({"503": 1})])
+    assert mixed.errors_cell == "4 (503: 3, TimeoutError: 1)"
