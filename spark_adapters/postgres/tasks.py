@@ -1,5 +1,6 @@
 """``PostgresTaskRepository``: runs, their input, answer, error and timing."""
 
+import functools
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -190,14 +191,20 @@ async def insert_running(conn: Conn, task: Task, *, owner: str, lease_seconds: f
     as stored, or ``None`` when the workflow has a limit or does not exist (nothing inserted).
     Errors as ``insert_returning``."""
     row = task_to_row(task)
-    columns = list(row)
-    values = [sql.SQL(_RUNNING_COLUMNS[name]) if name in _RUNNING_COLUMNS
-              else sql.Placeholder(name) for name in columns]
-    statement = _INSERT_RUNNING.format(sql.SQL(", ").join(sql.Identifier(name) for name in columns),
-                                       sql.SQL(", ").join(values))
     params = {**row, "lease_owner": owner, "lease": float(lease_seconds), "now": now}
     with _insert_errors([task]):
-        return await fetch_one(conn, statement, params)
+        return await fetch_one(conn, _insert_running_statement(tuple(row)), params)
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_running_statement(columns: tuple[str, ...]) -> str:
+    """``insert_running``'s statement for a row of ``columns`` (every task's row has the same
+    ones), rendered to text once: psycopg renders a composed statement on every execution,
+    quoting each identifier again."""
+    values = [sql.SQL(_RUNNING_COLUMNS[name]) if name in _RUNNING_COLUMNS
+              else sql.Placeholder(name) for name in columns]
+    return _INSERT_RUNNING.format(sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+                                  sql.SQL(", ").join(values)).as_string()
 
 
 @contextmanager
