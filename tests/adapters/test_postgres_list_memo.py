@@ -2,15 +2,18 @@
 never after a commit: its own, or another client's on the same schema."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 
-from spark_adapters.postgres import PostgresStore
-from spark_core.models import Workflow
+from spark_adapters.postgres import PostgresStore, connection
+from spark_core.errors import StoreUnavailableError
+from spark_core.models import Page, Workflow
 from spark_core.ports import TaskFilter, WorkflowFilter
 from tests.adapters.test_postgres_store import a_workflow, new_task
+from tests.proxy import CuttableProxy
 
 
 @pytest.fixture
@@ -97,3 +100,51 @@ async def test_a_killed_snapshot_session_costs_no_list_an_error(
     assert not set(after) & set(before)
     await store.close()
     assert not set(await _snapshot_sessions(postgres_url)) & set(after)
+
+
+async def test_a_database_that_stops_answering_fails_lists_in_time_then_they_recover(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that holds the snapshot query (a hung server, a stalled network) fails the
+    lists waiting on it with ``StoreUnavailableError`` after ``SNAPSHOT_SECONDS``, not never;
+    once it answers again the next list is answered, on a new session, with the commits made
+    meanwhile, and never with the held round's late answer."""
+    monkeypatch.setattr(connection, "SNAPSHOT_SECONDS", 0.5)
+    with CuttableProxy.before(postgres_url) as proxy:
+        store = PostgresStore(proxy.route(postgres_url), pool_size=2)
+        await store.open()
+        try:
+            await store.migrate()
+            workflow = await a_workflow(store)
+            await store.tasks.add(new_task(workflow))
+            await store.tasks.list(TaskFilter(), limit=100, offset=0)
+            proxy.freeze()
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="no answer"):
+                await asyncio.gather(*(store.tasks.list(TaskFilter(), limit=100, offset=0)
+                                       for _ in range(4)))
+            assert time.monotonic() - started < 5
+            async with await psycopg.AsyncConnection.connect(postgres_url,
+                                                             autocommit=True) as other:
+                await other.execute("UPDATE tasks SET input_data = 'while it hung'")
+            proxy.thaw()
+            page = await store.tasks.list(TaskFilter(), limit=100, offset=0)
+            assert {task.input_data for task in page.items} == {"while it hung"}
+        finally:
+            proxy.thaw()
+            await store.close()
+
+
+async def test_a_list_cancelled_while_waiting_for_a_snapshot_fails_no_other(
+        store: PostgresStore, workflow: Workflow) -> None:
+    """A caller that goes away (a client disconnecting) while its list waits for the shared
+    snapshot round is cancelled alone: the lists waiting with it are answered."""
+    lists = [asyncio.create_task(store.tasks.list(TaskFilter(), limit=100, offset=0))
+             for _ in range(3)]
+    await asyncio.sleep(0)  # all three wait for the same round
+    lists[1].cancel()
+    first, cancelled, third = await asyncio.gather(*lists, return_exceptions=True)
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert isinstance(first, Page)
+    assert isinstance(third, Page)
+    assert [task.workflow_id for task in first.items] == [workflow.id]
+    assert third == first

@@ -6,102 +6,25 @@ connection reset, new ones refused) and restore, as a network partition or a dat
 would look from the node.
 """
 
-import asyncio
-import contextlib
-import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.processes import SparkProcess, synced_workflow, wait_for
+from tests.proxy import CuttableProxy
 from tests.servers import FakeLangflow
 from tests.servers.langflow import SLOW_ID, SLOW_NODE
 
 pytestmark = pytest.mark.slow
 
 
-class CuttableProxy:
-    """A TCP proxy on loopback, in its own thread, that forwards to ``target`` until cut."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.cut_off = False
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    def __enter__(self) -> "CuttableProxy":
-        self._thread.start()
-        self._call(self._start)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._call(self._stop)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-    def cut(self) -> None:
-        """Reset every open connection and refuse new ones."""
-        self._call(self._cut)
-
-    def restore(self) -> None:
-        """Forward new connections again."""
-        self.cut_off = False
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine(), self._loop).result(timeout=10)
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        await self._cut()
-        if self._server is not None:
-            self._server.close()
-
-    async def _cut(self) -> None:
-        self.cut_off = True
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut_off:
-            writer.transport.abort()
-            return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update({writer, upstream_writer})
-        await asyncio.gather(self._pipe(reader, upstream_writer),
-                             self._pipe(upstream_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.transport.abort()
-        self._writers.discard(writer)
-
-
 @pytest.fixture
 def proxied_url(postgres_url: str) -> Iterator[tuple[str, CuttableProxy]]:
     """The test schema's URL, reached through a cuttable proxy."""
-    parts = urllib.parse.urlsplit(postgres_url)
-    with CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-        user = f"{parts.username}@" if parts.username else ""
-        yield urllib.parse.urlunsplit(
-            parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}")), proxy
+    with CuttableProxy.before(postgres_url) as proxy:
+        yield proxy.route(postgres_url), proxy
 
 
 def _health(node: SparkProcess) -> str:
