@@ -7,10 +7,14 @@ answer is kept under the read's arguments with the token taken before it; a late
 same arguments and the same token gets the same (immutable) answer back without a query. A
 token taken before the read can only make a kept answer look older than it is, never newer:
 at worst a read is repeated, and an answer is never served after a write committed.
+
+Where reads wait on I/O (PostgreSQL), callers missing the same key under the same token at
+once share one read (``read_once``) instead of each reading the same page again.
 """
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -25,6 +29,7 @@ class ReadMemo(Generic[T]):
     def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
         self._entries = entries
         self._kept: OrderedDict[Hashable, tuple[Hashable, T]] = OrderedDict()
+        self._reading: dict[tuple[Hashable, Hashable], asyncio.Future[T]] = {}
 
     def get(self, key: Hashable, token: Hashable) -> T | None:
         """The answer kept for ``key`` if it was read under ``token``, else ``None``."""
@@ -40,3 +45,24 @@ class ReadMemo(Generic[T]):
         self._kept.move_to_end(key)
         while len(self._kept) > self._entries:
             self._kept.popitem(last=False)
+
+    async def read_once(self, key: Hashable, token: Hashable,
+                        read: Callable[[], Awaitable[T]]) -> T:
+        """The answer kept for ``key`` under ``token``, else ``read()``'s, then kept; callers
+        asking for the same key under the same token while it is read wait for that read (or
+        its error) instead of reading again. A caller cancelled leaves the read to the others.
+        """
+        kept = self.get(key, token)
+        if kept is not None:
+            return kept
+        flight = self._reading.get((key, token))
+        if flight is None:
+            flight = asyncio.ensure_future(read())
+            self._reading[(key, token)] = flight
+            flight.add_done_callback(lambda done: self._landed(key, token, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: Hashable, token: Hashable, done: asyncio.Future[T]) -> None:
+        del self._reading[(key, token)]
+        if not done.cancelled() and done.exception() is None:
+            self.put(key, token, done.result())

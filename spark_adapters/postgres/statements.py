@@ -84,13 +84,15 @@ async def remembered(db: Database, memo: ReadMemo[P], key: Hashable,
     started after this call (``SnapshotTokens``, shared by concurrent callers) and before
     the read: two equal snapshots see the same committed transactions, and any commit in
     between (by any node or client) makes them differ. A hit costs a share of one small
-    round trip instead of the page's query, its rows and their decoding.
+    round trip instead of the page's query, its rows and their decoding; after a commit, the
+    lists asking at once share one read of the page.
     """
     token = await db.snapshots.current()
     if token and (kept := memo.get(key, token)) is not None:
         return kept
-    async with db.connection() as conn:
-        answer = await read(conn)
-    if token:
-        memo.put(key, token, answer)
-    return answer
+
+    async def read_pooled() -> P:
+        async with db.connection() as conn:
+            return await read(conn)
+
+    return await (memo.read_once(key, token, read_pooled) if token else read_pooled())

@@ -148,3 +148,15 @@ async def test_a_list_cancelled_while_waiting_for_a_snapshot_fails_no_other(
     assert isinstance(third, Page)
     assert [task.workflow_id for task in first.items] == [workflow.id]
     assert third == first
+
+
+async def test_lists_asking_at_once_after_a_commit_share_one_read(
+        store: PostgresStore, workflow: Workflow) -> None:
+    """After a commit, the lists that ask at once are answered by one read of the page (the
+    same page for all), not one read each."""
+    await store.tasks.list(TaskFilter(), limit=100, offset=0)
+    await store.tasks.add(new_task(workflow, seconds=1))
+    pages = await asyncio.gather(*(store.tasks.list(TaskFilter(), limit=100, offset=0)
+                                   for _ in range(8)))
+    assert pages[0].total == 2
+    assert all(page is pages[0] for page in pages)
