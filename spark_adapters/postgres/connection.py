@@ -324,7 +324,7 @@ class SnapshotTokens:
                         conn, lambda: pgconn.send_query_params(self._QUERY, None))
                 if result.status != pq.ExecStatus.TUPLES_OK:
                     raise psycopg.errors.error_from_result(result)
-        except StoreUnavailableError:
+        except SparkError:  # whatever the session's state now, the next round starts afresh
             await self._drop()
             raise
         value = result.get_value(0, 0) if result.ntuples else None
