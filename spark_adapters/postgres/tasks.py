@@ -135,25 +135,34 @@ async def insert_returning(
     if not tasks:
         return []
     rows = [task_to_row(task) for task in tasks]
-    columns = list(rows[0])
+    statement = _insert_statement(tuple(rows[0]), len(rows), skip_taken_slots=skip_taken_slots,
+                                  hinted=hinted)
+    params = {f"{name}_{index}": value
+              for index, row in enumerate(rows) for name, value in row.items()}
+    with _insert_errors(tasks):
+        return await fetch_all(conn, statement, params)
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_statement(columns: tuple[str, ...], count: int, *, skip_taken_slots: bool,
+                      hinted: bool) -> str:
+    """``insert_returning``'s statement for ``count`` rows of ``columns``, rendered to text
+    once per shape (psycopg renders a composed statement, quoting every identifier, on each
+    execution)."""
     values = sql.SQL(", ").join(
         sql.SQL("({})").format(sql.SQL(", ").join(
             sql.Placeholder(f"{name}_{index}") for name in columns))
-        for index in range(len(rows))
+        for index in range(count)
     )
     hint = "CASE WHEN status = 'pending' THEN 'work' END" if hinted else "NULL"
-    statement = sql.SQL("INSERT INTO tasks ({}) VALUES {} {} RETURNING *, spark_notify("
-                        "{}, id) AS hint").format(
+    return sql.SQL("INSERT INTO tasks ({}) VALUES {} {} RETURNING *, spark_notify("
+                   "{}, id) AS hint").format(
         sql.SQL(", ").join(sql.Identifier(name) for name in columns),
         values,
         sql.SQL("ON CONFLICT (schedule_id, scheduled_for) DO NOTHING" if skip_taken_slots
                 else ""),
         sql.SQL(hint),
-    )
-    params = {f"{name}_{index}": value
-              for index, row in enumerate(rows) for name, value in row.items()}
-    with _insert_errors(tasks):
-        return await fetch_all(conn, statement, params)
+    ).as_string()
 
 
 def claimed_columns(*, tries: str, started_at: str, attempts: str) -> dict[str, str]:
@@ -248,7 +257,7 @@ class PostgresTaskRepository:
 
     async def add(self, task: Task) -> Task:
         """Insert; ``NotFoundError`` if its workflow does not exist."""
-        async with self._db.transaction() as conn:
+        async with self._db.connection() as conn:  # one statement: its own transaction
             [row] = await insert_returning(conn, [task], skip_taken_slots=False)
             return task_from_row(row)
 
