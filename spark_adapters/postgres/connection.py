@@ -122,8 +122,13 @@ class _Freshness:
     def __init__(self) -> None:
         self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
 
-    async def returned(self, conn: Conn) -> None:
-        """The pool's ``reset`` hook: ``conn`` is back and was fine a moment ago."""
+    def returned(self, conn: Conn) -> None:
+        """``conn`` is going back to the pool after working a moment ago.
+
+        Noted by ``Database`` as it gives the connection back, not by a ``reset`` hook of
+        the pool: with a hook, psycopg_pool hands every returned connection to its worker
+        task, one more task switch per statement, and the connection is not borrowable
+        until that task has run."""
         self._returned[conn] = time.monotonic()
 
     async def check(self, conn: Conn) -> None:
@@ -168,7 +173,6 @@ class Database:
             # dead, instead of failing the caller once. One back from use within the last
             # second is handed out unchecked: under load that is every borrow.
             check=self._freshness.check,
-            reset=self._freshness.returned,
             connection_class=psycopg.AsyncConnection[DictRow],
             kwargs={**self.connect_kwargs, "row_factory": dict_row},
             name="spark",
@@ -184,13 +188,16 @@ class Database:
         with translate_errors(self.url):
             async with self.pool.connection() as conn:
                 yield conn
+                self._freshness.returned(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
         """A pooled connection inside one transaction, committed on success."""
         with translate_errors(self.url):
-            async with self.pool.connection() as conn, conn.transaction():
-                yield conn
+            async with self.pool.connection() as conn:
+                async with conn.transaction():
+                    yield conn
+                self._freshness.returned(conn)
 
     async def connect(self) -> Conn:
         """A new connection outside the pool (for listening and node locks)."""

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
-from spark_adapters.postgres import PostgresStore
+from spark_adapters.postgres import PostgresStore, connection
 from spark_adapters.postgres.migrations import load_migrations
 from spark_core.errors import StoreUnavailableError
 from spark_core.models import (
@@ -372,3 +373,41 @@ async def test_poll_only_mode_works_without_listen_or_session_locks(postgres_url
         await store.close()
     with pytest.raises(StoreUnavailableError):
         await store.tasks.get(TaskId("closed"))
+
+
+async def test_a_pooled_connection_killed_while_idle_costs_the_next_caller_no_error(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection given back moments ago is handed out again unchecked (a check on every
+    borrow cost a fifth of a node's CPU); one idle for longer than ``FRESH_SECONDS`` is
+    checked first, so when the database killed it meanwhile (a restart, a proxy's idle
+    timeout) the caller gets a new one instead of an error."""
+    monkeypatch.setattr(connection, "FRESH_SECONDS", 0.3)
+    checks = 0
+    real_check = AsyncConnectionPool.check_connection
+
+    async def counted(conn: psycopg.AsyncConnection[object]) -> None:
+        nonlocal checks
+        checks += 1
+        await real_check(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", staticmethod(counted))
+    store = PostgresStore(postgres_url, pool_size=1)
+    await store.open()
+    try:
+        await store.migrate()
+        workflow = await a_workflow(store)
+        await store.workflows.get(workflow.id)
+        checks = 0
+        for _ in range(3):
+            await store.workflows.get(workflow.id)
+        assert checks == 0
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+            await other.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        await asyncio.sleep(0.5)
+        assert (await store.workflows.get(workflow.id)).id == workflow.id
+        assert checks >= 1  # the dead one, and its replacement, new to the pool
+    finally:
+        await store.close()
