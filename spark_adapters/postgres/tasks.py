@@ -135,20 +135,18 @@ async def insert_returning(
     if not tasks:
         return []
     rows = [task_to_row(task) for task in tasks]
-    statement = _insert_statement(tuple(rows[0]), len(rows), skip_taken_slots=skip_taken_slots,
-                                  hinted=hinted)
+    render = _insert_statement if len(rows) <= _KEPT_INSERT_ROWS else _render_insert
+    statement = render(tuple(rows[0]), len(rows), skip_taken_slots=skip_taken_slots,
+                       hinted=hinted)
     params = {f"{name}_{index}": value
               for index, row in enumerate(rows) for name, value in row.items()}
     with _insert_errors(tasks):
         return await fetch_all(conn, statement, params)
 
 
-@functools.lru_cache(maxsize=32)
-def _insert_statement(columns: tuple[str, ...], count: int, *, skip_taken_slots: bool,
-                      hinted: bool) -> str:
-    """``insert_returning``'s statement for ``count`` rows of ``columns``, rendered to text
-    once per shape (psycopg renders a composed statement, quoting every identifier, on each
-    execution)."""
+def _render_insert(columns: tuple[str, ...], count: int, *, skip_taken_slots: bool,
+                   hinted: bool) -> str:
+    """``insert_returning``'s statement for ``count`` rows of ``columns``, as text."""
     values = sql.SQL(", ").join(
         sql.SQL("({})").format(sql.SQL(", ").join(
             sql.Placeholder(f"{name}_{index}") for name in columns))
@@ -163,6 +161,13 @@ def _insert_statement(columns: tuple[str, ...], count: int, *, skip_taken_slots:
                 else ""),
         sql.SQL(hint),
     ).as_string()
+
+
+_KEPT_INSERT_ROWS = 8
+"""Inserts of up to this many rows (a run's task, a round of due schedules) keep their
+rendered statement: psycopg renders a composed statement, quoting every identifier, on each
+execution. Larger ones (a backfill) are rare and would keep large strings."""
+_insert_statement = functools.lru_cache(maxsize=16)(_render_insert)
 
 
 def claimed_columns(*, tries: str, started_at: str, attempts: str) -> dict[str, str]:
