@@ -303,6 +303,23 @@ async def test_a_fire_does_not_insert_an_occasion_that_already_has_a_task(store:
     assert (await store.schedules.get(schedule.id)).version == 3
 
 
+async def test_a_catch_up_fire_inserts_every_occasion_of_a_large_batch(store: Store) -> None:
+    """A fire carrying many occasions at once (a catch-up or a backfill, more than a round of
+    due schedules) stores each of them, still skipping one already taken."""
+    workflow = await a_workflow(store)
+    schedule = await make_schedule(store, workflow, next_run=10)
+    taken = new_task(workflow, schedule_id=schedule.id, scheduled_for=at(10))
+    assert await store.schedules.fire(schedule.id, fired(10, next_run=20), expected_version=1,
+                                      tasks=[taken])
+    batch = [new_task(workflow, schedule_id=schedule.id, scheduled_for=at(10 * minute),
+                      created=1) for minute in range(1, 26)]
+    assert await store.schedules.fire(schedule.id, fired(250, next_run=260),
+                                      expected_version=2, tasks=batch)
+    stored = (await store.tasks.list(TaskFilter(schedule_id=schedule.id), limit=100,
+                                     offset=0)).items
+    assert sorted(task.id for task in stored) == sorted([taken.id] + [t.id for t in batch[1:]])
+
+
 async def test_firing_an_unknown_schedule_changes_nothing(store: Store) -> None:
     """A schedule deleted meanwhile loses the compare-and-set."""
     workflow = await a_workflow(store)
