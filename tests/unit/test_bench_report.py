@@ -46,3 +46,30 @@ def test_the_report_says_what_the_errors_were() -> None:
     assert timeouts.errors_cell == "7 (TimeoutError)"
     mixed = summarise([load_run({"503": 2, "TimeoutError": 1}), load_run({"503": 1})])
     assert mixed.errors_cell == "4 (503: 3, TimeoutError: 1)"
+
+
+def measured_lists(raw: tuple[float, float], paired: tuple[float, float]) -> dict[str, Any]:
+    """A store whose task list answered ``raw`` req/s at 1k and 100k tasks, ``paired`` times
+    the bare page measured in the same rounds."""
+    store = {"store": "sqlite", **measured_http_only()}
+    store["lists"] = {"tasks_1k_16": SimpleNamespace(per_second=raw[0]),
+                      "tasks_100k_16": SimpleNamespace(per_second=raw[1]),
+                      "ratio_tasks_1k_16": paired[0], "ratio_tasks_100k_16": paired[1]}
+    return store
+
+
+def flatness(store: dict[str, Any]) -> tuple[str, bool | None]:
+    [(measured, holds)] = [(measured, holds)
+                           for target, measured, holds in report.issue12_targets(store, None)
+                           if "flat" in target]
+    return measured, holds
+
+
+def test_flatness_compares_each_size_to_its_own_bare_page_rounds() -> None:
+    """A machine that slowed down between the 1k and the 100k measurement (the bare page
+    slower too) does not make a list look slower on a larger store, and a list that really
+    is slower there, against the same bare page, is reported so."""
+    slowed_machine = measured_lists(raw=(4_000.0, 3_000.0), paired=(0.80, 0.79))
+    assert flatness(slowed_machine) == ("0.79 / 0.80 = 0.99", True)
+    slower_list = measured_lists(raw=(4_000.0, 4_000.0), paired=(0.80, 0.60))
+    assert flatness(slower_list) == ("0.60 / 0.80 = 0.75", False)
