@@ -57,12 +57,19 @@ class CuttableProxy:
         self.cut_off = False
 
     def freeze(self) -> None:
-        """Hold every byte, both ways, on open and new connections, until ``thaw``."""
-        self._loop.call_soon_threadsafe(self._flowing.clear)
+        """Hold every byte, both ways, on open and new connections, until ``thaw`` (held
+        from the moment this returns)."""
+        self._call(self._hold)
 
     def thaw(self) -> None:
         """Forward what was held, and what comes next."""
-        self._loop.call_soon_threadsafe(self._flowing.set)
+        self._call(self._release)
+
+    async def _hold(self) -> None:
+        self._flowing.clear()
+
+    async def _release(self) -> None:
+        self._flowing.set()
 
     def _call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine(), self._loop).result(timeout=10)
