@@ -51,7 +51,6 @@ class PrometheusMetrics(Metrics):
             "spark_source_requests_total", "HTTP requests to sources, by source type and "
             "status (the HTTP status, or error / timeout)", ["source_type", "status"],
             registry=registry)
-        self._source_counters: dict[tuple[str, str], Any] = {}
         self.http_requests = Counter(
             "spark_http_requests_total", "Requests Spark's API answered",
             ["method", "route", "status"], registry=registry)
@@ -109,11 +108,7 @@ class PrometheusMetrics(Metrics):
         """One HTTP request to a source answered with ``status`` (or ``error`` / ``timeout``);
         ``SourceHttp`` calls it (``SourceRegistry.default``'s ``count_requests``). An aiohttp
         trace on the shared session did this before, at ~20 µs a request."""
-        counter = self._source_counters.get((source_type, status))
-        if counter is None:
-            counter = self.source_requests.labels(source_type=source_type, status=status)
-            self._source_counters[(source_type, status)] = counter
-        counter.inc()
+        self.source_requests.labels(source_type=source_type, status=status).inc()
 
 
 def monotonic() -> float:
