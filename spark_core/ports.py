@@ -524,12 +524,11 @@ class TaskQueue(Protocol):
         ...
 
     async def renew(self, *, owner: str, lease_seconds: float,
-                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
-        """Extend every unexpired lease ``owner`` holds, or only those of ``task_ids``;
-        returns the ids still held (a task missing from the answer was cancelled or taken
-        over: stop running it). A worker names the runs it has under way, so a lease it holds
-        with no run behind it (a fault) runs out and is recovered instead of lasting for
-        ever."""
+                    task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Extend the unexpired leases ``owner`` holds on ``task_ids``; returns the ids still
+        held (a task missing from the answer was cancelled or taken over: stop running it).
+        A worker names the runs it has under way, so a lease it holds with no run behind it
+        (a fault) runs out and is recovered instead of lasting for ever."""
         ...
 
     async def held(self, *, owner: str, task_ids: Sequence[TaskId]) -> list[TaskId]:

@@ -72,10 +72,8 @@ _LOCK_LIMITED_AMONG = _LOCK_LIMITED.format(only=_AMONG)
 _RENEW = (
     "UPDATE tasks SET lease_expires_at = " + _LEASE_UNTIL + " "  # noqa: S608 - constants only
     "WHERE status = 'running' AND lease_owner = %(owner)s"
-    " AND lease_expires_at >= " + NOW + "{only} RETURNING id, created_at"
+    " AND lease_expires_at >= " + NOW + " AND id = ANY(%(ids)s::text[]) RETURNING id, created_at"
 )
-_RENEW_ALL = _RENEW.format(only="")
-_RENEW_AMONG = _RENEW.format(only=" AND id = ANY(%(ids)s::text[])")
 
 _HELD = (
     "SELECT id FROM tasks WHERE id = ANY(%(ids)s::text[]) AND status = 'running'"  # noqa: S608 - constants only
@@ -187,18 +185,15 @@ class PostgresTaskQueue:
             return task_from_row(added)
 
     async def renew(self, *, owner: str, lease_seconds: float,
-                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
-        """Extend every unexpired lease ``owner`` holds (only those of ``task_ids`` when
-        given); returns the ids still held."""
-        if task_ids is not None and not task_ids:
+                    task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Extend the unexpired leases ``owner`` holds on ``task_ids``; returns the ids still
+        held."""
+        if not task_ids:
             return []
-        params: dict[str, Any] = {"owner": owner, "lease": float(lease_seconds),
-                                  "now": self._db.now()}
-        query = _RENEW_ALL
-        if task_ids is not None:
-            query, params["ids"] = _RENEW_AMONG, list(task_ids)
         async with self._db.connection() as conn:
-            renewed = await fetch_all(conn, query, params)
+            renewed = await fetch_all(conn, _RENEW, {
+                "owner": owner, "lease": float(lease_seconds), "now": self._db.now(),
+                "ids": list(task_ids)})
         renewed.sort(key=lambda row: (row["created_at"], row["id"]))
         return [TaskId(row["id"]) for row in renewed]
 

@@ -139,17 +139,16 @@ class SqliteTaskQueue(TaskQueue):
         return stored
 
     async def renew(self, *, owner: str, lease_seconds: float,
-                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
-        """Extend every unexpired lease ``owner`` holds (only those of ``task_ids`` when
-        given); returns the ids still held."""
-        if task_ids is not None and not task_ids:
+                    task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Extend the unexpired leases ``owner`` holds on ``task_ids``; returns the ids still
+        held."""
+        if not task_ids:
             return []
         now, until = self._lease(lease_seconds)
-        only = "" if task_ids is None else f"AND id IN ({placeholders(task_ids)}) "
         sql = ("UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? "  # noqa: S608
-               f"AND status = 'running' AND lease_expires_at >= ? {only}"
-               "RETURNING id, created_at")
-        params = [until, owner, now, *(task_ids or ())]
+               "AND status = 'running' AND lease_expires_at >= ? "
+               f"AND id IN ({placeholders(task_ids)}) RETURNING id, created_at")
+        params = [until, owner, now, *task_ids]
         renewed = await self._database.write(lambda conn: rows(conn, sql, params))
         return [TaskId(row["id"]) for row in _oldest_first(renewed)]
 

@@ -407,8 +407,8 @@ async def test_two_stores_on_one_file_never_claim_the_same_task(
     every_claim = claimed[0] + claimed[1]
     assert len(every_claim) == len(set(every_claim)) == 200
     assert set(every_claim) == expected
-    assert sorted(await other.queue.renew(owner="w1", lease_seconds=LEASE)) == sorted(
-        claimed[1])
+    assert sorted(await other.queue.renew(owner="w1", lease_seconds=LEASE,
+                                          task_ids=every_claim)) == sorted(claimed[1])
     await other.close()
 
 
@@ -499,7 +499,8 @@ async def test_a_version_1_database_is_upgraded_in_place_keeping_its_rows(
     [claimed] = await upgraded.queue.claim(owner="w", limit=1, lease_seconds=LEASE)
     assert claimed.id == "t1"
     assert [attempt.attempt for attempt in claimed.attempts] == [1]
-    assert await upgraded.queue.renew(owner="w", lease_seconds=LEASE) == ["t1"]
+    assert await upgraded.queue.renew(owner="w", lease_seconds=LEASE,
+                                      task_ids=[TaskId("t1")]) == ["t1"]
     await upgraded.close()
 
 
@@ -689,7 +690,8 @@ HOT_CALLS: dict[str, Callable[[SqliteStore, Workflow], Awaitable[Any]]] = {
         WorkflowFilter(source_id=w.source_id), limit=50, offset=0),
     "due-schedules": lambda s, w: s.schedules.due(limit=10),
     "claim": lambda s, w: s.queue.claim(owner="o", limit=5, lease_seconds=LEASE),
-    "renew": lambda s, w: s.queue.renew(owner="o", lease_seconds=LEASE),
+    "renew": lambda s, w: s.queue.renew(owner="o", lease_seconds=LEASE,
+                                        task_ids=[TaskId("t1"), TaskId("t2")]),
     "expired": lambda s, w: s.queue.expired(limit=10, owners=["gone"]),
     "held": lambda s, w: s.queue.held(owner="o", task_ids=[TaskId("t1"), TaskId("t2")]),
     "tasks-of-a-schedule": lambda s, w: s.tasks.list(TaskFilter(schedule_id=ScheduleId("s")),

@@ -202,9 +202,10 @@ async def test_renewing_returns_the_tasks_the_owner_still_holds(
     await store.queue.claim(owner="w2", limit=1, lease_seconds=60)
     await store.tasks.cancel(cancelled.id, now=at(0.5))
     clock.set(at(0.5))
-    assert await store.queue.renew(owner="w1", lease_seconds=600) == [kept.id]
-    assert await store.queue.renew(owner="w2", lease_seconds=600) == [theirs.id]
-    assert await store.queue.renew(owner="nobody", lease_seconds=600) == []
+    every = [kept.id, cancelled.id, theirs.id]
+    assert await store.queue.renew(owner="w1", lease_seconds=600, task_ids=every) == [kept.id]
+    assert await store.queue.renew(owner="w2", lease_seconds=600, task_ids=every) == [theirs.id]
+    assert await store.queue.renew(owner="nobody", lease_seconds=600, task_ids=every) == []
     clock.set(at(10))
     assert await store.queue.expired(limit=10) == []
     clock.set(at(10.6))
@@ -239,7 +240,8 @@ async def test_an_expired_lease_is_neither_held_nor_renewed(
     await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
     clock.set(at(1.2))
     assert await store.queue.held(owner="w1", task_ids=[stalled.id, fresh.id]) == [fresh.id]
-    assert await store.queue.renew(owner="w1", lease_seconds=60) == [fresh.id]
+    assert await store.queue.renew(owner="w1", lease_seconds=60,
+                                   task_ids=[stalled.id, fresh.id]) == [fresh.id]
     assert [t.id for t in await store.queue.expired(limit=10)] == [stalled.id]
 
 
@@ -274,7 +276,7 @@ async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
         claimed, status=TaskStatus.COMPLETED, output_data="ok", output_raw={"answer": "ok"},
         finished_at=at(0.5), updated_at=at(0.5),
         attempts=[msgspec.structs.replace(claimed.attempts[0], finished_at=at(0.5))])
-    assert await store.queue.renew(owner="w1", lease_seconds=LEASE) == []
+    assert await store.queue.renew(owner="w1", lease_seconds=LEASE, task_ids=[task.id]) == []
     assert not await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
 
 
@@ -362,7 +364,8 @@ async def test_a_recovered_task_that_was_claimed_again_is_not_overwritten(
     [again] = await store.queue.claim(owner="live", limit=1, lease_seconds=1800)
     assert not await store.queue.recover(task.id, interrupted, attempt=stale.tries)
     assert await store.tasks.get(task.id) == again
-    assert await store.queue.renew(owner="live", lease_seconds=LEASE) == [task.id]
+    assert await store.queue.renew(owner="live", lease_seconds=LEASE,
+                                   task_ids=[task.id]) == [task.id]
 
 
 async def test_concurrent_recoveries_of_one_attempt_have_one_winner(

@@ -118,7 +118,8 @@ async def test_cancelling_a_pending_or_running_task_finishes_it_as_cancelled(
         assert cancelled.finished_at == cancelled.updated_at == at(3)
         assert await store.tasks.get(task.id) == cancelled
     assert await store.queue.held(owner="w1", task_ids=[running.id]) == []
-    assert await store.queue.renew(owner="w1", lease_seconds=LEASE) == []
+    assert await store.queue.renew(owner="w1", lease_seconds=LEASE,
+                                   task_ids=[pending.id, running.id]) == []
     clock.set(at(9))
     assert await store.queue.expired(limit=10) == []
 

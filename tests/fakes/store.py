@@ -716,14 +716,14 @@ class FakeTaskQueue(TaskQueue):
         return free
 
     async def renew(self, *, owner: str, lease_seconds: float,
-                    task_ids: Sequence[TaskId] | None = None) -> list[TaskId]:
-        """Extend ``owner``'s unexpired leases (of ``task_ids`` only, when given); returns
-        the ids it still holds."""
+                    task_ids: Sequence[TaskId]) -> list[TaskId]:
+        """Extend ``owner``'s unexpired leases on ``task_ids``; returns the ids it still
+        holds."""
         self._state.enter()
         now = self._state.now()
         held = []
         for task in sorted(self._state.tasks.values(), key=_oldest_first):
-            if task_ids is not None and task.id not in task_ids:
+            if task.id not in task_ids:
                 continue
             lease = self._state.leases.get(task.id)
             if (task.status is TaskStatus.RUNNING and lease is not None and lease.owner == owner
