@@ -24,6 +24,9 @@ class TaskSignals:
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
         self._due: list[datetime] = []
         self._starter: Callable[[Task], Awaitable[Task | None]] | None = None
+        self._writing: dict[TaskId, bool] = {}
+        """Tasks whose outcome this process's worker is writing, each with whether the store's
+        hint that it finished was heard meanwhile (and held: see ``writing_outcome``)."""
 
     # -- work for the worker -------------------------------------------------------------------
     def work_added(self) -> None:
@@ -107,6 +110,21 @@ class TaskSignals:
         """Tell every watcher of ``task_id`` that it reached a final state (they read it)."""
         self._wake(task_id)
 
+    def writing_outcome(self, task_id: TaskId) -> None:
+        """This process's worker is writing ``task_id``'s outcome and will announce the task
+        as written. The store's hint that the task finished (that very write, heard on
+        another connection before the write's own answer) is held meanwhile: delivered at
+        once, it would have the caller waiting for the run read back what the worker is about
+        to hand over."""
+        self._writing.setdefault(task_id, False)
+
+    def outcome_written(self, task_id: TaskId) -> None:
+        """The worker's outcome write of ``task_id`` ended, announced or not (failed, or
+        refused as taken over elsewhere): a finish hint held meanwhile now wakes whoever
+        still waits, to read the task."""
+        if self._writing.pop(task_id, False):
+            self._wake(task_id)
+
     def _wake(self, task_id: TaskId, task: Task | None = None) -> None:
         for future in self._watchers.pop(task_id, []):
             if not future.done():
@@ -133,7 +151,10 @@ class TaskSignals:
             self.cancel_requested(TaskId(hint.id))
             self._wake(TaskId(hint.id))
         elif hint.kind == WakeUpKind.FINISHED and hint.id is not None:
-            # On the next loop pass: when this process's worker wrote the outcome, its own
-            # announcement (with the task as written, so a waiting caller need not read it)
-            # follows the store's hint at once and is heard first.
+            if hint.id in self._writing:  # the worker here announces it: see writing_outcome
+                self._writing[TaskId(hint.id)] = True
+                return
+            # On the next loop pass: when this process wrote the final status otherwise (a
+            # cancel), its own announcement (with the task as written, so a waiting caller
+            # need not read it) follows the store's hint at once and is heard first.
             asyncio.get_running_loop().call_soon(self._wake, TaskId(hint.id))

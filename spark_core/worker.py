@@ -422,11 +422,13 @@ class Worker:
         """Write the outcome; while the store is unreachable keep trying (the outcome is only
         in memory), unless shutting down (then the lease's expiry hands the task on)."""
         self._releasing.add(task.id)  # the lease may run out meanwhile: see recover_expired
+        self._signals.writing_outcome(task.id)
         try:
             await self._record(task, outcome, patient=patient)
         finally:
             self._releasing.discard(task.id)
             self._notes.pop(task.id, None)
+            self._signals.outcome_written(task.id)
 
     async def _record(self, task: Task, outcome: TaskOutcome, *, patient: bool) -> None:
         delay = 0.1

@@ -12,6 +12,7 @@ from spark_core.errors import RemoteRunError, SourceUnavailableError
 from spark_core.facade import Spark
 from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
 from spark_core.ports import TaskFilter, TaskOutcome, WakeUp, WakeUpKind
+from spark_core.services import tasks as tasks_module
 from tests.unit.conftest import World, build_world, synced_echo
 
 
@@ -77,6 +78,61 @@ async def test_a_run_waited_for_is_answered_as_stored_without_reading_it_back(
     assert reads == []
     assert task == await get(task.id)
     assert task.status == TaskStatus.COMPLETED
+
+
+async def test_the_stores_finish_hint_heard_before_the_outcome_write_returns_costs_no_read(
+    world: World, echo: Workflow, running_spark: Spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's hint that a run finished can reach this process before the worker's own
+    write of that outcome has returned (PostgreSQL's NOTIFY comes on another connection): the
+    caller waiting for the run still gets the task as written by the worker, without a read
+    of the store, and is answered once."""
+    release = world.store.queue.release
+    heard: list[WakeUp] = []
+
+    async def slow_answer(*args: Any, **kwargs: Any) -> Task | None:
+        written = await release(*args, **kwargs)  # the fake publishes FINISHED as it writes
+        while not any(h.kind == WakeUpKind.FINISHED for h in world.store.wakeups.published):
+            await asyncio.sleep(0)
+        heard.extend(world.store.wakeups.published)
+        await asyncio.sleep(0.05)  # the hint is delivered meanwhile
+        return written
+
+    monkeypatch.setattr(world.store.queue, "release", slow_answer)
+    reads: list[str] = []
+    get = world.store.tasks.get
+
+    async def counted(task_id: TaskId) -> Task:
+        reads.append(task_id)
+        return await get(task_id)
+
+    monkeypatch.setattr(world.store.tasks, "get", counted)
+    task = await world.spark.tasks.run(echo.id, input_data="hello", wait=True)
+    assert task.status == TaskStatus.COMPLETED
+    assert WakeUp(kind=WakeUpKind.FINISHED, id=task.id) in heard
+    assert reads == []
+
+
+async def test_a_finish_hint_held_while_the_outcome_write_is_refused_wakes_the_caller(
+    world: World, echo: Workflow, running_spark: Spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the worker's outcome write is refused (the run was taken over and finished by
+    another process, whose hint arrived meanwhile), the caller waiting for the run is woken
+    by that hint as soon as the write ends and reads the task as the store has it: it does
+    not wait for its next poll of the store."""
+    release = world.store.queue.release
+
+    async def refused(*args: Any, **kwargs: Any) -> Task | None:
+        await release(*args, **kwargs)  # stands for the other process's write, and its hint
+        await asyncio.sleep(0.05)  # the hint is delivered meanwhile
+        return None  # this write was refused
+
+    monkeypatch.setattr(world.store.queue, "release", refused)
+    monkeypatch.setattr(tasks_module, "STORE_POLL_SECONDS", 30.0)
+    task = await asyncio.wait_for(
+        world.spark.tasks.run(echo.id, input_data="hello", wait=True), 5)
+    assert task.status == TaskStatus.COMPLETED
+    assert task == await world.store.tasks.get(task.id)
 
 
 async def test_the_task_id_is_sent_as_session_id_unless_given(
