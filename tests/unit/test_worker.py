@@ -513,16 +513,16 @@ async def test_a_run_not_waited_for_is_answered_pending_and_then_runs(
 async def test_runs_asked_of_a_busy_worker_are_queued_and_all_finish(
     world: World, echo: Workflow, running_worker: object
 ) -> None:
-    """While a run is in flight, new runs are stored pending and taken by the claim loop
-    (in batches under load), never more at once than the worker's concurrency (4 here);
-    every one finishes."""
+    """Runs asked while the worker has a free slot start at once; once its concurrency (4
+    here) is taken, new runs are stored pending and taken by the claim loop as slots free,
+    never more at once than the concurrency; every one finishes."""
     world.remote.release = asyncio.Event()
     added = _record_adds(world)
     first = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="first"))
     await _until(lambda: _true(world.spark.worker.inflight == 1))
     others = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"n{i}"))
               for i in range(6)]
-    await _until(lambda: _true(len(added) == 6))
+    await _until(lambda: _true(len(added) == 3))
     await _until(lambda: _true(len(world.remote.runs) == 4))
     await asyncio.sleep(0.05)
     assert len(world.remote.runs) == 4  # the other three wait for a slot
@@ -746,6 +746,41 @@ async def test_runs_on_an_idle_worker_cost_no_claims(world: World, echo: Workflo
             task = await world.spark.tasks.run(echo.id, input_data=f"r{number}")
             assert task.status is TaskStatus.COMPLETED
         await asyncio.sleep(0.05)
+        assert claims == 0
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
+async def test_concurrent_runs_filling_the_worker_start_at_once_and_cost_no_claims() -> None:
+    """Runs asked together up to the worker's concurrency all start where they are asked
+    for, none through the queue; when they end with nothing queued meanwhile, the full
+    worker's freed slots do not send the claim loop looking (the poll, 30 s here, is its
+    only other reason to look)."""
+    world = build_world(concurrency=3)
+    echo = await synced_echo(world)
+    world.store.wakeups.poll_seconds = 30
+    world.remote.release = asyncio.Event()
+    await world.spark.worker.start()
+    added = _record_adds(world)
+    claims = 0
+    claim = world.store.queue.claim
+
+    async def counting_claim(**kwargs: Any) -> list[Task]:
+        nonlocal claims
+        claims += 1
+        return await claim(**kwargs)
+
+    await asyncio.sleep(0.05)  # the claim loop's first look is done
+    world.store.queue.claim = counting_claim  # type: ignore[method-assign]
+    try:
+        runs = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"r{n}"))
+                for n in range(3)]
+        await _until(lambda: _true(len(world.remote.runs) == 3))
+        world.remote.release.set()
+        finished = await asyncio.gather(*runs)
+        assert [task.status for task in finished] == [TaskStatus.COMPLETED] * 3
+        await asyncio.sleep(0.05)
+        assert added == []
         assert claims == 0
     finally:
         await world.spark.worker.stop(grace=1)
