@@ -92,8 +92,6 @@ async def test_the_stores_finish_hint_heard_before_the_outcome_write_returns_cos
 
     async def slow_answer(*args: Any, **kwargs: Any) -> Task | None:
         written = await release(*args, **kwargs)  # the fake publishes FINISHED as it writes
-        while not any(h.kind == WakeUpKind.FINISHED for h in world.store.wakeups.published):
-            await asyncio.sleep(0)
         heard.extend(world.store.wakeups.published)
         await asyncio.sleep(0.05)  # the hint is delivered meanwhile
         return written
