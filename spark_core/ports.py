@@ -338,9 +338,10 @@ class WorkflowRepository(Protocol):
         kilobytes to read and decode."""
         ...
 
-    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow (without its definition: ``data`` is ``None``) with its source and
-        the source's sealed key, in one read (what each run needs); ``NotFoundError`` if the
+    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+        """The workflow, by local id, else by remote flow id (first by creation time) as
+        ``find`` (without its definition: ``data`` is ``None``), with its source and the
+        source's sealed key, in one read: what each run needs. ``NotFoundError`` if the
         workflow does not exist."""
         ...
 

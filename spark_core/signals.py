@@ -11,7 +11,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from spark_core.models import Task, TaskId
-from spark_core.ports import WakeUp, WakeUpKind
+from spark_core.ports import RunTarget, WakeUp, WakeUpKind
+
+Starter = Callable[[Task, RunTarget], Awaitable[Task | None]]
+"""A worker's offer to store a new task already claimed and start it (``start_here``)."""
 
 
 class TaskSignals:
@@ -23,7 +26,7 @@ class TaskSignals:
         self._watchers: dict[TaskId, list[asyncio.Future[Task | None]]] = {}
         self._cancel_listeners: list[Callable[[TaskId], None]] = []
         self._due: list[datetime] = []
-        self._starter: Callable[[Task], Awaitable[Task | None]] | None = None
+        self._starter: Starter | None = None
         self._writing: dict[TaskId, bool] = {}
         """Tasks whose outcome this process's worker is writing, each with whether the store's
         hint that it finished was heard meanwhile (and held: see ``writing_outcome``)."""
@@ -56,22 +59,23 @@ class TaskSignals:
         self._work.clear()
 
     # -- runs started by the process they are asked of ----------------------------------------
-    def offer_starts(self, starter: Callable[[Task], Awaitable[Task | None]]) -> None:
+    def offer_starts(self, starter: Starter) -> None:
         """This process's worker offers to store new tasks already claimed by it and start
         them at once."""
         self._starter = starter
 
-    def withdraw_starts(self, starter: Callable[[Task], Awaitable[Task | None]]) -> None:
+    def withdraw_starts(self, starter: Starter) -> None:
         """Withdraw ``starter``'s offer (a later offer by another worker stays)."""
         if self._starter == starter:
             self._starter = None
 
-    async def start_here(self, task: Task) -> Task | None:
-        """Store the new ``task`` claimed by this process's worker and start running it now;
-        the task as stored (``running``, or ``pending`` when its workflow is at its limit), or
-        ``None`` when no worker here takes it: then store it and call ``work_added``."""
+    async def start_here(self, task: Task, target: RunTarget) -> Task | None:
+        """Store the new ``task`` claimed by this process's worker and start running it now
+        with ``target`` (what it needs, read as the run was asked for); the task as stored
+        (``running``, or ``pending`` when its workflow is at its limit), or ``None`` when no
+        worker here takes it: then store it and call ``work_added``."""
         starter = self._starter
-        return None if starter is None else await starter(task)
+        return None if starter is None else await starter(task, target)
 
     # -- schedule changes for the scheduler ----------------------------------------------------
     def schedules_changed(self) -> None:

@@ -38,6 +38,7 @@ from spark_core.ports import (
     Metrics,
     Notifier,
     RunHistory,
+    RunTarget,
     Store,
     TaskOutcome,
     patch_fields,
@@ -168,13 +169,14 @@ class Worker:
                 await self._nodes.unregister(self.owner)
             self._registered = False
 
-    async def start_new(self, task: Task) -> Task | None:
-        """Store the new ``task`` already claimed by this worker and start running it now,
-        when the worker has a free slot: one write, and no wait for the claim loop, which is
-        what a lone run's latency is made of. Returns the task as stored (``pending`` when
-        its workflow is at its limit: a worker claims it later), or ``None`` when declined
-        (the caller stores it for any worker). The store's errors are the caller's, as for
-        ``TaskRepository.add``.
+    async def start_new(self, task: Task, target: RunTarget) -> Task | None:
+        """Store the new ``task`` already claimed by this worker and start running it now
+        with ``target`` (read as the run was asked for, so its first attempt need not read it
+        again), when the worker has a free slot: one write, and no wait for the claim loop,
+        which is what a lone run's latency is made of. Returns the task as stored
+        (``pending`` when its workflow is at its limit: a worker claims it later), or
+        ``None`` when declined (the caller stores it for any worker). The store's errors are
+        the caller's, as for ``TaskRepository.add``.
 
         Declined when every slot is taken or promised (runs in flight or being started, a
         claim under way, ended runs whose slot goes to queued work) or when work was
@@ -191,9 +193,9 @@ class Worker:
             return None
         self._starting += 1
         self._no_starts.clear()
-        return await asyncio.shield(asyncio.ensure_future(self._store_and_start(task)))
+        return await asyncio.shield(asyncio.ensure_future(self._store_and_start(task, target)))
 
-    async def _store_and_start(self, task: Task) -> Task:
+    async def _store_and_start(self, task: Task, target: RunTarget) -> Task:
         """``start_new``'s store and start, as one step its caller cannot cut in two."""
         try:
             stored = await self._queue.add_claimed(task, owner=self.owner,
@@ -204,7 +206,7 @@ class Worker:
                 self._no_starts.set()
         if stored.status is TaskStatus.RUNNING:
             self._inflight[stored.id] = asyncio.create_task(
-                self._execute(stored), name=f"spark-run-{stored.id}")
+                self._execute(stored, target), name=f"spark-run-{stored.id}")
         else:
             self._signals.work_added()
         return stored
@@ -381,7 +383,7 @@ class Worker:
             self._cancelled.add(task_id)
             run.cancel()
 
-    async def _execute(self, task: Task) -> None:
+    async def _execute(self, task: Task, target: RunTarget | None = None) -> None:
         """Run one attempt and record its outcome; then wake the claim loop if the slot this
         run held may be wanted: the worker was full and its claim loop heard of work
         meanwhile (pending tasks may be waiting for a slot), the run's workflow has a limit
@@ -389,18 +391,19 @@ class Worker:
         wake-up would only cost an empty claim."""
         wanted = True
         try:
-            wanted = await self._attempt_and_record(task)
+            wanted = await self._attempt_and_record(task, target)
         finally:
             self._handing_over.discard(task.id)
             if wanted:
                 self._signals.work_added()
 
-    async def _attempt_and_record(self, task: Task) -> bool:
-        """``_execute``'s attempt; whether its slot may be wanted (see ``_execute``)."""
+    async def _attempt_and_record(self, task: Task, target: RunTarget | None) -> bool:
+        """``_execute``'s attempt (with ``target`` when it was just read: see ``_attempt``);
+        whether its slot may be wanted (see ``_execute``)."""
         self._metrics.worker_busy(len(self._inflight))
         started = self._clock.now()
         try:
-            outcome = await self._attempt(task)
+            outcome = await self._attempt(task, target)
         except asyncio.CancelledError:
             seconds = (self._clock.now() - started).total_seconds()
             if task.id in self._cancelled:
@@ -535,10 +538,13 @@ class Worker:
         else:
             self._signals.task_finished_id(task_id)
 
-    async def _attempt(self, task: Task) -> TaskOutcome:
+    async def _attempt(self, task: Task, target: RunTarget | None) -> TaskOutcome:
+        """One attempt of ``task``: its workflow, source and key read now (or ``target``,
+        read as the run was asked for, a moment ago), the source asked, the outcome made."""
         timeout = task.timeout or self._default_timeout
         try:
-            target = await self._store.workflows.run_target(task.workflow_id)
+            if target is None:
+                target = await self._store.workflows.run_target(task.workflow_id)
             workflow, source = target.workflow, target.source
             self._notes[task.id] = _AttemptNotes(
                 read_workflow=True, webhook=workflow.webhook_url,

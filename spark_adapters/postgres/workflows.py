@@ -79,13 +79,6 @@ def _filter_clause(filters: WorkflowFilter) -> tuple[sql.Composable, dict[str, A
 _WITHOUT_DEFINITION = sql.SQL(", ").join(
     sql.Identifier(name) for name in column_names(Workflow) if name != "data")
 """Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
-_RUN_TARGET = sql.SQL("SELECT {}, {} FROM workflows w JOIN sources s ON s.id = w.source_id "
-                      "WHERE w.id = %s").format(
-    sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(name))
-                       for name in column_names(Workflow) if name != "data"),
-    sql.SQL(", ").join(
-        sql.SQL("s.{} AS {}").format(sql.Identifier(name), sql.Identifier(f"source__{name}"))
-        for name in (*column_names(Source), "sealed_key"))).as_string()
 _FIND = sql.SQL("""
     SELECT {columns} FROM workflows WHERE id = %(key)s
     UNION ALL
@@ -95,6 +88,13 @@ _FIND = sql.SQL("""
 """)
 _FIND_WHOLE = _FIND.format(columns=sql.SQL("*")).as_string()
 _FIND_WITHOUT_DEFINITION = _FIND.format(columns=_WITHOUT_DEFINITION).as_string()
+_RUN_TARGET = sql.SQL("SELECT {}, {} FROM ({}) w JOIN sources s ON s.id = w.source_id").format(
+    sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(name))
+                       for name in column_names(Workflow) if name != "data"),
+    sql.SQL(", ").join(
+        sql.SQL("s.{} AS {}").format(sql.Identifier(name), sql.Identifier(f"source__{name}"))
+        for name in (*column_names(Source), "sealed_key")),
+    _FIND.format(columns=_WITHOUT_DEFINITION)).as_string()
 
 
 class PostgresWorkflowRepository:
@@ -140,13 +140,13 @@ class PostgresWorkflowRepository:
             raise NotFoundError(f"Workflow {workflow_id} not found")
         return struct_from_row(Workflow, row)
 
-    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow (without its definition), its source and the source's sealed key, in
-        one round trip."""
+    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+        """The workflow by local or remote id (as ``find``, without its definition), its
+        source and the source's sealed key, in one round trip."""
         async with self._db.connection() as conn:
-            row = await fetch_one(conn, _RUN_TARGET, [workflow_id])
+            row = await fetch_one(conn, _RUN_TARGET, {"key": id_or_remote_id})
         if row is None:
-            raise NotFoundError(f"Workflow {workflow_id} not found")
+            raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         source = {name.removeprefix("source__"): value for name, value in row.items()
                   if name.startswith("source__")}
         return RunTarget(workflow=struct_from_row(Workflow, row),

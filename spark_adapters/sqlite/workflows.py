@@ -143,20 +143,24 @@ class SqliteWorkflowRepository(WorkflowRepository):
                           "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]))
         return workflow_from_row(found[0]) if found else None
 
-    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow (without its definition), its source and the source's sealed key,
-        from one snapshot."""
+    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+        """The workflow by local or remote id (as ``find``, without its definition), its
+        source and the source's sealed key, from one snapshot."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            workflow = rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
-                                  "WHERE id = ?", [workflow_id])
+            workflow = (
+                rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
+                           "WHERE id = ?", [id_or_remote_id])
+                or rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
+                              "WHERE remote_flow_id = ? ORDER BY created_at, id LIMIT 1",
+                        [id_or_remote_id]))
             source = rows(conn, "SELECT * FROM sources WHERE id = ?",
                           [workflow[0]["source_id"]]) if workflow else []
             return workflow, source
 
         workflow, source = await self._database.read(read, snapshot=True)
         if not workflow or not source:
-            raise NotFoundError(f"Workflow {workflow_id} not found")
+            raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return RunTarget(workflow=workflow_from_row(workflow[0]),
                          source=source_from_row(source[0]),
                          sealed_key=source[0]["sealed_key"])

@@ -9,7 +9,7 @@ import msgspec
 
 from spark_core.errors import InvalidStateError, ValidationError
 from spark_core.models import Page, Task, TaskId, TaskStatus, new_id
-from spark_core.ports import Clock, TaskFilter, TaskRepository
+from spark_core.ports import Clock, RunTarget, TaskFilter, TaskRepository
 from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
 
@@ -43,19 +43,21 @@ class TaskService:
     ) -> Task:
         """Queue a run of a workflow (by local or remote id): stored pending, a worker picks
         it up."""
-        task = await self._new_task(workflow_id, input_data=input_data,
-                                    max_retries=max_retries, timeout=timeout,
-                                    session_id=session_id, tweaks=tweaks)
-        return await self._queue(task, start_here=False)
+        task, _ = await self._new_task(workflow_id, input_data=input_data,
+                                       max_retries=max_retries, timeout=timeout,
+                                       session_id=session_id, tweaks=tweaks)
+        return await self._queue(task)
 
     async def _new_task(self, workflow_id: str, *, input_data: str, max_retries: int,
                         timeout: float | None, session_id: str | None,
-                        tweaks: dict[str, Any] | None) -> Task:
-        """A new task of a workflow (by local or remote id), checked, not yet stored."""
-        workflow = await self._workflows.get(workflow_id, definition=False)
+                        tweaks: dict[str, Any] | None) -> tuple[Task, RunTarget]:
+        """A new task of a workflow (by local or remote id), checked, not yet stored; with
+        what running it needs, read at once (the workflow, its source and sealed key)."""
+        target = await self._workflows.run_target(workflow_id)
+        workflow = target.workflow
         _check_run_options(max_retries, timeout)
         now = self._clock.now()
-        return Task(
+        task = Task(
             id=TaskId(new_id()),
             workflow_id=workflow.id,
             input_data=input_data,
@@ -66,12 +68,14 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
+        return task, target
 
-    async def _queue(self, task: Task, *, start_here: bool) -> Task:
-        """Store a new task pending for any worker; with ``start_here``, started at once by
-        this process's worker instead when it is idle (one write, and no wait for its claim
-        loop)."""
-        stored = await self._signals.start_here(task) if start_here else None
+    async def _queue(self, task: Task, *, start_with: RunTarget | None = None) -> Task:
+        """Store a new task pending for any worker; with ``start_with`` (its run target, just
+        read), started at once by this process's worker instead when it has a free slot (one
+        write, no wait for its claim loop, and no second read of the target)."""
+        stored = None if start_with is None else await self._signals.start_here(task,
+                                                                                start_with)
         if stored is None:
             stored = await self._tasks.add(task)
             self._signals.work_added()
@@ -91,18 +95,19 @@ class TaskService:
         """Queue a run and, with ``wait``, return it once finished (completed or failed).
 
         Without ``wait`` the answer is the pending task, as ``create`` stores it. A run waited
-        for is started at once by this process's worker when that worker is idle: its caller
-        only sees it finished, so it need not pass through the queue."""
-        task = await self._new_task(workflow_id, input_data=input_data,
-                                    max_retries=max_retries, timeout=timeout,
-                                    session_id=session_id, tweaks=tweaks)
+        for is started at once by this process's worker when that worker has a free slot,
+        with the workflow and source read here: its caller only sees it finished, so it need
+        not pass through the queue."""
+        task, target = await self._new_task(workflow_id, input_data=input_data,
+                                            max_retries=max_retries, timeout=timeout,
+                                            session_id=session_id, tweaks=tweaks)
         if not wait:
-            return await self._queue(task, start_here=False)
+            return await self._queue(task)
         # Watched before it is stored: a run that finishes before its caller starts waiting
         # (an instant answer, or a failure at once) is still heard, not found at the next poll.
         finished = self._signals.watch(task.id)
         try:
-            stored = await self._queue(task, start_here=True)
+            stored = await self._queue(task, start_with=target)
         except BaseException:
             self._signals.unwatch(task.id, finished)
             raise
@@ -214,7 +219,7 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        return await self._queue(task, start_here=False)
+        return await self._queue(task)
 
 
 def _check_run_options(max_retries: int, timeout: float | None) -> None:

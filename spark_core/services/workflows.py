@@ -21,6 +21,7 @@ from spark_core.models import (
 )
 from spark_core.ports import (
     Clock,
+    RunTarget,
     SourceFilter,
     SourceRepository,
     WorkflowFilter,
@@ -223,6 +224,11 @@ class WorkflowService:
         if workflow is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return workflow
+
+    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+        """What a run of a workflow (by local or remote id) needs: the workflow without its
+        definition, its source and the source's sealed key, read at once."""
+        return await self._workflows.run_target(id_or_remote_id)
 
     async def set_max_concurrency(
         self, id_or_remote_id: str, max_concurrency: int | None

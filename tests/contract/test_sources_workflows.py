@@ -277,6 +277,23 @@ async def test_a_run_target_is_the_workflow_with_its_current_source_and_sealed_k
         await store.workflows.run_target(WorkflowId(new_id()))
 
 
+async def test_a_run_target_is_found_by_local_id_or_by_remote_id(store: Store) -> None:
+    """As ``find``: the local id first, else the oldest workflow with that remote id, each
+    with its own source; an unknown key is not found, by name."""
+    first = await make_source(store, url="http://a", sealed_key="key-a")
+    older = await make_workflow(store, first, remote_id="r", created=1)
+    newer = await make_workflow(store, await make_source(store, url="http://b"),
+                                remote_id="r", created=2)
+    by_remote = await store.workflows.run_target("r")
+    assert by_remote.workflow == await store.workflows.find(older.id, definition=False)
+    assert (by_remote.source, by_remote.sealed_key) == (first, "key-a")
+    by_local = await store.workflows.run_target(newer.id)
+    assert by_local.workflow.id == newer.id
+    assert by_local.source.url == "http://b"
+    with pytest.raises(NotFoundError, match="Workflow nothing not found"):
+        await store.workflows.run_target("nothing")
+
+
 async def test_workflows_list_by_name_with_filters_and_case_insensitive_search(
         store: Store) -> None:
     """Name order; filters on source id, source URL, flow type and a name fragment."""

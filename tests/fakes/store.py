@@ -345,10 +345,12 @@ class FakeWorkflowRepository(WorkflowRepository):
         self._state.workflows[workflow_id] = _stored(workflow)
         return self._state.workflows[workflow_id]
 
-    async def run_target(self, workflow_id: WorkflowId) -> RunTarget:
-        """The workflow (without its definition), its source and the source's sealed key."""
-        self._state.enter()
-        workflow = msgspec.structs.replace(self._state.workflow(workflow_id), data=None)
+    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+        """The workflow by local or remote id (without its definition), its source and the
+        source's sealed key."""
+        workflow = await self.find(id_or_remote_id, definition=False)
+        if workflow is None:
+            raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return RunTarget(workflow=workflow, source=self._state.source(workflow.source_id),
                          sealed_key=self._state.source_keys.get(workflow.source_id))
 

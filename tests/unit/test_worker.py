@@ -11,7 +11,7 @@ from spark_core import worker as worker_module
 from spark_core.errors import RemoteRunError, SourceUnavailableError
 from spark_core.facade import Spark
 from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
-from spark_core.ports import TaskFilter, TaskOutcome, WakeUp, WakeUpKind
+from spark_core.ports import RunTarget, TaskFilter, TaskOutcome, WakeUp, WakeUpKind
 from spark_core.services import tasks as tasks_module
 from tests.unit.conftest import World, build_world, synced_echo
 
@@ -78,6 +78,43 @@ async def test_a_run_waited_for_is_answered_as_stored_without_reading_it_back(
     assert reads == []
     assert task == await get(task.id)
     assert task.status == TaskStatus.COMPLETED
+
+
+async def test_a_run_started_where_it_is_asked_reads_its_workflow_and_source_once(
+    world: World, echo: Workflow, running_spark: Spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked by its remote flow id, a run started at once by this process's worker uses the
+    workflow and source read as it was asked for: one read of them, not one more for the
+    attempt. A retry of it reads them again, as they are then."""
+    reads: list[str] = []
+    run_target = world.store.workflows.run_target
+
+    async def counted(id_or_remote_id: str) -> RunTarget:
+        reads.append(id_or_remote_id)
+        return await run_target(id_or_remote_id)
+
+    monkeypatch.setattr(world.store.workflows, "run_target", counted)
+    await asyncio.sleep(0.05)  # the claim loop has looked for the work hinted at start
+    task = await world.spark.tasks.run(echo.remote_flow_id, input_data="hello", wait=True)
+    assert (task.status, task.output_data, task.workflow_id) == (
+        TaskStatus.COMPLETED, "hello", echo.id)
+    assert reads == [echo.remote_flow_id]
+
+    reads.clear()
+    world.remote.outcomes = [SourceUnavailableError("boom", status=503),
+                             RunResult(output_text="ok", raw={})]
+    retried = asyncio.ensure_future(world.spark.tasks.run(echo.id, input_data="x"))
+
+    async def retry_planned() -> bool:
+        found = await world.store.tasks.list(TaskFilter(), limit=10, offset=0)
+        return any(task.next_retry_at is not None for task in found.items)
+
+    await _until(retry_planned)
+    world.clock.advance(2)
+    world.store.wakeups.publish(WakeUp(kind=WakeUpKind.WORK))
+    done = await asyncio.wait_for(retried, 5)
+    assert (done.status, done.tries, done.output_data) == (TaskStatus.COMPLETED, 2, "ok")
+    assert reads == [echo.id, echo.id]
 
 
 async def test_the_stores_finish_hint_heard_before_the_outcome_write_returns_costs_no_read(
@@ -537,7 +574,8 @@ async def test_a_stopped_worker_declines_to_start_runs(world: World, echo: Workf
     await world.spark.worker.stop(grace=1)
     added = _record_adds(world)
     task = await world.spark.tasks.create(echo.id, input_data="x")
-    assert await world.spark.worker.start_new(task) is None
+    target = await world.store.workflows.run_target(echo.id)
+    assert await world.spark.worker.start_new(task, target) is None
     assert added == [task.id]
     assert (await world.store.tasks.get(task.id)).status is TaskStatus.PENDING
 
