@@ -122,7 +122,8 @@ class Worker:
         self._handing_over: set[TaskId] = set()
         """Runs ended whose slot goes to the claim loop once their outcome is written."""
         self._work_while_full = False
-        """The claim loop was woken while every slot was taken: work may be waiting."""
+        """Work may be waiting for a slot: the claim loop's last claim took every free slot,
+        or it was woken while none was free."""
         self._no_starts = asyncio.Event()
         self._no_starts.set()
         signals.on_cancel(self._cancel_local)
@@ -307,6 +308,7 @@ class Worker:
                         self._execute(task), name=f"spark-run-{task.id}"
                     )
                 if claimed and len(claimed) == free:
+                    self._work_while_full = True  # every free slot taken: more may wait
                     continue
                 self._work_while_full = False
             await self._signals.wait_for_work(self._wait_seconds())

@@ -822,5 +822,22 @@ async def test_concurrent_runs_filling_the_worker_start_at_once_and_cost_no_clai
         await world.spark.worker.stop(grace=1)
 
 
+async def test_a_backlog_larger_than_the_worker_is_worked_through_without_waiting_for_polls(
+) -> None:
+    """Queued runs beyond the worker's concurrency are claimed as slots free, one claim
+    after another, with no hint and no poll needed (the poll is 30 s here)."""
+    world = build_world(concurrency=2)
+    echo = await synced_echo(world)
+    world.store.wakeups.poll_seconds = 30
+    queued = [await world.spark.tasks.create(echo.id, input_data=f"q{n}") for n in range(7)]
+    await world.spark.worker.start()
+    try:
+        for task in queued:
+            done = await world.spark.tasks.wait(task.id, timeout=3)
+            assert done.status is TaskStatus.COMPLETED, done
+    finally:
+        await world.spark.worker.stop(grace=1)
+
+
 async def _true(value: bool) -> bool:
     return value
