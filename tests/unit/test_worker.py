@@ -11,7 +11,7 @@ from spark_core import worker as worker_module
 from spark_core.errors import RemoteRunError, SourceUnavailableError
 from spark_core.facade import Spark
 from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
-from spark_core.ports import RunTarget, TaskFilter, TaskOutcome, WakeUp, WakeUpKind
+from spark_core.ports import TaskFilter, TaskOutcome, WakeUp, WakeUpKind
 from spark_core.services import tasks as tasks_module
 from tests.unit.conftest import World, build_world, synced_echo
 
@@ -61,22 +61,29 @@ async def test_a_run_returns_the_answer_text_and_raw_response(
     assert task.finished_at is not None
 
 
+def _record_calls(monkeypatch: pytest.MonkeyPatch, target: object, method: str) -> list[Any]:
+    """The first argument of every call of ``target.method`` from now on (each call goes
+    through to the method)."""
+    calls: list[Any] = []
+    original = getattr(target, method)
+
+    async def recording(first: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(first)
+        return await original(first, *args, **kwargs)
+
+    monkeypatch.setattr(target, method, recording)
+    return calls
+
+
 async def test_a_run_waited_for_is_answered_as_stored_without_reading_it_back(
     world: World, echo: Workflow, running_worker: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The worker hands the finished task, as the store wrote it, to the caller waiting for
     it: the answer is what a read gives afterwards, and no read of the task was needed."""
-    reads: list[str] = []
-    get = world.store.tasks.get
-
-    async def counted(task_id: TaskId) -> Task:
-        reads.append(task_id)
-        return await get(task_id)
-
-    monkeypatch.setattr(world.store.tasks, "get", counted)
+    reads = _record_calls(monkeypatch, world.store.tasks, "get")
     task = await world.spark.tasks.run(echo.id, input_data="hello", wait=True)
     assert reads == []
-    assert task == await get(task.id)
+    assert task == await world.store.tasks.get(task.id)
     assert task.status == TaskStatus.COMPLETED
 
 
@@ -86,14 +93,7 @@ async def test_a_run_started_where_it_is_asked_reads_its_workflow_and_source_onc
     """Asked by its remote flow id, a run started at once by this process's worker uses the
     workflow and source read as it was asked for: one read of them, not one more for the
     attempt. A retry of it reads them again, as they are then."""
-    reads: list[str] = []
-    run_target = world.store.workflows.run_target
-
-    async def counted(id_or_remote_id: str) -> RunTarget:
-        reads.append(id_or_remote_id)
-        return await run_target(id_or_remote_id)
-
-    monkeypatch.setattr(world.store.workflows, "run_target", counted)
+    reads = _record_calls(monkeypatch, world.store.workflows, "run_target")
     await asyncio.sleep(0.05)  # the claim loop has looked for the work hinted at start
     task = await world.spark.tasks.run(echo.remote_flow_id, input_data="hello", wait=True)
     assert (task.status, task.output_data, task.workflow_id) == (
@@ -134,14 +134,7 @@ async def test_the_stores_finish_hint_heard_before_the_outcome_write_returns_cos
         return written
 
     monkeypatch.setattr(world.store.queue, "release", slow_answer)
-    reads: list[str] = []
-    get = world.store.tasks.get
-
-    async def counted(task_id: TaskId) -> Task:
-        reads.append(task_id)
-        return await get(task_id)
-
-    monkeypatch.setattr(world.store.tasks, "get", counted)
+    reads = _record_calls(monkeypatch, world.store.tasks, "get")
     task = await world.spark.tasks.run(echo.id, input_data="hello", wait=True)
     assert task.status == TaskStatus.COMPLETED
     assert WakeUp(kind=WakeUpKind.FINISHED, id=task.id) in heard
@@ -522,6 +515,19 @@ def _record_adds(world: World) -> list[TaskId]:
     return added
 
 
+def _record_claims(world: World) -> list[int]:
+    """The limits of the claims made through ``TaskQueue.claim`` from now on."""
+    limits: list[int] = []
+    claim = world.store.queue.claim
+
+    async def recording(**kwargs: Any) -> list[Task]:
+        limits.append(kwargs["limit"])
+        return await claim(**kwargs)
+
+    world.store.queue.claim = recording  # type: ignore[method-assign]
+    return limits
+
+
 async def test_a_run_waited_for_on_an_idle_worker_starts_without_queueing(
     world: World, echo: Workflow, running_worker: object
 ) -> None:
@@ -767,22 +773,14 @@ async def test_runs_on_an_idle_worker_cost_no_claims(world: World, echo: Workflo
     (the poll, 30 s here, is the claim loop's only other reason to look)."""
     world.store.wakeups.poll_seconds = 30
     await world.spark.worker.start()
-    claims = 0
-    claim = world.store.queue.claim
-
-    async def counting_claim(**kwargs: Any) -> list[Task]:
-        nonlocal claims
-        claims += 1
-        return await claim(**kwargs)
-
     await asyncio.sleep(0.05)  # the claim loop's first look is done
-    world.store.queue.claim = counting_claim  # type: ignore[method-assign]
+    claims = _record_claims(world)
     try:
         for number in range(5):
             task = await world.spark.tasks.run(echo.id, input_data=f"r{number}")
             assert task.status is TaskStatus.COMPLETED
         await asyncio.sleep(0.05)
-        assert claims == 0
+        assert claims == []
     finally:
         await world.spark.worker.stop(grace=1)
 
@@ -798,16 +796,8 @@ async def test_concurrent_runs_filling_the_worker_start_at_once_and_cost_no_clai
     world.remote.release = asyncio.Event()
     await world.spark.worker.start()
     added = _record_adds(world)
-    claims = 0
-    claim = world.store.queue.claim
-
-    async def counting_claim(**kwargs: Any) -> list[Task]:
-        nonlocal claims
-        claims += 1
-        return await claim(**kwargs)
-
     await asyncio.sleep(0.05)  # the claim loop's first look is done
-    world.store.queue.claim = counting_claim  # type: ignore[method-assign]
+    claims = _record_claims(world)
     try:
         runs = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"r{n}"))
                 for n in range(3)]
@@ -817,7 +807,7 @@ async def test_concurrent_runs_filling_the_worker_start_at_once_and_cost_no_clai
         assert [task.status for task in finished] == [TaskStatus.COMPLETED] * 3
         await asyncio.sleep(0.05)
         assert added == []
-        assert claims == 0
+        assert claims == []
     finally:
         await world.spark.worker.stop(grace=1)
 
