@@ -92,6 +92,15 @@ def _not_found(workflow_id: str) -> NotFoundError:
     return NotFoundError(f"Workflow {workflow_id} not found")
 
 
+def _found(conn: sqlite3.Connection, columns: str, id_or_remote_id: str) -> list[dict[str, Any]]:
+    """``columns`` of the workflow with that local id, else of the oldest with that remote
+    flow id (``find``): the second read only when the first finds nothing."""
+    return (rows(conn, f"SELECT {columns} FROM workflows WHERE id = ?",  # noqa: S608
+                 [id_or_remote_id])
+            or rows(conn, f"SELECT {columns} FROM workflows WHERE remote_flow_id = ? "  # noqa: S608
+                          "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]))
+
+
 class SqliteWorkflowRepository(WorkflowRepository):
     """The ``WorkflowRepository`` port on the ``workflows`` table."""
 
@@ -136,11 +145,7 @@ class SqliteWorkflowRepository(WorkflowRepository):
         when the first finds nothing (what every run by local id saves), and a workflow added
         between them is found at the next ask."""
         columns = "*" if definition else _WITHOUT_DEFINITION
-        found = await self._database.read(
-            lambda conn: rows(conn, f"SELECT {columns} FROM workflows WHERE id = ?",  # noqa: S608
-                              [id_or_remote_id])
-            or rows(conn, f"SELECT {columns} FROM workflows WHERE remote_flow_id = ? "  # noqa: S608
-                          "ORDER BY created_at, id LIMIT 1", [id_or_remote_id]))
+        found = await self._database.read(lambda conn: _found(conn, columns, id_or_remote_id))
         return workflow_from_row(found[0]) if found else None
 
     async def run_target(self, id_or_remote_id: str) -> RunTarget:
@@ -148,12 +153,7 @@ class SqliteWorkflowRepository(WorkflowRepository):
         source and the source's sealed key, from one snapshot."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            workflow = (
-                rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
-                           "WHERE id = ?", [id_or_remote_id])
-                or rows(conn, f"SELECT {_WITHOUT_DEFINITION} FROM workflows "  # noqa: S608
-                              "WHERE remote_flow_id = ? ORDER BY created_at, id LIMIT 1",
-                        [id_or_remote_id]))
+            workflow = _found(conn, _WITHOUT_DEFINITION, id_or_remote_id)
             source = rows(conn, "SELECT * FROM sources WHERE id = ?",
                           [workflow[0]["source_id"]]) if workflow else []
             return workflow, source
