@@ -127,7 +127,7 @@ async def under_load(args: argparse.Namespace, store: str, nodes: int,
         try:
             cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size,
                                     server=args.server)
-            baseline = BaselineProcess(server=args.server)
+            baseline = BaselineProcess(server=args.server, forward_to=fake)
             try:
                 access: StoreAccess = (PostgresAccess(url) if url is not None
                                        else SqliteAccess(cluster.first.database_path))
@@ -152,13 +152,16 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
     figures["lists"] = lists
     await measure_lists(args, cluster, baseline, lists, "1k")
 
-    log("run-now against the fake, and the fake called directly")
+    log("run-now against the fake, the fake called directly, and the bare Litestar run")
     runs: dict[str, object] = {}
     claims: dict[str, object] = {}
     figures["runs"], figures["claims"] = runs, claims
     for connections in (1, 4, 16):
         runs[f"direct_{connections}"] = await scenarios.repeated(
             scenarios.direct_request(fake), connections=connections,
+            seconds=args.seconds, repeats=args.repeats)
+        runs[f"bare_{connections}"] = bare = await scenarios.repeated(
+            scenarios.bare_run_request(baseline.url), connections=connections,
             seconds=args.seconds, repeats=args.repeats)
         # One node at concurrency 1, as before; from 4 on, round-robin over the nodes.
         nodes = cluster.nodes if connections > 1 else cluster.nodes[:1]
@@ -167,7 +170,8 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
             connections=connections, seconds=args.seconds, repeats=args.repeats)
         runs[f"spark_{connections}"] = summary = scenarios.summarise(results)
         claims[f"spark_{connections}"] = claim = scenarios.claim_latency(access, results)
-        log(f"  c={connections}: spark {summary.per_second:.0f} runs/s, claim-to-start "
+        log(f"  c={connections}: spark {summary.per_second:.0f} runs/s (bare run "
+            f"{bare.per_second:.0f}), claim-to-start "
             f"p50 {claim.p50_ms:.1f} ms p99 {claim.p99_ms:.1f} ms")
     if args.http_only:
         return

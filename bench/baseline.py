@@ -3,9 +3,14 @@ the settings ``spark serve`` uses, answering a page of 100 task-shaped rows held
 
 It has no store, no middleware, no authentication and no per-row conversion, so it is the
 most a Spark list page could do on this machine with this framework and server; a ratio near
-1 means Spark's own work per request is small. It prints its base URL on stdout once it
-listens. ``--no-uvloop`` hides uvloop and httptools, as ``SparkProcess(server="asyncio")``
-does for Spark, so each server flavour has its own reference.
+1 means Spark's own work per request is small. Given a source (``--forward-to`` and
+``--forward-key``), ``POST /run/{flow_id}`` is the same for a run: the body passed to the
+source's run endpoint through one aiohttp session, as Spark's LangFlow client sends it, and
+the source's answer decoded and sent back, with no store, task, worker or retry: the least a
+run-now can cost with this framework, server and HTTP client. It prints its base URL on
+stdout once it listens. ``--no-uvloop`` hides uvloop and httptools, as
+``SparkProcess(server="asyncio")`` does for Spark, so each server flavour has its own
+reference.
 """
 
 import argparse
@@ -15,13 +20,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PAGE_PATH = "/page"
+RUN_PATH = "/run"
+FORWARD_TO_ENV = "BENCH_FORWARD_TO"
+FORWARD_KEY_ENV = "BENCH_FORWARD_KEY"
 ROWS = 100
 
 
-def build_app() -> Any:
-    """The bare app: ``GET /page`` answers the same page from memory every time."""
+def build_app(forward_to: str | None = None, forward_key: str | None = None) -> Any:
+    """The bare app: ``GET /page`` answers the same page from memory every time; with
+    ``forward_to`` (default ``$BENCH_FORWARD_TO``, as granian's factory is called with no
+    arguments), ``POST /run/{flow_id}`` forwards a run to that LangFlow."""
+    import os
+    from contextlib import asynccontextmanager
+
+    import aiohttp
     import msgspec
-    from litestar import Litestar, get
+    from litestar import Litestar, Request, get, post
 
     class Row(msgspec.Struct, kw_only=True):
         """A task as Spark's task list shows it."""
@@ -69,13 +83,45 @@ def build_app() -> Any:
         """The page, encoded by Litestar as any handler's answer."""
         return page
 
-    return Litestar(route_handlers=[page_handler], logging_config=None, debug=False)
+    forward_to = forward_to or os.environ.get(FORWARD_TO_ENV) or None
+    forward_key = forward_key or os.environ.get(FORWARD_KEY_ENV, "")
+    handlers: list[Any] = [page_handler]
+    lifespan: list[Any] = []
+    if forward_to is not None:
+        sessions: list[aiohttp.ClientSession] = []
+        headers = {"x-api-key": forward_key, "Content-Type": "application/json"}
+
+        @asynccontextmanager
+        async def client(app: Litestar) -> Any:
+            sessions.append(aiohttp.ClientSession())
+            try:
+                yield
+            finally:
+                await sessions.pop().close()
+
+        @post(RUN_PATH + "/{flow_id:str}", status_code=200)
+        async def run_handler(request: Request[Any, Any, Any], flow_id: str) -> Any:
+            """The run sent on to the source, its answer decoded and sent back."""
+            run = msgspec.json.decode(await request.body())
+            body = msgspec.json.encode({"input_value": run.get("input_value", ""),
+                                        "input_type": "chat", "output_type": "chat",
+                                        "session_id": flow_id})
+            async with sessions[0].post(f"{forward_to}/api/v1/run/{flow_id}?stream=false",
+                                        data=body, headers=headers) as answer:
+                return msgspec.json.decode(await answer.read())
+
+        handlers.append(run_handler)
+        lifespan.append(client)
+    return Litestar(route_handlers=handlers, lifespan=lifespan, logging_config=None,
+                    debug=False)
 
 
 def main() -> None:
     """Serve on 127.0.0.1 until killed; print the base URL first."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--forward-to", help="the LangFlow that POST /run/{flow_id} forwards to")
+    parser.add_argument("--forward-key", help="that LangFlow's API key")
     parser.add_argument("--no-uvloop", action="store_true",
                         help="serve on asyncio and h11, as plain uvicorn does")
     args = parser.parse_args()
@@ -84,8 +130,9 @@ def main() -> None:
     import uvicorn
 
     # The settings spark_cli/serve.py gives uvicorn (log level WARNING, as the bench sets).
-    config = uvicorn.Config(build_app(), host="127.0.0.1", port=args.port,
-                            log_level="warning", log_config=None, lifespan="on")
+    config = uvicorn.Config(build_app(args.forward_to, args.forward_key), host="127.0.0.1",
+                            port=args.port, log_level="warning", log_config=None,
+                            lifespan="on")
     server = uvicorn.Server(config)
     print(f"http://127.0.0.1:{args.port}", flush=True)
     server.run()

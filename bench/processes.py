@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.baseline import FORWARD_KEY_ENV, FORWARD_TO_ENV
 from bench.fake_langflow import API_KEY as LANGFLOW_KEY
 
 SPARK_KEY = "bench-spark-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -97,17 +98,22 @@ class FakeLangflowProcess:
 
 class BaselineProcess:
     """``python -m bench.baseline``: the bare Litestar page every HTTP figure is compared
-    with, on the same server flavour as Spark (``auto``, or ``asyncio`` for plain uvicorn)."""
+    with, on the same server flavour as Spark (``auto``, or ``asyncio`` for plain uvicorn);
+    with ``forward_to``, also the bare run (``POST /run/{flow_id}`` sent on to that fake)."""
 
-    def __init__(self, server: str = "auto") -> None:
+    def __init__(self, server: str = "auto",
+                 forward_to: "FakeLangflowProcess | None" = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        if forward_to is not None:
+            env.update({FORWARD_TO_ENV: forward_to.url, FORWARD_KEY_ENV: forward_to.api_key})
         if server == "granian":
             command = granian("bench.baseline:build_app", self.port, "--factory")
         else:
             flags = ["--no-uvloop"] if server == "asyncio" else []
             command = [sys.executable, "-m", "bench.baseline", "--port", str(self.port), *flags]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env,
                                          cwd=Path(__file__).parent.parent)
         deadline = time.perf_counter() + HEALTH_TIMEOUT
         while _get(f"{self.url}/page", timeout=0.5) != 200:
