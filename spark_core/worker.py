@@ -704,7 +704,10 @@ def _task_fields(task: Task, **more: object) -> dict[str, object]:
 
 def _log_outcome(task: Task, outcome: TaskOutcome) -> None:
     """One line per recorded attempt: INFO when it finished or will be retried, WARNING when
-    it failed for good."""
+    it failed for good. Nothing is formatted when that level is not logged."""
+    failed = outcome.status not in (TaskStatus.COMPLETED, TaskStatus.PENDING)
+    if not logger.isEnabledFor(logging.WARNING if failed else logging.INFO):
+        return
     where = f"workflow {task.workflow_id}, schedule {task.schedule_id or '-'}"
     extra = _task_fields(task, status=outcome.status)
     if outcome.status == TaskStatus.COMPLETED:

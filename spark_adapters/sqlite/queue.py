@@ -119,8 +119,6 @@ class SqliteTaskQueue(TaskQueue):
 
         A runnable task of a workflow without a limit is inserted already running, as the
         claim would leave it: one statement, and no index updated twice."""
-        sql, params = self._claim_statement(owner=owner, limit=1, lease_seconds=lease_seconds,
-                                            task_ids=[task.id])
         now = self._clock.now()
         runnable = task.status is TaskStatus.PENDING and (
             task.next_retry_at is None or task.next_retry_at <= now)
@@ -130,6 +128,9 @@ class SqliteTaskQueue(TaskQueue):
                 return insert_claimed_task(conn, task, owner=owner, now=now,
                                            lease_until=now + timedelta(seconds=lease_seconds))
             added = insert_task(conn, task)
+            # The claim's statement only for a task the fast path above did not take.
+            sql, params = self._claim_statement(owner=owner, limit=1,
+                                                lease_seconds=lease_seconds, task_ids=[task.id])
             claimed = rows(conn, sql, params)
             return task_from_row(claimed[0]) if claimed else added
 
