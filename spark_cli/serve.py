@@ -1,6 +1,7 @@
 """``spark serve`` and ``spark worker``: the long-running processes."""
 
 import errno
+import gc
 import logging
 import math
 import signal
@@ -163,6 +164,10 @@ def spark_server(config: "uvicorn.Config", *, app: "Litestar", grace: float) -> 
                 # to the loop, which the thread-safe path also wakes up.
                 asyncio.get_running_loop().call_soon_threadsafe(spark.hurry)
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)  # the app's lifespan has started: Spark is open
+            settle_heap()
+
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             await super().shutdown(sockets)
             # On a second Ctrl-C uvicorn skips the app's shutdown altogether; Spark's is quick
@@ -171,6 +176,16 @@ def spark_server(config: "uvicorn.Config", *, app: "Litestar", grace: float) -> 
                 await self.lifespan.shutdown()
 
     return SparkServer(config)
+
+
+def settle_heap() -> None:
+    """Once the process has started, take what it will keep until it stops (modules, the app
+    and its routes, the store, the worker) out of the garbage collector's full collections
+    (``gc.freeze``): each of those scanned every one of them, ~90,000 objects and ~25 ms on
+    the bench's machine, stalling every request and run in flight every few seconds under
+    load. A process of its own only: frozen objects are never collected, which is right for
+    what lives as long as the process, not for an embedding program's."""
+    gc.freeze()
 
 
 @click.command()
@@ -198,6 +213,7 @@ def worker(state: CliState, *, grace: float) -> None:
             loop.add_signal_handler(stop_signal, stop.set)
         async with open_spark(build_container(settings)) as spark:
             await spark.start()
+            settle_heap()
             log.info("Worker started on %s (%d concurrent runs)", spark.store.description,
                      settings.workers)
             await stop.wait()

@@ -187,3 +187,31 @@ def test_ctrl_c_says_what_the_stop_waits_for_and_a_second_one_stops_at_once(
         assert "Traceback" not in server.output()
     finally:
         server.stop()
+
+
+async def test_a_started_server_keeps_its_startup_objects_out_of_full_collections() -> None:
+    """Once serving, what the process holds until it stops is frozen (``gc.freeze``): a full
+    collection no longer scans it, stalling every request in flight, under load."""
+    import asyncio
+    import gc
+
+    import uvicorn
+    from litestar import Litestar
+
+    from spark_cli.serve import spark_server
+
+    app = Litestar(route_handlers=[])
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None)
+    server = spark_server(config, app=app, grace=0)
+    gc.unfreeze()
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(START_TIMEOUT):
+            while not (server.started or serving.done()):  # noqa: ASYNC110 - a plain flag
+                await asyncio.sleep(0.01)
+        assert server.started
+        assert gc.get_freeze_count() > 0
+    finally:
+        server.should_exit = True
+        await serving
+        gc.unfreeze()  # the rest of the suite collects as usual
