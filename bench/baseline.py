@@ -88,7 +88,7 @@ def build_app(forward_to: str | None = None, forward_key: str | None = None) -> 
     handlers: list[Any] = [page_handler]
     lifespan: list[Any] = []
     if forward_to is not None:
-        sessions: list[aiohttp.ClientSession] = []
+        sessions: list[aiohttp.ClientSession] = []  # one, made in the server's own loop
         headers = {"x-api-key": forward_key, "Content-Type": "application/json"}
 
         @asynccontextmanager
