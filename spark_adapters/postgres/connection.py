@@ -292,8 +292,15 @@ class SnapshotTokens:
         await self._drop()
 
     async def _run_rounds(self) -> None:
+        crowded = False
         while self._waiting:
+            if crowded:
+                # Under load, requests the event loop has already read ask before this round
+                # starts and share it, instead of waiting for the next: fewer rounds per
+                # list. A caller on its own is not held up.
+                await asyncio.sleep(0)
             round_, self._waiting = self._waiting, []
+            crowded = len(round_) > 1
             try:
                 token = await self._query()
             except BaseException as exc:
