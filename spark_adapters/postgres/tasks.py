@@ -274,9 +274,9 @@ class PostgresTaskRepository:
     async def list(self, filters: TaskFilter, *, limit: int, offset: int) -> Page[Task]:
         """Tasks newest first (``created_at`` descending), without ``output_raw``; the same
         page again while nothing was committed (``remembered``)."""
-        where, params = _filter_clause(filters)
 
         def read(conn: Conn) -> Awaitable[Page[Task]]:
+            where, params = _filter_clause(filters)  # on a miss only, as SQLite's
             return select_page(self._db, Task, table="tasks", where=where, params=params,
                                order_by="created_at DESC, id DESC", limit=limit, offset=offset,
                                columns=LIST_COLUMNS, total=_kept_total(filters), conn=conn)
