@@ -1,5 +1,8 @@
-"""`spark serve` and `spark worker` as real processes, stopped with SIGTERM."""
+"""`spark serve` and `spark worker` as real processes, stopped with SIGTERM; and the server
+they run, in process."""
 
+import asyncio
+import gc
 import os
 import re
 import signal
@@ -12,8 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import uvicorn
+from litestar import Litestar
 
 from spark_adapters.settings import read_dotenv
+from spark_cli.serve import spark_server
 from tests.processes import SparkProcess, synced_workflow, wait_for
 from tests.servers import FakeLangflow
 from tests.servers.langflow import SLOW_ID, SLOW_NODE
@@ -192,14 +198,6 @@ def test_ctrl_c_says_what_the_stop_waits_for_and_a_second_one_stops_at_once(
 async def test_a_started_server_keeps_its_startup_objects_out_of_full_collections() -> None:
     """Once serving, what the process holds until it stops is frozen (``gc.freeze``): a full
     collection no longer scans it, stalling every request in flight, under load."""
-    import asyncio
-    import gc
-
-    import uvicorn
-    from litestar import Litestar
-
-    from spark_cli.serve import spark_server
-
     app = Litestar(route_handlers=[])
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None)
     server = spark_server(config, app=app, grace=0)
