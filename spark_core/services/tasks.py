@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from spark_core.errors import InvalidStateError, ValidationError
-from spark_core.models import Page, Task, TaskId, TaskStatus, new_id
+from spark_core.models import Page, Task, TaskId, TaskStatus, Workflow, new_id
 from spark_core.ports import Clock, RunTarget, TaskFilter, TaskRepository
 from spark_core.services.workflows import WorkflowService
 from spark_core.signals import TaskSignals
@@ -42,22 +42,19 @@ class TaskService:
         tweaks: dict[str, Any] | None = None,
     ) -> Task:
         """Queue a run of a workflow (by local or remote id): stored pending, a worker picks
-        it up."""
-        task, _ = await self._new_task(workflow_id, input_data=input_data,
-                                       max_retries=max_retries, timeout=timeout,
-                                       session_id=session_id, tweaks=tweaks)
-        return await self._queue(task)
+        it up (and reads its source then)."""
+        workflow = await self._workflows.get(workflow_id, definition=False)
+        return await self._queue(self._new_task(workflow, input_data=input_data,
+                                                max_retries=max_retries, timeout=timeout,
+                                                session_id=session_id, tweaks=tweaks))
 
-    async def _new_task(self, workflow_id: str, *, input_data: str, max_retries: int,
-                        timeout: float | None, session_id: str | None,
-                        tweaks: dict[str, Any] | None) -> tuple[Task, RunTarget]:
-        """A new task of a workflow (by local or remote id), checked, not yet stored; with
-        what running it needs, read at once (the workflow, its source and sealed key)."""
-        target = await self._workflows.run_target(workflow_id)
-        workflow = target.workflow
+    def _new_task(self, workflow: Workflow, *, input_data: str, max_retries: int,
+                  timeout: float | None, session_id: str | None,
+                  tweaks: dict[str, Any] | None) -> Task:
+        """A new task of ``workflow``, checked, not yet stored."""
         _check_run_options(max_retries, timeout)
         now = self._clock.now()
-        task = Task(
+        return Task(
             id=TaskId(new_id()),
             workflow_id=workflow.id,
             input_data=input_data,
@@ -68,7 +65,6 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        return task, target
 
     async def _queue(self, task: Task, *, start_with: RunTarget | None = None) -> Task:
         """Store a new task pending for any worker; with ``start_with`` (its run target, just
@@ -98,11 +94,14 @@ class TaskService:
         for is started at once by this process's worker when that worker has a free slot,
         with the workflow and source read here: its caller only sees it finished, so it need
         not pass through the queue."""
-        task, target = await self._new_task(workflow_id, input_data=input_data,
-                                            max_retries=max_retries, timeout=timeout,
-                                            session_id=session_id, tweaks=tweaks)
         if not wait:
-            return await self._queue(task)
+            return await self.create(workflow_id, input_data=input_data,
+                                     max_retries=max_retries, timeout=timeout,
+                                     session_id=session_id, tweaks=tweaks)
+        target = await self._workflows.run_target(workflow_id)
+        task = self._new_task(target.workflow, input_data=input_data,
+                              max_retries=max_retries, timeout=timeout,
+                              session_id=session_id, tweaks=tweaks)
         # Watched before it is stored: a run that finishes before its caller starts waiting
         # (an instant answer, or a failure at once) is still heard, not found at the next poll.
         finished = self._signals.watch(task.id)

@@ -117,6 +117,19 @@ async def test_a_run_started_where_it_is_asked_reads_its_workflow_and_source_onc
     assert reads == [echo.id, echo.id]
 
 
+async def test_a_queued_run_reads_its_workflow_but_not_its_source_and_key(
+    world: World, echo: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task only queued (``create``, or ``run`` without waiting) is checked against its
+    workflow; its source and sealed key are read by the worker that claims it, not here."""
+    targets = _record_calls(monkeypatch, world.store.workflows, "run_target")
+    created = await world.spark.tasks.create(echo.remote_flow_id, input_data="a")
+    queued = await world.spark.tasks.run(echo.id, input_data="b", wait=False)
+    assert (created.workflow_id, queued.workflow_id) == (echo.id, echo.id)
+    assert (created.status, queued.status) == (TaskStatus.PENDING, TaskStatus.PENDING)
+    assert targets == []
+
+
 async def test_the_stores_finish_hint_heard_before_the_outcome_write_returns_costs_no_read(
     world: World, echo: Workflow, running_spark: Spark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
