@@ -240,6 +240,15 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+    def claimed_at(self, now: datetime) -> "Task":
+        """This task as a claim at ``now`` leaves it: running, one more try, started now
+        unless it had started, its new attempt (number and start) appended."""
+        tries = self.tries + 1
+        return msgspec.structs.replace(
+            self, status=TaskStatus.RUNNING, tries=tries, started_at=self.started_at or now,
+            updated_at=now, attempts=[*self.attempts, TaskAttempt(attempt=tries, started_at=now)])
+
+
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     """What a source adapter needs to run one remote flow once."""
 

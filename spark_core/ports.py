@@ -248,6 +248,19 @@ class TaskOutcome(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None = None
     updated_at: datetime
 
+    def applied_to(self, task: Task) -> Task:
+        """``task`` (running) with this outcome written: its lease released, its last attempt
+        ended at ``updated_at`` with ``error``."""
+        attempts = task.attempts
+        if attempts:
+            last = msgspec.structs.replace(attempts[-1], finished_at=self.updated_at,
+                                           error=self.error)
+            attempts = [*attempts[:-1], last]
+        return msgspec.structs.replace(
+            task, status=self.status, output_data=self.output_data, output_raw=self.output_raw,
+            error=self.error, next_retry_at=self.next_retry_at, finished_at=self.finished_at,
+            updated_at=self.updated_at, attempts=attempts)
+
 
 class RunTarget(msgspec.Struct, frozen=True, kw_only=True):
     """What running a task needs, read at once: its workflow (without its flow definition,
@@ -536,13 +549,12 @@ class TaskQueue(Protocol):
         """Which of ``task_ids`` are still running under ``owner``'s lease (a cheap read)."""
         ...
 
-    async def release(
-        self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
-    ) -> Task | None:
-        """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``. Returns the task as written (what ``get`` would now
-        answer: a caller waiting for the run needs no read of its own), or ``None`` when it
-        was not written.
+    async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
+        """Write an attempt's outcome and clear the lease, only if ``task`` (as its claim
+        answered it) is still running under ``owner`` at the same attempt (``task.tries``).
+        Returns the task as written, ``outcome.applied_to(task)`` (what ``get`` would now
+        answer: while a lease holds, only its owner writes the row, so a caller waiting for
+        the run needs no read of its own), or ``None`` when it was not written.
 
         The last entry of ``attempts`` gets the outcome's ``updated_at`` as its end and the
         outcome's error."""

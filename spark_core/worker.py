@@ -452,9 +452,7 @@ class Worker:
         delay = 0.1
         while True:
             try:
-                written = await self._queue.release(
-                    task.id, outcome, owner=self.owner, attempt=task.tries
-                )
+                written = await self._queue.release(task, outcome, owner=self.owner)
             except StoreUnavailableError as exc:
                 raise_if_cancelled()
                 if not patient or self._stopping:

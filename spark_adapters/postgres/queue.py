@@ -93,10 +93,10 @@ _OUTCOME = (
     "attempts, '{{-1,finished_at}}', to_jsonb(%(ended)s::text)), '{{-1,error}}',"
     " coalesce(to_jsonb(%(error)s::text), 'null'::jsonb)) ELSE attempts END "
     "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
-    "RETURNING spark_notify(%(hint)s, id) AS hint{returning}"
+    "RETURNING spark_notify(%(hint)s, id) AS hint"
 )
-_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s", returning=", *")
-_RECOVER = _OUTCOME.format(fence=_ABANDONED, returning="")
+_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
+_RECOVER = _OUTCOME.format(fence=_ABANDONED)
 
 _EXPIRED = (
     "SELECT * FROM tasks WHERE status = 'running' AND " + _ABANDONED +  # noqa: S608
@@ -207,15 +207,14 @@ class PostgresTaskQueue:
         held = {row["id"] for row in found}
         return [task_id for task_id in task_ids if task_id in held]
 
-    async def release(
-        self, task_id: TaskId, outcome: TaskOutcome, *, owner: str, attempt: int
-    ) -> Task | None:
-        """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``. Returns the task as written, or ``None``."""
-        params = {**_outcome_params(task_id, outcome, attempt), "owner": owner}
+    async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
+        """Write an attempt's outcome and clear the lease, only if ``task`` is still running
+        under ``owner`` at its attempt. Returns the task as written
+        (``outcome.applied_to(task)``: no row read back), or ``None``."""
+        params = {**_outcome_params(task.id, outcome, task.tries), "owner": owner}
         async with self._db.connection() as conn:
             written = await fetch_all(conn, _RELEASE, params)
-        return task_from_row(written[0]) if written else None
+        return outcome.applied_to(task) if written else None
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of

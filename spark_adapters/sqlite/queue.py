@@ -166,21 +166,20 @@ class SqliteTaskQueue(TaskQueue):
         still = {row[0] for row in found}
         return [task_id for task_id in task_ids if task_id in still]
 
-    async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
-                      attempt: int) -> Task | None:
-        """Write an attempt's outcome and clear the lease, only if the task is still running
-        under ``owner`` at ``attempt``; returns the task as written, or ``None``."""
-        params = [*_outcome_values(outcome), task_id, attempt, owner]
-        sql = f"{_WRITE_OUTCOME} AND lease_owner = ? RETURNING *"
+    async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
+        """Write an attempt's outcome and clear the lease, only if ``task`` is still running
+        under ``owner`` at its attempt; the task as written (``outcome.applied_to(task)``: no
+        row read back), or ``None``."""
+        params = [*_outcome_values(outcome), task.id, task.tries, owner]
+        sql = f"{_WRITE_OUTCOME} AND lease_owner = ?"
 
-        def release(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            return rows(conn, sql, params)
+        def release(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql, params).rowcount
 
-        written = await self._database.write(release, quick=True)
-        if not written:
+        if not await self._database.write(release, quick=True):
             return None
-        self._announce(task_id, outcome)
-        return task_from_row(written[0])
+        self._announce(task.id, outcome)
+        return outcome.applied_to(task)
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of

@@ -55,7 +55,7 @@ def appended_attempt(attempts: str, number: str) -> str:
 _CLAIMED_VALUES = ", ".join(appended_attempt("?", "?") if name == "attempts" else "?"
                             for name in _COLUMNS)
 _INSERT_CLAIMED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
-                   f"VALUES ({_CLAIMED_VALUES}, ?, ?) RETURNING *")
+                   f"VALUES ({_CLAIMED_VALUES}, ?, ?)")
 _ATTEMPTS_AT = _COLUMNS.index("attempts")
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
@@ -150,15 +150,15 @@ def insert_claimed_task(conn: sqlite3.Connection, task: Task, *, owner: str, now
     """Insert the new runnable ``task`` as a claim by ``owner`` at ``now`` would leave it:
     running, one more try, started now (unless it had started), its new attempt appended, and
     leased until ``lease_until``. Errors as ``insert_task``."""
-    running = msgspec.structs.replace(
-        task, status=TaskStatus.RUNNING, tries=task.tries + 1,
-        started_at=task.started_at or now, updated_at=now)
-    values = task_values(running)
+    running = task.claimed_at(now)
+    # The statement appends the new attempt to the history before it, as a claim does.
+    values = task_values(msgspec.structs.replace(running, attempts=task.attempts))
     started = encode_datetime(now)
     params = [*values[:_ATTEMPTS_AT + 1], running.tries, started, *values[_ATTEMPTS_AT + 1:],
               owner, encode_datetime(lease_until)]
     with _insert_errors(task):
-        return task_from_row(rows(conn, _INSERT_CLAIMED, params)[0])
+        conn.execute(_INSERT_CLAIMED, params)
+    return running  # what was just written: not read back
 
 
 @contextmanager

@@ -193,9 +193,9 @@ async def test_a_release_is_fenced_out_after_another_owner_reclaimed_the_task(
         [second] = await store.queue.claim(owner="b", limit=1, lease_seconds=30)
         assert second.tries == first.tries + 1
         assert second.started_at == first.started_at
-        assert not await store.queue.release(task.id, done(), owner="a", attempt=first.tries)
-        assert not await store.queue.release(task.id, done(), owner="b", attempt=first.tries)
-        assert await store.queue.release(task.id, done(), owner="b", attempt=second.tries)
+        assert not await store.queue.release(first, done(), owner="a")
+        assert not await store.queue.release(first, done(), owner="b")
+        assert await store.queue.release(second, done(), owner="b")
         assert (await store.tasks.get(task.id)).status is TaskStatus.COMPLETED
     finally:
         await store.close()

@@ -143,7 +143,7 @@ async def test_a_final_release_wakes_the_tasks_waiters(store: Store) -> None:
     task = await make_task(store, await a_workflow(store))
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     async with listening(store) as hints:
-        assert await store.queue.release(task.id, outcome(TaskStatus.COMPLETED, 1),
-                                         owner="w1", attempt=claimed.tries)
+        assert await store.queue.release(claimed, outcome(TaskStatus.COMPLETED, 1),
+                                         owner="w1")
         await hints.until(lambda received: WakeUp(kind=WakeUpKind.FINISHED, id=task.id)
                           in received)

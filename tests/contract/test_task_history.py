@@ -16,11 +16,12 @@ async def test_every_attempt_is_recorded_with_its_start_end_and_error(
     [first] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     assert first.attempts == [TaskAttempt(attempt=1, started_at=at(1))]
     retry = outcome(TaskStatus.PENDING, 2, error="connection refused", next_retry_at=at(3))
-    assert await store.queue.release(task.id, retry, owner="w1", attempt=1)
+    waiting = await store.queue.release(first, retry, owner="w1")
+    assert waiting == await store.tasks.get(task.id)
     clock.set(at(3))
-    await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
-    assert await store.queue.release(task.id, outcome(TaskStatus.COMPLETED, 4), owner="w1",
-                                     attempt=2)
+    [second] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    finished = await store.queue.release(second, outcome(TaskStatus.COMPLETED, 4), owner="w1")
+    assert finished == await store.tasks.get(task.id)
     done = await store.tasks.get(task.id)
     assert done.started_at == at(1)
     assert done.attempts == [

@@ -61,7 +61,7 @@ async def test_a_retried_task_keeps_the_start_time_of_its_first_attempt(
     clock.set(at(1))
     [first] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     retry = outcome(TaskStatus.PENDING, 2, error="flaky", next_retry_at=at(3))
-    assert await store.queue.release(task.id, retry, owner="w1", attempt=first.tries)
+    assert await store.queue.release(first, retry, owner="w1")
     waiting = await store.tasks.get(task.id)
     assert (waiting.status, waiting.error, waiting.next_retry_at) == (TaskStatus.PENDING,
                                                                       "flaky", at(3))
@@ -130,8 +130,7 @@ async def test_a_task_added_claimed_is_stored_running_under_the_owners_lease(
     assert await store.tasks.get(stored.id) == stored
     assert await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE) == []
     assert await store.queue.held(owner="w1", task_ids=[stored.id]) == [stored.id]
-    assert await store.queue.release(stored.id, outcome(TaskStatus.COMPLETED, 2),
-                                     owner="w1", attempt=1)
+    assert await store.queue.release(stored, outcome(TaskStatus.COMPLETED, 2), owner="w1")
     assert (await store.tasks.get(stored.id)).status is TaskStatus.COMPLETED
 
 
@@ -150,8 +149,7 @@ async def test_a_task_added_claimed_stays_pending_when_it_cannot_run_yet(
                                            lease_seconds=LEASE)
     assert (first.status, second.status, second.tries) == (TaskStatus.RUNNING,
                                                            TaskStatus.PENDING, 0)
-    assert await store.queue.release(first.id, outcome(TaskStatus.COMPLETED, 3), owner="w1",
-                                     attempt=1)
+    assert await store.queue.release(first, outcome(TaskStatus.COMPLETED, 3), owner="w1")
     [following] = await store.queue.claim(owner="w2", limit=5, lease_seconds=LEASE)
     assert following.id == second.id
 
@@ -252,8 +250,7 @@ async def test_held_names_the_tasks_still_running_under_the_owner(store: Store) 
     claimed = await store.queue.claim(owner="w1", limit=3, lease_seconds=LEASE)
     await store.queue.claim(owner="w2", limit=1, lease_seconds=LEASE)
     await store.tasks.cancel(tasks[1].id, now=at(1))
-    assert await store.queue.release(tasks[2].id, outcome(TaskStatus.COMPLETED, 1),
-                                     owner="w1", attempt=claimed[2].tries)
+    assert await store.queue.release(claimed[2], outcome(TaskStatus.COMPLETED, 1), owner="w1")
     ids = [t.id for t in tasks] + [new_task(workflow).id]
     assert await store.queue.held(owner="w1", task_ids=ids) == [tasks[0].id]
     assert await store.queue.held(owner="w2", task_ids=ids) == [tasks[3].id]
@@ -267,9 +264,9 @@ async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
     task = await make_task(store, workflow, created=1)
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     done = outcome(TaskStatus.COMPLETED, 0.5, output_data="ok", output_raw={"answer": "ok"})
-    assert await store.queue.release(task.id, done, owner="w2", attempt=claimed.tries) is None
+    assert await store.queue.release(claimed, done, owner="w2") is None
     assert await store.tasks.get(task.id) == claimed
-    written = await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
+    written = await store.queue.release(claimed, done, owner="w1")
     read = await store.tasks.get(task.id)
     assert written == read
     assert read == msgspec.structs.replace(
@@ -277,7 +274,7 @@ async def test_only_the_lease_owner_can_release_a_task(store: Store) -> None:
         finished_at=at(0.5), updated_at=at(0.5),
         attempts=[msgspec.structs.replace(claimed.attempts[0], finished_at=at(0.5))])
     assert await store.queue.renew(owner="w1", lease_seconds=LEASE, task_ids=[task.id]) == []
-    assert not await store.queue.release(task.id, done, owner="w1", attempt=claimed.tries)
+    assert not await store.queue.release(claimed, done, owner="w1")
 
 
 async def test_a_late_answer_of_an_earlier_attempt_is_refused(
@@ -292,10 +289,10 @@ async def test_a_late_answer_of_an_earlier_attempt_is_refused(
     [second] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
     assert second.tries == first.tries + 1
     late = outcome(TaskStatus.COMPLETED, 2.5, output_data="stale")
-    assert not await store.queue.release(task.id, late, owner="w1", attempt=first.tries)
+    assert not await store.queue.release(first, late, owner="w1")
     assert await store.tasks.get(task.id) == second
     fresh = outcome(TaskStatus.COMPLETED, 2.5, output_data="fresh")
-    assert await store.queue.release(task.id, fresh, owner="w1", attempt=second.tries)
+    assert await store.queue.release(second, fresh, owner="w1")
     assert (await store.tasks.get(task.id)).output_data == "fresh"
 
 
@@ -306,11 +303,11 @@ async def test_releasing_a_task_that_is_not_running_writes_nothing(store: Store)
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=60)
     await store.tasks.cancel(task.id, now=at(0.5))
     late = outcome(TaskStatus.COMPLETED, 1)
-    assert not await store.queue.release(task.id, late, owner="w1", attempt=claimed.tries)
+    assert not await store.queue.release(claimed, late, owner="w1")
     assert not await store.queue.recover(task.id, late, attempt=claimed.tries, owners=["w1"])
     assert (await store.tasks.get(task.id)).status is TaskStatus.CANCELLED
     ghost = new_task(workflow)
-    assert not await store.queue.release(ghost.id, late, owner="w1", attempt=1)
+    assert not await store.queue.release(ghost.claimed_at(at(1)), late, owner="w1")
     assert not await store.queue.recover(ghost.id, late, attempt=1)
 
 

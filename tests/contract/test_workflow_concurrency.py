@@ -50,8 +50,8 @@ async def test_two_concurrent_claimers_on_a_limit_of_one_get_one_task_between_th
                                                 TaskStatus.RUNNING]
     assert await store.queue.claim(owner="w3", limit=5, lease_seconds=LEASE) == []
     owner = "w1" if first else "w2"
-    assert await store.queue.release(claimed[0].id, outcome(TaskStatus.COMPLETED, 2),
-                                     owner=owner, attempt=claimed[0].tries)
+    assert await store.queue.release(claimed[0], outcome(TaskStatus.COMPLETED, 2),
+                                     owner=owner)
     [following] = await store.queue.claim(owner="w3", limit=5, lease_seconds=LEASE)
     assert following.id == tasks[1].id
 

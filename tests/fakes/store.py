@@ -211,13 +211,7 @@ class _State:
 
     def finish(self, task: Task, outcome: TaskOutcome) -> None:
         """Write an attempt's outcome and clear its lease."""
-        self.tasks[task.id] = _stored(msgspec.structs.replace(
-            task, status=outcome.status, output_data=outcome.output_data,
-            output_raw=outcome.output_raw, error=outcome.error,
-            next_retry_at=outcome.next_retry_at, finished_at=outcome.finished_at,
-            updated_at=outcome.updated_at,
-            attempts=_end_last_attempt(task.attempts, outcome.updated_at, outcome.error),
-        ))
+        self.tasks[task.id] = _stored(outcome.applied_to(task))
         del self.leases[task.id]
         if outcome.status.is_final:
             self.feed.publish(WakeUp(kind=WakeUpKind.FINISHED, id=task.id))
@@ -697,11 +691,7 @@ class FakeTaskQueue(TaskQueue):
             runnable.append(task)
         claimed = []
         for task in runnable:
-            running = _stored(msgspec.structs.replace(
-                task, status=TaskStatus.RUNNING, started_at=task.started_at or now,
-                tries=task.tries + 1, updated_at=now,
-                attempts=[*task.attempts, TaskAttempt(attempt=task.tries + 1, started_at=now)],
-            ))
+            running = _stored(task.claimed_at(now))
             self._state.tasks[task.id] = running
             self._state.leases[task.id] = _Lease(
                 owner=owner, until=now + timedelta(seconds=lease_seconds), attempt=running.tries)
@@ -745,16 +735,16 @@ class FakeTaskQueue(TaskQueue):
             and self._state.tasks[task_id].status is TaskStatus.RUNNING
         ]
 
-    async def release(self, task_id: TaskId, outcome: TaskOutcome, *, owner: str,
-                      attempt: int) -> Task | None:
-        """Write an attempt's outcome if the task still runs under ``owner`` at ``attempt``;
-        the task as written, or ``None``."""
+    async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
+        """Write an attempt's outcome if ``task`` still runs under ``owner`` at its attempt;
+        the task as written (this store's row, which the contract checks is what the port
+        promises), or ``None``."""
         self._state.enter()
-        lease = self._state.running_at(task_id, attempt)
+        lease = self._state.running_at(task.id, task.tries)
         if lease is None or lease.owner != owner:
             return None
-        self._state.finish(self._state.tasks[task_id], outcome)
-        return self._state.tasks[task_id]
+        self._state.finish(self._state.tasks[task.id], outcome)
+        return self._state.tasks[task.id]
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out, or whose owner is one of ``owners``."""

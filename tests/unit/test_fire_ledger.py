@@ -38,9 +38,9 @@ async def _finish_all(world: World, schedule: Schedule) -> None:
             [claimed] = await world.store.queue.claim(owner="t", limit=1, lease_seconds=60,
                                                       task_ids=[task.id])
             await world.store.queue.release(
-                task.id, TaskOutcome(status=TaskStatus.COMPLETED, finished_at=now,
+                claimed, TaskOutcome(status=TaskStatus.COMPLETED, finished_at=now,
                                      updated_at=now),
-                owner="t", attempt=claimed.tries)
+                owner="t")
 
 
 async def _start_all(world: World, schedule: Schedule) -> None:

@@ -489,7 +489,7 @@ async def test_a_late_outcome_of_a_run_taken_over_elsewhere_is_dropped(
         assert "late outcome is dropped" in caplog.text
         done = TaskOutcome(status=TaskStatus.COMPLETED, output_data="new",
                            finished_at=world.clock.now(), updated_at=world.clock.now())
-        assert await world.store.queue.release(task.id, done, owner="other-node", attempt=2)
+        assert await world.store.queue.release(again, done, owner="other-node")
     finally:
         await world.spark.worker.stop(grace=1)
 
@@ -731,10 +731,9 @@ async def test_a_run_asked_as_a_slot_frees_does_not_overtake_older_queued_runs()
     recorded = asyncio.Event()
     release = world.store.queue.release
 
-    async def slow_release(task_id: TaskId, outcome: TaskOutcome, *, owner: str,
-                           attempt: int) -> bool:
+    async def slow_release(task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
         await recorded.wait()
-        return await release(task_id, outcome, owner=owner, attempt=attempt)
+        return await release(task, outcome, owner=owner)
 
     world.store.queue.release = slow_release  # type: ignore[method-assign]
     await world.spark.worker.start()
