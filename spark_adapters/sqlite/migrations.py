@@ -301,10 +301,42 @@ def _partial_task_indexes(db: sqlite3.Connection) -> None:
     """)
 
 
+def _catalogue_version(db: sqlite3.Connection) -> None:
+    """Version 14: a number that triggers raise on every change to a workflow or a source, so
+    a process can keep what it read of them (the run target of each run) for as long as that
+    number stays the same, whichever process or tool changed them."""
+    _run_script(db, """
+        CREATE TABLE catalogue_version (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO catalogue_version (id, version) VALUES (0, 0);
+        CREATE TRIGGER workflows_insert_catalogue AFTER INSERT ON workflows BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+        CREATE TRIGGER workflows_update_catalogue AFTER UPDATE ON workflows BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+        CREATE TRIGGER workflows_delete_catalogue AFTER DELETE ON workflows BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+        CREATE TRIGGER sources_insert_catalogue AFTER INSERT ON sources BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+        CREATE TRIGGER sources_update_catalogue AFTER UPDATE ON sources BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+        CREATE TRIGGER sources_delete_catalogue AFTER DELETE ON sources BEGIN
+            UPDATE catalogue_version SET version = version + 1;
+        END;
+    """)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base_schema, _task_leases, _workflow_stats, _schedule_versions, _task_attempts,
     _schedule_fires, _schedule_keys, _schedule_bounds, _schedule_jitter,
     _schedule_failure_pause, _workflow_concurrency, _workflow_webhooks, _partial_task_indexes,
+    _catalogue_version,
 )
 """Migration ``n`` (1-based) takes a database from version ``n - 1`` to version ``n``."""
 

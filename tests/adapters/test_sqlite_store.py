@@ -24,7 +24,7 @@ from spark_adapters.sqlite.connection import connect, translate_errors
 from spark_adapters.sqlite.nodes import lock_file_name
 from spark_adapters.sqlite.rows import encode_datetime
 from spark_adapters.sqlite.tasks import task_values
-from spark_core.errors import ConflictError, SparkError, StoreUnavailableError
+from spark_core.errors import ConflictError, NotFoundError, SparkError, StoreUnavailableError
 from spark_core.models import ScheduleId, TaskId, TaskStatus, Workflow
 from spark_core.ports import TaskFilter, WakeUp, WakeUpKind, WorkflowFilter
 from tests.contract.builders import (
@@ -410,6 +410,33 @@ async def test_two_stores_on_one_file_never_claim_the_same_task(
     assert sorted(await other.queue.renew(owner="w1", lease_seconds=LEASE,
                                           task_ids=every_claim)) == sorted(claimed[1])
     await other.close()
+
+
+async def test_a_run_target_kept_by_one_store_shows_another_process_s_change(
+        store: SqliteStore, path: Path) -> None:
+    """A run target asked for again with nothing changed costs one small read (the kept one
+    is answered); a change to the workflow or its source made by another process, even
+    straight in SQL, shows at the next ask."""
+    workflow = await a_workflow(store)
+    first = await store.workflows.run_target(workflow.id)
+    statements: list[str] = []
+    await store.database.trace(statements.append)
+    assert await store.workflows.run_target(workflow.id) == first
+    await store.database.trace(None)
+    assert statements == ["SELECT version FROM catalogue_version"]
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("UPDATE workflows SET input_component = 'elsewhere' WHERE id = ?",
+                      [workflow.id])
+        assert (await store.workflows.run_target(workflow.id)).workflow.input_component == (
+            "elsewhere")
+        other.execute("UPDATE sources SET sealed_key = 'resealed'")
+        assert (await store.workflows.run_target(workflow.id)).sealed_key == "resealed"
+        other.execute("DELETE FROM workflows")
+        with pytest.raises(NotFoundError):
+            await store.workflows.run_target(workflow.id)
+    finally:
+        other.close()
 
 
 async def test_two_stores_on_one_file_never_fire_the_same_time_twice(

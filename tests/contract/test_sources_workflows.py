@@ -16,6 +16,7 @@ from spark_core.ports import (
     Store,
     TaskFilter,
     WorkflowFilter,
+    WorkflowPatch,
 )
 from tests.contract.builders import (
     LEASE,
@@ -294,6 +295,27 @@ async def test_a_run_target_is_found_by_local_id_or_by_remote_id(store: Store) -
         await store.workflows.run_target("nothing")
 
 
+async def test_a_run_target_asked_again_shows_every_change_made_since(store: Store) -> None:
+    """A store may keep the targets it read (one is read for every run), but asked again, by
+    local or remote id, it answers as stored now: after the workflow's settings change and
+    after its source's key changes; once the workflow is deleted it is not found."""
+    source = await make_source(store, sealed_key="sealed-1")
+    workflow = await make_workflow(store, source, remote_id="r")
+    first = await store.workflows.run_target(workflow.id)
+    assert await store.workflows.run_target("r") == first
+    assert await store.workflows.run_target(workflow.id) == first
+    await store.workflows.update(workflow.id, WorkflowPatch(updated_at=at(1), max_concurrency=2))
+    assert (await store.workflows.run_target(workflow.id)).workflow.max_concurrency == 2
+    assert (await store.workflows.run_target("r")).workflow.max_concurrency == 2
+    await store.sources.update(source.id, SourcePatch(sealed_key="sealed-2", updated_at=at(2)))
+    assert (await store.workflows.run_target(workflow.id)).sealed_key == "sealed-2"
+    assert (await store.workflows.run_target("r")).source == await store.sources.get(source.id)
+    await store.workflows.delete(workflow.id)
+    for key in (workflow.id, "r"):
+        with pytest.raises(NotFoundError):
+            await store.workflows.run_target(key)
+
+
 async def test_workflows_list_by_name_with_filters_and_case_insensitive_search(
         store: Store) -> None:
     """Name order; filters on source id, source URL, flow type and a name fragment."""
@@ -355,8 +377,8 @@ async def test_workflow_summaries_follow_runs_through_claims_failures_cancels_an
     assert await summary() == ("PENDING", 1, 0)
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
     assert await summary() == ("RUNNING", 1, 0)
-    assert await store.queue.release(first.id, outcome(TaskStatus.FAILED, 2, error="boom"),
-                                     owner="w1", attempt=claimed.tries)
+    assert await store.queue.release(claimed, outcome(TaskStatus.FAILED, 2, error="boom"),
+                                     owner="w1")
     assert await summary() == ("FAILED", 1, 1)
     second = await make_task(store, workflow, created=3)
     assert await summary() == ("PENDING", 2, 1)
