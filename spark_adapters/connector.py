@@ -1,6 +1,7 @@
 """``SourceRegistry``: the ``SourceConnector`` port, a table of source type -> client factory."""
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -12,7 +13,12 @@ from spark_core.models import Source, SourceType
 from spark_core.ports import WorkflowSource
 
 SourceFactory = Callable[[aiohttp.ClientSession, Source, str | None], WorkflowSource]
-"""Builds a client for one source from the shared session, its record and its opened key."""
+"""Builds a client for one source from the shared session, its record and its opened key.
+The registry hands the client out again for every call to that source, concurrent ones too:
+a client keeps no state of a call."""
+
+_KEPT_CLIENTS = 256
+"""Clients kept at most (all are dropped when it is reached, or a factory is registered)."""
 
 _ALIASES = {"hive": SourceType.HIVE.value}
 
@@ -33,6 +39,9 @@ class SourceRegistry:
     ) -> None:
         self._session = session
         self._factories: dict[str, SourceFactory] = {}
+        self._clients: dict[tuple[Any, ...], WorkflowSource] = {}
+        """Clients made before, by what they were made from: every run of a source asks for
+        the same one (the clients keep no state of a call)."""
         for source_type, factory in (factories or {}).items():
             self.register(source_type, factory)
 
@@ -59,13 +68,28 @@ class SourceRegistry:
     def register(self, source_type: str, factory: SourceFactory) -> None:
         """Add (or replace) the factory for ``source_type``."""
         self._factories[normalise_source_type(source_type)] = factory
+        self._clients.clear()
 
     def source_types(self) -> Sequence[str]:
         """The source types this registry can build clients for, sorted."""
         return sorted(self._factories)
 
     def connect(self, source: Source, api_key: str | None) -> WorkflowSource:
-        """A client for ``source``; ``UnknownSourceTypeError`` if its type is not registered."""
+        """A client for ``source``; ``UnknownSourceTypeError`` if its type is not registered.
+
+        The client made for the same source as it stands (its ``updated_at`` moves with every
+        change) and the same key is made once and handed out again."""
+        made_from = (source.id, source.updated_at, source.source_type, source.url,
+                     source.verify_tls, source.name, api_key)
+        client = self._clients.get(made_from)
+        if client is None:
+            client = self._make(source, api_key)
+            if len(self._clients) >= _KEPT_CLIENTS:
+                self._clients.clear()
+            self._clients[made_from] = client
+        return client
+
+    def _make(self, source: Source, api_key: str | None) -> WorkflowSource:
         source_type = normalise_source_type(source.source_type)
         factory = self._factories.get(source_type)
         if factory is None:

@@ -10,12 +10,17 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from spark_core.errors import SparkError
 
+_KEPT_TOKENS = 256
+"""Opened tokens kept at most (all are dropped when it is reached)."""
+
 
 class FernetSecretBox:
     """The ``SecretBox`` port on Fernet, keyed from configuration or a generated key file."""
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._opened: dict[str, str] = {}
+        """Tokens opened before (every run of a source opens the same one)."""
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> "FernetSecretBox":
@@ -48,11 +53,19 @@ class FernetSecretBox:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, token: str) -> str:
-        """Decrypt a token made by ``seal`` with the same key."""
+        """Decrypt a token made by ``seal`` with the same key (once: a token opened before is
+        answered from memory)."""
+        opened = self._opened.get(token)
+        if opened is not None:
+            return opened
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            opened = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise SparkError(
                 "A stored source key cannot be decrypted: SPARK_ENCRYPTION_KEY or the key file "
                 "changed since it was stored; re-enter the source's API key"
             ) from exc
+        if len(self._opened) >= _KEPT_TOKENS:
+            self._opened.clear()
+        self._opened[token] = opened
+        return opened

@@ -1,9 +1,10 @@
 """``SourceRegistry``: the source type -> client table behind the ``SourceConnector`` port."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from spark_adapters.connector import SourceRegistry, normalise_source_type
@@ -94,6 +95,34 @@ def test_register_adds_a_custom_type_built_with_the_shared_session(
     assert client.session is http_session
     assert client.api_key == "secret"
     assert "stub" in registry.source_types()
+
+
+def test_a_client_is_made_once_per_source_as_it_stands_and_key(
+    http_session: aiohttp.ClientSession,
+) -> None:
+    """Every run of a source asks for a client: the same source and key get the same one; a
+    changed source (its ``updated_at`` moves), another key or a factory registered since get
+    a new one, made from what is asked now."""
+    registry = SourceRegistry.default(http_session)
+    registry.register("stub", StubSource)
+    source = source_of_type("stub")
+    client = registry.connect(source, "key-1")
+    assert registry.connect(source, "key-1") is client
+    moved = msgspec.structs.replace(source, url="http://127.0.0.1:10",
+                                    updated_at=NOW + timedelta(seconds=1))
+    changed = registry.connect(moved, "key-1")
+    assert isinstance(changed, StubSource)
+    assert changed.source.url == "http://127.0.0.1:10"
+    rekeyed = registry.connect(source, "key-2")
+    assert isinstance(rekeyed, StubSource)
+    assert rekeyed is not client
+    assert rekeyed.api_key == "key-2"
+
+    class OtherStub(StubSource):
+        """A replacement factory."""
+
+    registry.register("stub", OtherStub)
+    assert isinstance(registry.connect(source, "key-1"), OtherStub)
 
 
 def test_an_empty_registry_knows_nothing(http_session: aiohttp.ClientSession) -> None:
