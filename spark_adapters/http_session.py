@@ -33,6 +33,7 @@ EXCERPT_CHARS = 200
 """How much of a remote body an error message may quote."""
 
 _CHUNK_BYTES = 64 * 1024
+_KEPT_TIMEOUTS = 64
 _REDACTED = "[redacted]"
 _ANY_JSON = msgspec.json.Decoder()
 _JSON = msgspec.json.Encoder()
@@ -90,6 +91,9 @@ class SourceHttp:
         self._ssl: bool = verify_tls
         self._request_timeout = request_timeout
         self._max_body_bytes = max_body_bytes
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {
+            None: aiohttp.ClientTimeout(total=request_timeout)}
+        """The timeout of a management request (``None``) and of each run timeout seen."""
 
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> HttpResponse:
         """GET ``path`` under the base URL; raises only for transport failures."""
@@ -122,12 +126,9 @@ class SourceHttp:
         url = self._base_url + path
         if params:
             url += "?" + urlencode(params)
-        if run_timeout is None:
-            timeout = aiohttp.ClientTimeout(total=self._request_timeout)
-        else:
-            timeout = aiohttp.ClientTimeout(
-                total=run_timeout, sock_connect=min(run_timeout, self._request_timeout)
-            )
+        timeout = self._timeouts.get(run_timeout)
+        if timeout is None:
+            timeout = self._run_timeout(run_timeout)
         headers = self._headers if json_body is None else self._json_headers
         if fresh_connection:
             headers = {**headers, "Connection": "close"}
@@ -186,6 +187,16 @@ class SourceHttp:
                 self.scrub(f"Could not reach {url}: {reason}")
             ) from exc
 
+    def _run_timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        """The timeout of a run that may take ``seconds`` in total, kept for the next."""
+        assert seconds is not None  # a management request's is made in __init__
+        if len(self._timeouts) >= _KEPT_TIMEOUTS:
+            self._timeouts = {None: self._timeouts[None]}
+        timeout = aiohttp.ClientTimeout(total=seconds,
+                                        sock_connect=min(seconds, self._request_timeout))
+        self._timeouts[seconds] = timeout
+        return timeout
+
     def _count_failure(self, answered: bool, status: str) -> None:
         """Count a request that failed before its answer came (one answered and then cut off
         while its body was read was counted with its status already)."""
@@ -195,21 +206,28 @@ class SourceHttp:
     async def _read_capped(
         self, response: aiohttp.ClientResponse, method: str, path: str
     ) -> bytes:
-        too_big = SourceProtocolError(
-            self.scrub(f"{self.label} answered {method} {path} with a body larger than "
-                       f"{self._max_body_bytes} bytes"),
-            status=response.status,
-        )
-        if response.content_length is not None and response.content_length > self._max_body_bytes:
-            raise too_big
+        length = response.content_length
+        if length is not None and length > self._max_body_bytes:
+            raise self._too_big(response, method, path)
+        if length is not None and "Content-Encoding" not in response.headers:
+            # Framed by its length and not decompressed: the body is at most that long.
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
             size += len(chunk)
             if size > self._max_body_bytes:
-                raise too_big
+                raise self._too_big(response, method, path)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _too_big(self, response: aiohttp.ClientResponse, method: str,
+                 path: str) -> SourceProtocolError:
+        return SourceProtocolError(
+            self.scrub(f"{self.label} answered {method} {path} with a body larger than "
+                       f"{self._max_body_bytes} bytes"),
+            status=response.status,
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret of this client replaced by a marker."""

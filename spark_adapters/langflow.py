@@ -211,8 +211,7 @@ class LangflowSource:
             body["tweaks"] = request.tweaks
         response = await self._http.request(
             "POST",
-            f"/api/v1/run/{request.remote_flow_id}",
-            params={"stream": "false"},
+            f"/api/v1/run/{request.remote_flow_id}?stream=false",
             json_body=body,
             run_timeout=request.timeout,
         )
