@@ -169,10 +169,10 @@ class PostgresTaskQueue:
         transaction, as a claim's lock and count do."""
         if task.status is TaskStatus.PENDING and task.next_retry_at is None:
             async with self._db.connection() as conn:  # one statement: its own transaction
-                row = await insert_running(conn, task, owner=owner,
-                                           lease_seconds=lease_seconds, now=self._db.now())
-            if row is not None:
-                return task_from_row(row)
+                running = await insert_running(conn, task, owner=owner,
+                                               lease_seconds=lease_seconds, now=self._db.now())
+            if running is not None:
+                return running
         params = {"owner": owner, "limit": 1, "lease": float(lease_seconds),
                   "now": self._db.now(), "ids": [task.id]}
         async with self._db.transaction() as conn:

@@ -195,19 +195,21 @@ _RUNNING_COLUMNS = claimed_columns(tries="%(tries)s", started_at="%(started_at)s
 _INSERT_RUNNING = sql.SQL(
     "INSERT INTO tasks ({}, lease_owner, lease_expires_at) SELECT {}, %(lease_owner)s, "  # noqa: S608 - constants only
     + NOW + " + make_interval(secs => %(lease)s) WHERE EXISTS (SELECT 1 FROM workflows "
-    "WHERE id = %(workflow_id)s AND max_concurrency IS NULL) RETURNING *")
+    "WHERE id = %(workflow_id)s AND max_concurrency IS NULL) RETURNING updated_at")
 
 
 async def insert_running(conn: Conn, task: Task, *, owner: str, lease_seconds: float,
-                         now: datetime | None) -> dict[str, Any] | None:
+                         now: datetime | None) -> Task | None:
     """Insert ``task`` already claimed by ``owner`` (as the claim would leave it, by the
-    database's clock) in one statement, when its workflow has no ``max_concurrency``; the row
-    as stored, or ``None`` when the workflow has a limit or does not exist (nothing inserted).
-    Errors as ``insert_returning``."""
+    database's clock) in one statement, when its workflow has no ``max_concurrency``; the task
+    as stored (``task.claimed_at`` the database's time of the claim, the one value read back),
+    or ``None`` when the workflow has a limit or does not exist (nothing inserted). Errors as
+    ``insert_returning``."""
     row = task_to_row(task)
     params = {**row, "lease_owner": owner, "lease": float(lease_seconds), "now": now}
     with _insert_errors([task]):
-        return await fetch_one(conn, _insert_running_statement(tuple(row)), params)
+        inserted = await fetch_one(conn, _insert_running_statement(tuple(row)), params)
+    return None if inserted is None else task.claimed_at(utc(inserted["updated_at"]))
 
 
 @functools.lru_cache(maxsize=4)
