@@ -559,11 +559,12 @@ class Worker:
                 output_component=workflow.output_component,
                 timeout=timeout,
             )
-            logger.info(
-                "Task %s started (attempt %d): workflow %s, schedule %s, source type %s",
-                task.id, task.tries, workflow.id, task.schedule_id or "-", source.source_type,
-                extra=_task_fields(task, source_type=source.source_type),
-            )
+            if logger.isEnabledFor(logging.INFO):  # its fields are not built otherwise
+                logger.info(
+                    "Task %s started (attempt %d): workflow %s, schedule %s, source type %s",
+                    task.id, task.tries, workflow.id, task.schedule_id or "-",
+                    source.source_type, extra=_task_fields(task, source_type=source.source_type),
+                )
             client = self._sources.connect_sealed(source, target.sealed_key)
             outcome = None
             if was_interrupted(task) and isinstance(client, RunHistory):

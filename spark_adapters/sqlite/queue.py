@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from spark_adapters.sqlite.connection import Database, placeholders, rows, scalar
+from spark_adapters.sqlite.connection import Database, placeholders, rows
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
 from spark_adapters.sqlite.tasks import (
     appended_attempt,
@@ -35,8 +35,6 @@ _WRITE_OUTCOME = (
     "WHERE id = ? AND status = 'running' AND tries = ?"
 )
 _json_encoder = msgspec.json.Encoder()
-_UNLIMITED = "SELECT max_concurrency IS NULL FROM workflows WHERE id = ?"
-
 # Tasks of unlimited workflows are picked as before, oldest first; a limited workflow offers
 # its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
 # One statement under the writer's BEGIN IMMEDIATE, so no other claimer counts meanwhile.
@@ -124,9 +122,11 @@ class SqliteTaskQueue(TaskQueue):
             task.next_retry_at is None or task.next_retry_at <= now)
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:
-            if runnable and scalar(conn, _UNLIMITED, [task.workflow_id]) == 1:
-                return insert_claimed_task(conn, task, owner=owner, now=now,
-                                           lease_until=now + timedelta(seconds=lease_seconds))
+            if runnable:
+                running = insert_claimed_task(conn, task, owner=owner, now=now,
+                                              lease_until=now + timedelta(seconds=lease_seconds))
+                if running is not None:
+                    return running
             added = insert_task(conn, task)
             # The claim's statement only for a task the fast path above did not take.
             sql, params = self._claim_statement(owner=owner, limit=1,

@@ -55,7 +55,8 @@ def appended_attempt(attempts: str, number: str) -> str:
 _CLAIMED_VALUES = ", ".join(appended_attempt("?", "?") if name == "attempts" else "?"
                             for name in _COLUMNS)
 _INSERT_CLAIMED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
-                   f"VALUES ({_CLAIMED_VALUES}, ?, ?)")
+                   f"SELECT {_CLAIMED_VALUES}, ?, ? WHERE EXISTS (SELECT 1 FROM workflows "
+                   "WHERE id = ? AND max_concurrency IS NULL)")
 _ATTEMPTS_AT = _COLUMNS.index("attempts")
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
@@ -146,19 +147,21 @@ def insert_task(conn: sqlite3.Connection, task: Task) -> Task:
 
 
 def insert_claimed_task(conn: sqlite3.Connection, task: Task, *, owner: str, now: datetime,
-                        lease_until: datetime) -> Task:
-    """Insert the new runnable ``task`` as a claim by ``owner`` at ``now`` would leave it:
-    running, one more try, started now (unless it had started), its new attempt appended, and
-    leased until ``lease_until``. Errors as ``insert_task``."""
+                        lease_until: datetime) -> Task | None:
+    """Insert the new runnable ``task`` as a claim by ``owner`` at ``now`` would leave it
+    (running, one more try, started now unless it had started, its new attempt appended,
+    leased until ``lease_until``) when its workflow has no ``max_concurrency``, in one
+    statement; the task as written (not read back), or ``None`` when the workflow has a limit
+    or does not exist (nothing inserted). Errors as ``insert_task``."""
     running = task.claimed_at(now)
     # The statement appends the new attempt to the history before it, as a claim does.
     values = task_values(msgspec.structs.replace(running, attempts=task.attempts))
     started = encode_datetime(now)
     params = [*values[:_ATTEMPTS_AT + 1], running.tries, started, *values[_ATTEMPTS_AT + 1:],
-              owner, encode_datetime(lease_until)]
+              owner, encode_datetime(lease_until), task.workflow_id]
     with _insert_errors(task):
-        conn.execute(_INSERT_CLAIMED, params)
-    return running  # what was just written: not read back
+        inserted = conn.execute(_INSERT_CLAIMED, params).rowcount
+    return running if inserted else None
 
 
 @contextmanager
