@@ -91,9 +91,9 @@ class SourceHttp:
         self._ssl: bool = verify_tls
         self._request_timeout = request_timeout
         self._max_body_bytes = max_body_bytes
-        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {
-            None: aiohttp.ClientTimeout(total=request_timeout)}
-        """The timeout of a management request (``None``) and of each run timeout seen."""
+        self._management_timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._run_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        """The timeout of a run, by its seconds, made once."""
 
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> HttpResponse:
         """GET ``path`` under the base URL; raises only for transport failures."""
@@ -126,9 +126,10 @@ class SourceHttp:
         url = self._base_url + path
         if params:
             url += "?" + urlencode(params)
-        timeout = self._timeouts.get(run_timeout)
-        if timeout is None:
-            timeout = self._run_timeout(run_timeout)
+        if run_timeout is None:
+            timeout = self._management_timeout
+        else:
+            timeout = self._run_timeouts.get(run_timeout) or self._run_timeout(run_timeout)
         headers = self._headers if json_body is None else self._json_headers
         if fresh_connection:
             headers = {**headers, "Connection": "close"}
@@ -187,14 +188,13 @@ class SourceHttp:
                 self.scrub(f"Could not reach {url}: {reason}")
             ) from exc
 
-    def _run_timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+    def _run_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         """The timeout of a run that may take ``seconds`` in total, kept for the next."""
-        assert seconds is not None  # a management request's is made in __init__
-        if len(self._timeouts) >= _KEPT_TIMEOUTS:
-            self._timeouts = {None: self._timeouts[None]}
+        if len(self._run_timeouts) >= _KEPT_TIMEOUTS:
+            self._run_timeouts.clear()
         timeout = aiohttp.ClientTimeout(total=seconds,
                                         sock_connect=min(seconds, self._request_timeout))
-        self._timeouts[seconds] = timeout
+        self._run_timeouts[seconds] = timeout
         return timeout
 
     def _count_failure(self, answered: bool, status: str) -> None:

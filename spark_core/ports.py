@@ -553,8 +553,9 @@ class TaskQueue(Protocol):
         """Write an attempt's outcome and clear the lease, only if ``task`` (as its claim
         answered it) is still running under ``owner`` at the same attempt (``task.tries``).
         Returns the task as written, ``outcome.applied_to(task)`` (what ``get`` would now
-        answer: while a lease holds, only its owner writes the row, so a caller waiting for
-        the run needs no read of its own), or ``None`` when it was not written.
+        answer: while a lease holds only its owner writes the row, and a cancel or a takeover
+        makes this write fail instead; a caller waiting for the run needs no read of its own),
+        or ``None`` when it was not written.
 
         The last entry of ``attempts`` gets the outcome's ``updated_at`` as its end and the
         outcome's error."""
