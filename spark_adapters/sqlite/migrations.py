@@ -311,25 +311,12 @@ def _catalogue_version(db: sqlite3.Connection) -> None:
             version INTEGER NOT NULL
         );
         INSERT INTO catalogue_version (id, version) VALUES (0, 0);
-        CREATE TRIGGER workflows_insert_catalogue AFTER INSERT ON workflows BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
-        CREATE TRIGGER workflows_update_catalogue AFTER UPDATE ON workflows BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
-        CREATE TRIGGER workflows_delete_catalogue AFTER DELETE ON workflows BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
-        CREATE TRIGGER sources_insert_catalogue AFTER INSERT ON sources BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
-        CREATE TRIGGER sources_update_catalogue AFTER UPDATE ON sources BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
-        CREATE TRIGGER sources_delete_catalogue AFTER DELETE ON sources BEGIN
-            UPDATE catalogue_version SET version = version + 1;
-        END;
     """)
+    for table in ("workflows", "sources"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_{event.lower()}_catalogue AFTER {event} "  # noqa: S608 - constants only
+                       f"ON {table} BEGIN UPDATE catalogue_version SET version = version + 1; "
+                       "END")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
