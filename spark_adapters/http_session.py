@@ -7,6 +7,7 @@ a hostile source cannot exhaust memory, and redirects are never followed, so a k
 header can never be carried to another host.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -33,7 +34,6 @@ EXCERPT_CHARS = 200
 """How much of a remote body an error message may quote."""
 
 _CHUNK_BYTES = 64 * 1024
-_KEPT_TIMEOUTS = 64
 _REDACTED = "[redacted]"
 _ANY_JSON = msgspec.json.Decoder()
 _JSON = msgspec.json.Encoder()
@@ -42,6 +42,13 @@ _JSON_TYPE = {"Content-Type": "application/json"}
 RequestCounter = Callable[[str, str], None]
 """Told of every request to a source: its source type and its HTTP status (``"200"``), or
 ``"error"`` when no answer came, or ``"timeout"`` (``PrometheusMetrics.count_source_request``)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _run_timeout(seconds: float, request_timeout: float) -> aiohttp.ClientTimeout:
+    """The timeout of a run that may take ``seconds`` in total, connecting within the
+    management timeout at most (made once for each: runs share a few values)."""
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, request_timeout))
 
 
 class HttpResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,8 +99,6 @@ class SourceHttp:
         self._request_timeout = request_timeout
         self._max_body_bytes = max_body_bytes
         self._management_timeout = aiohttp.ClientTimeout(total=request_timeout)
-        self._run_timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        """The timeout of a run, by its seconds, made once."""
 
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> HttpResponse:
         """GET ``path`` under the base URL; raises only for transport failures."""
@@ -129,7 +134,7 @@ class SourceHttp:
         if run_timeout is None:
             timeout = self._management_timeout
         else:
-            timeout = self._run_timeouts.get(run_timeout) or self._run_timeout(run_timeout)
+            timeout = _run_timeout(run_timeout, self._request_timeout)
         headers = self._headers if json_body is None else self._json_headers
         if fresh_connection:
             headers = {**headers, "Connection": "close"}
@@ -187,15 +192,6 @@ class SourceHttp:
             raise SourceUnavailableError(
                 self.scrub(f"Could not reach {url}: {reason}")
             ) from exc
-
-    def _run_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """The timeout of a run that may take ``seconds`` in total, kept for the next."""
-        if len(self._run_timeouts) >= _KEPT_TIMEOUTS:
-            self._run_timeouts.clear()
-        timeout = aiohttp.ClientTimeout(total=seconds,
-                                        sock_connect=min(seconds, self._request_timeout))
-        self._run_timeouts[seconds] = timeout
-        return timeout
 
     def _count_failure(self, answered: bool, status: str) -> None:
         """Count a request that failed before its answer came (one answered and then cut off

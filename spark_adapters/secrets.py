@@ -1,6 +1,7 @@
 """Encryption of source API keys at rest (Fernet: AES-128-CBC with HMAC-SHA256)."""
 
 import base64
+import functools
 import hashlib
 import os
 import stat
@@ -11,7 +12,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from spark_core.errors import SparkError
 
 _KEPT_TOKENS = 256
-"""Opened tokens kept at most (all are dropped when it is reached)."""
+"""Opened tokens kept at most (the least recently used goes first)."""
 
 
 class FernetSecretBox:
@@ -19,8 +20,9 @@ class FernetSecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
-        self._opened: dict[str, str] = {}
-        """Tokens opened before (every run of a source opens the same one)."""
+        # Every run of a source opens the same token: each is decrypted once (a refused one
+        # raises, and is not kept).
+        self._opened = functools.lru_cache(maxsize=_KEPT_TOKENS)(self._decrypt)
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> "FernetSecretBox":
@@ -55,17 +57,13 @@ class FernetSecretBox:
     def open(self, token: str) -> str:
         """Decrypt a token made by ``seal`` with the same key (once: a token opened before is
         answered from memory)."""
-        opened = self._opened.get(token)
-        if opened is not None:
-            return opened
+        return self._opened(token)
+
+    def _decrypt(self, token: str) -> str:
         try:
-            opened = self._fernet.decrypt(token.encode()).decode()
+            return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise SparkError(
                 "A stored source key cannot be decrypted: SPARK_ENCRYPTION_KEY or the key file "
                 "changed since it was stored; re-enter the source's API key"
             ) from exc
-        if len(self._opened) >= _KEPT_TOKENS:
-            self._opened.clear()
-        self._opened[token] = opened
-        return opened

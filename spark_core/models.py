@@ -211,6 +211,16 @@ class TaskAttempt(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+def end_last_attempt(attempts: list[TaskAttempt], ended: datetime,
+                     error: str | None) -> list[TaskAttempt]:
+    """``attempts`` with the last one ended at ``ended`` with ``error`` (none: unchanged), as a
+    written outcome or a cancel leaves the history."""
+    if not attempts:
+        return attempts
+    return [*attempts[:-1], msgspec.structs.replace(attempts[-1], finished_at=ended,
+                                                    error=error)]
+
+
 class Task(msgspec.Struct, frozen=True, kw_only=True):
     """One execution of a workflow, with its input, answer, error and timing.
 

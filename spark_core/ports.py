@@ -46,6 +46,7 @@ from spark_core.models import (
     WorkflowDeletion,
     WorkflowId,
     WorkflowSummary,
+    end_last_attempt,
 )
 
 UNSET = msgspec.UNSET
@@ -251,15 +252,11 @@ class TaskOutcome(msgspec.Struct, frozen=True, kw_only=True):
     def applied_to(self, task: Task) -> Task:
         """``task`` (running) with this outcome written: its lease released, its last attempt
         ended at ``updated_at`` with ``error``."""
-        attempts = task.attempts
-        if attempts:
-            last = msgspec.structs.replace(attempts[-1], finished_at=self.updated_at,
-                                           error=self.error)
-            attempts = [*attempts[:-1], last]
         return msgspec.structs.replace(
             task, status=self.status, output_data=self.output_data, output_raw=self.output_raw,
             error=self.error, next_retry_at=self.next_retry_at, finished_at=self.finished_at,
-            updated_at=self.updated_at, attempts=attempts)
+            updated_at=self.updated_at,
+            attempts=end_last_attempt(task.attempts, self.updated_at, self.error))
 
 
 class RunTarget(msgspec.Struct, frozen=True, kw_only=True):

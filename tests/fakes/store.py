@@ -32,13 +32,13 @@ from spark_core.models import (
     SourceDeletion,
     SourceId,
     Task,
-    TaskAttempt,
     TaskId,
     TaskStatus,
     Workflow,
     WorkflowDeletion,
     WorkflowId,
     WorkflowSummary,
+    end_last_attempt,
 )
 from spark_core.ports import (
     Clock,
@@ -100,15 +100,6 @@ def _oldest_first(task: Task) -> tuple[datetime, str]:
 
 
 ZERO = timedelta()
-
-
-def _end_last_attempt(attempts: builtins.list[TaskAttempt], ended: datetime,
-                      error: str | None) -> builtins.list[TaskAttempt]:
-    """``attempts`` with the last one ended at ``ended`` with ``error``."""
-    if not attempts:
-        return attempts
-    last = msgspec.structs.replace(attempts[-1], finished_at=ended, error=error)
-    return [*attempts[:-1], last]
 
 
 class _Lease(msgspec.Struct, kw_only=True):
@@ -580,7 +571,7 @@ class FakeTaskRepository(TaskRepository):
             raise InvalidStateError(f"Task {task_id} already finished ({task.status})")
         attempts = task.attempts
         if task.status is TaskStatus.RUNNING:
-            attempts = _end_last_attempt(attempts, now, "cancelled")
+            attempts = end_last_attempt(attempts, now, "cancelled")
         self._state.tasks[task_id] = _stored(msgspec.structs.replace(
             task, status=TaskStatus.CANCELLED, finished_at=now, updated_at=now,
             attempts=attempts,
