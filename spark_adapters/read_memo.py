@@ -1,4 +1,5 @@
-"""``ReadMemo``: the last answers of a list read, reused only while the database is unchanged.
+"""``ReadMemo``: the last answers of a list read, reused only while the database is unchanged;
+``RunTargets``: the run targets read, reused while the catalogue is unchanged.
 
 A store reads a *change token* before each list read: something that differs whenever any
 committed write, by this process or another, may have changed what the read returns (SQLite's
@@ -16,6 +17,8 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from spark_core.ports import RunTarget
 
 T = TypeVar("T")
 
@@ -66,3 +69,34 @@ class ReadMemo(Generic[T]):
         del self._reading[(key, token)]
         if not done.cancelled() and done.exception() is None:
             self.put(key, token, done.result())
+
+
+KEPT_TARGETS = 1024
+"""Run targets a store keeps at most (all dropped when this is hit)."""
+
+
+class RunTargets:
+    """The run targets a store has read, each answered again while the store's catalogue
+    version (which every change to a workflow or a source raises, in any process) is the one
+    it was read at (``RunTarget.catalogue``). A target read at another version drops the
+    rest: they were read at an older one, or this one is."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, RunTarget] = {}
+        self._version: int | None = None
+
+    @property
+    def version(self) -> int | None:
+        """The catalogue version the kept targets were read at."""
+        return self._version
+
+    def get(self, key: str) -> RunTarget | None:
+        """The target kept for ``key`` (a workflow's local or remote id), if any."""
+        return self._kept.get(key)
+
+    def keep(self, key: str, target: RunTarget) -> None:
+        """Keep ``target``, read for ``key`` at ``target.catalogue``."""
+        if target.catalogue != self._version or len(self._kept) >= KEPT_TARGETS:
+            self._kept.clear()
+            self._version = target.catalogue
+        self._kept[key] = target

@@ -88,5 +88,10 @@ class StaleWriteError(ConflictError):
     """Raised when a compare-and-set update finds the record changed since it was read."""
 
 
+class StaleTargetError(ConflictError):
+    """Raised when a task made from a run target is stored after the catalogue (workflows and
+    sources) has changed since that target was read: read it again."""
+
+
 class StoreUnavailableError(SparkError):
     """Raised when the database cannot be reached, refuses us, or is newer than this code."""

@@ -266,6 +266,9 @@ class RunTarget(msgspec.Struct, frozen=True, kw_only=True):
     workflow: Workflow
     source: Source
     sealed_key: str | None
+    catalogue: int | None = None
+    """The version of the store's catalogue (its workflows and sources) the target was read
+    at, which ``TaskQueue.add_claimed`` checks; ``None``: stored without that check."""
 
 
 class DueSchedules(msgspec.Struct, frozen=True, kw_only=True):
@@ -348,11 +351,17 @@ class WorkflowRepository(Protocol):
         kilobytes to read and decode."""
         ...
 
-    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+    async def run_target(self, id_or_remote_id: str, *,
+                         remembered: bool = False) -> RunTarget:
         """The workflow, by local id, else by remote flow id (first by creation time) as
         ``find`` (without its definition: ``data`` is ``None``), with its source and the
         source's sealed key, in one read: what each run needs. ``NotFoundError`` if the
-        workflow does not exist."""
+        workflow does not exist.
+
+        With ``remembered`` the store may answer a target it read before without asking
+        whether the catalogue has changed since (no round trip): such a target is only for a
+        task stored with ``TaskQueue.add_claimed(..., target=)``, which makes that check in
+        its own write."""
         ...
 
     async def list(
@@ -523,12 +532,18 @@ class TaskQueue(Protocol):
         rest stay pending (skipped, not blocking other workflows' tasks)."""
         ...
 
-    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float,
+                          target: RunTarget | None = None) -> Task:
         """Store a new pending ``task`` (as ``TaskRepository.add`` does, with its errors) and, in
         the same transaction, claim it for ``owner`` as ``claim(task_ids=[task.id])`` would,
         when it is runnable and its workflow has a free slot. Returns the task as stored:
         ``running`` under the lease, or ``pending`` for any claimer (then other processes are
         told there is work, as after ``add``).
+
+        With ``target`` (the run target ``task`` was made from), nothing is stored and
+        ``StaleTargetError`` is raised when the catalogue has changed since ``target`` was read
+        (its ``catalogue`` version; no check when that is ``None``): the task is only stored
+        with a target as current as one read in the same transaction.
 
         What a process does with a run it has just been asked for: it starts the run at once,
         without a second transaction and without waking its claim loop."""

@@ -177,7 +177,8 @@ class Worker:
         which is what a lone run's latency is made of. Returns the task as stored
         (``pending`` when its workflow is at its limit: a worker claims it later), or
         ``None`` when declined (the caller stores it for any worker). The store's errors are
-        the caller's, as for ``TaskRepository.add``.
+        the caller's, as for ``TaskRepository.add``, and ``StaleTargetError`` when the
+        catalogue changed since ``target`` was read (``TaskQueue.add_claimed``).
 
         Declined when every slot is taken or promised (runs in flight or being started, a
         claim under way, ended runs whose slot goes to queued work) or when work was
@@ -200,7 +201,8 @@ class Worker:
         """``start_new``'s store and start, as one step its caller cannot cut in two."""
         try:
             stored = await self._queue.add_claimed(task, owner=self.owner,
-                                                   lease_seconds=self._lease_seconds)
+                                                   lease_seconds=self._lease_seconds,
+                                                   target=target)
         finally:
             self._starting -= 1
             if not self._starting:

@@ -10,7 +10,7 @@ fenced by owner *and* attempt (``tries``).
 from collections.abc import Sequence
 from typing import Any
 
-from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all
+from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all, fetch_one
 from spark_adapters.postgres.rows import json_param, param, text_param
 from spark_adapters.postgres.tasks import (
     attempt_time,
@@ -19,8 +19,9 @@ from spark_adapters.postgres.tasks import (
     insert_running,
     task_from_row,
 )
+from spark_core.errors import StaleTargetError
 from spark_core.models import Task, TaskId, TaskStatus
-from spark_core.ports import TaskOutcome
+from spark_core.ports import RunTarget, TaskOutcome
 
 _LEASE_UNTIL = NOW + " + make_interval(secs => %(lease)s)"
 
@@ -122,6 +123,7 @@ def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[st
 
 
 _HINT_WORK = "SELECT spark_notify('work', %(id)s) AS hint"
+_CATALOGUE_VERSION = "SELECT version FROM catalogue_version"
 
 
 async def _claim_in(conn: Conn, query: str, lock: str, params: dict[str, Any]) -> list[Task]:
@@ -159,23 +161,32 @@ class PostgresTaskQueue:
             claimed = await _claim_in(conn, query, lock, params)
         return sorted(claimed, key=lambda task: (task.created_at, task.id))
 
-    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float,
+                          target: RunTarget | None = None) -> Task:
         """Insert ``task`` and claim it for ``owner`` in the same transaction when it is
         runnable within its workflow's ``max_concurrency``; the task as stored. Only a task
-        left pending is hinted as work to the other nodes.
+        left pending is hinted as work to the other nodes. ``StaleTargetError`` when the
+        catalogue's version is no longer ``target``'s.
 
         A runnable task of a workflow without a limit is inserted already running in one
-        statement (one round trip instead of five); otherwise insert, lock and claim share a
-        transaction, as a claim's lock and count do."""
+        statement (one round trip instead of five), which also checks the catalogue's
+        version; otherwise, or when that statement inserted nothing, version check, insert,
+        lock and claim share a transaction, as a claim's lock and count do."""
+        catalogue = None if target is None else target.catalogue
         if task.status is TaskStatus.PENDING and task.next_retry_at is None:
             async with self._db.connection() as conn:  # one statement: its own transaction
                 running = await insert_running(conn, task, owner=owner,
-                                               lease_seconds=lease_seconds, now=self._db.now())
+                                               lease_seconds=lease_seconds, now=self._db.now(),
+                                               catalogue=catalogue)
             if running is not None:
                 return running
         params = {"owner": owner, "limit": 1, "lease": float(lease_seconds),
                   "now": self._db.now(), "ids": [task.id]}
         async with self._db.transaction() as conn:
+            if catalogue is not None and await fetch_one(
+                    conn, _CATALOGUE_VERSION) != {"version": catalogue}:
+                raise StaleTargetError(f"The catalogue changed since workflow "
+                                       f"{task.workflow_id}'s run target was read")
             [added] = await insert_returning(conn, [task], skip_taken_slots=False,
                                              hinted=False)
             claimed = await _claim_in(conn, _CLAIM_AMONG, _LOCK_LIMITED_AMONG, params)

@@ -195,32 +195,38 @@ _RUNNING_COLUMNS = claimed_columns(tries="%(tries)s", started_at="%(started_at)s
 _INSERT_RUNNING = sql.SQL(
     "INSERT INTO tasks ({}, lease_owner, lease_expires_at) SELECT {}, %(lease_owner)s, "  # noqa: S608 - constants only
     + NOW + " + make_interval(secs => %(lease)s) WHERE EXISTS (SELECT 1 FROM workflows "
-    "WHERE id = %(workflow_id)s AND max_concurrency IS NULL) RETURNING updated_at")
+    "WHERE id = %(workflow_id)s AND max_concurrency IS NULL) {} RETURNING updated_at")
+_SAME_CATALOGUE = "AND (SELECT version FROM catalogue_version) = %(catalogue)s"
+"""The catalogue is still at the version the run's target was read at (migration 10)."""
 
 
 async def insert_running(conn: Conn, task: Task, *, owner: str, lease_seconds: float,
-                         now: datetime | None) -> Task | None:
+                         now: datetime | None, catalogue: int | None = None) -> Task | None:
     """Insert ``task`` already claimed by ``owner`` (as the claim would leave it, by the
-    database's clock) in one statement, when its workflow has no ``max_concurrency``; the task
-    as stored (``task.claimed_at`` the database's time of the claim, the one value read back),
-    or ``None`` when the workflow has a limit or does not exist (nothing inserted). Errors as
-    ``insert_returning``."""
+    database's clock) in one statement, when its workflow has no ``max_concurrency`` (and,
+    given ``catalogue``, the catalogue is still at that version); the task as stored
+    (``task.claimed_at`` the database's time of the claim, the one value read back), or
+    ``None`` when the workflow has a limit or does not exist, or the catalogue has moved on
+    (nothing inserted). Errors as ``insert_returning``."""
     row = task_to_row(task)
-    params = {**row, "lease_owner": owner, "lease": float(lease_seconds), "now": now}
+    params = {**row, "lease_owner": owner, "lease": float(lease_seconds), "now": now,
+              "catalogue": catalogue}
+    statement = _insert_running_statement(tuple(row), checked=catalogue is not None)
     with _insert_errors([task]):
-        inserted = await fetch_one(conn, _insert_running_statement(tuple(row)), params)
+        inserted = await fetch_one(conn, statement, params)
     return None if inserted is None else task.claimed_at(utc(inserted["updated_at"]))
 
 
 @functools.lru_cache(maxsize=4)
-def _insert_running_statement(columns: tuple[str, ...]) -> str:
+def _insert_running_statement(columns: tuple[str, ...], *, checked: bool) -> str:
     """``insert_running``'s statement for a row of ``columns`` (every task's row has the same
     ones), rendered to text once: psycopg renders a composed statement on every execution,
     quoting each identifier again."""
     values = [sql.SQL(_RUNNING_COLUMNS[name]) if name in _RUNNING_COLUMNS
               else sql.Placeholder(name) for name in columns]
-    return _INSERT_RUNNING.format(sql.SQL(", ").join(sql.Identifier(name) for name in columns),
-                                  sql.SQL(", ").join(values)).as_string()
+    return _INSERT_RUNNING.format(
+        sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+        sql.SQL(", ").join(values), sql.SQL(_SAME_CATALOGUE if checked else "")).as_string()
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from psycopg import sql
 from spark_adapters.postgres.connection import Conn, Database, fetch_all, fetch_one, page_bounds
 from spark_adapters.postgres.rows import column_names, param, struct_from_row, struct_to_row
 from spark_adapters.postgres.statements import assignments, insert_statement, remembered
-from spark_adapters.read_memo import ReadMemo
+from spark_adapters.read_memo import ReadMemo, RunTargets
 from spark_core.errors import NotFoundError
 from spark_core.models import (
     Page,
@@ -88,7 +88,8 @@ _FIND = sql.SQL("""
 """)
 _FIND_WHOLE = _FIND.format(columns=sql.SQL("*")).as_string()
 _FIND_WITHOUT_DEFINITION = _FIND.format(columns=_WITHOUT_DEFINITION).as_string()
-_RUN_TARGET = sql.SQL("SELECT {}, {} FROM ({}) w JOIN sources s ON s.id = w.source_id").format(
+_RUN_TARGET = sql.SQL("SELECT {}, {}, (SELECT version FROM catalogue_version) AS catalogue "
+                      "FROM ({}) w JOIN sources s ON s.id = w.source_id").format(
     sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(name))
                        for name in column_names(Workflow) if name != "data"),
     sql.SQL(", ").join(
@@ -103,6 +104,7 @@ class PostgresWorkflowRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pages: ReadMemo[Page[WorkflowSummary]] = ReadMemo()
+        self._targets = RunTargets()
 
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id)."""
@@ -140,18 +142,25 @@ class PostgresWorkflowRepository:
             raise NotFoundError(f"Workflow {workflow_id} not found")
         return struct_from_row(Workflow, row)
 
-    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+    async def run_target(self, id_or_remote_id: str, *,
+                         remembered: bool = False) -> RunTarget:
         """The workflow by local or remote id (as ``find``, without its definition), its
-        source and the source's sealed key, in one round trip."""
+        source and the source's sealed key, with the catalogue's version, in one round trip;
+        ``remembered``, the target this node read last for that id, if any, without one (the
+        run's insert checks its version: ``PostgresTaskQueue.add_claimed``)."""
+        if remembered and (kept := self._targets.get(id_or_remote_id)) is not None:
+            return kept
         async with self._db.connection() as conn:
             row = await fetch_one(conn, _RUN_TARGET, {"key": id_or_remote_id})
         if row is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         source = {name.removeprefix("source__"): value for name, value in row.items()
                   if name.startswith("source__")}
-        return RunTarget(workflow=struct_from_row(Workflow, row),
-                         source=struct_from_row(Source, source),
-                         sealed_key=source["sealed_key"])
+        target = RunTarget(workflow=struct_from_row(Workflow, row),
+                           source=struct_from_row(Source, source),
+                           sealed_key=source["sealed_key"], catalogue=row["catalogue"])
+        self._targets.keep(id_or_remote_id, target)
+        return target
 
     async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time), without

@@ -21,8 +21,10 @@ from spark_adapters.sqlite.tasks import (
     task_from_row,
 )
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, finished
+from spark_adapters.sqlite.workflows import catalogue_version
+from spark_core.errors import StaleTargetError
 from spark_core.models import Task, TaskId, TaskStatus
-from spark_core.ports import Clock, TaskOutcome, TaskQueue
+from spark_core.ports import Clock, RunTarget, TaskOutcome, TaskQueue
 
 # The attempt ends where the outcome is written: the last entry of attempts gets its end and
 # error (a task running since before migration 5 has no entry to close).
@@ -111,17 +113,23 @@ class SqliteTaskQueue(TaskQueue):
         claimed = await self._database.write(lambda conn: rows(conn, sql, params), quick=True)
         return [task_from_row(row) for row in _oldest_first(claimed)]
 
-    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float,
+                          target: RunTarget | None = None) -> Task:
         """Insert ``task`` and claim it for ``owner`` in the same transaction when it is
         runnable within its workflow's ``max_concurrency``; the task as stored.
+        ``StaleTargetError`` when the catalogue's version is no longer ``target``'s.
 
         A runnable task of a workflow without a limit is inserted already running, as the
         claim would leave it: one statement, and no index updated twice."""
         now = self._clock.now()
         runnable = task.status is TaskStatus.PENDING and (
             task.next_retry_at is None or task.next_retry_at <= now)
+        expected = None if target is None else target.catalogue
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:
+            if expected is not None and catalogue_version(conn) != expected:
+                raise StaleTargetError(f"The catalogue changed since workflow "
+                                       f"{task.workflow_id}'s run target was read")
             if runnable:
                 running = insert_claimed_task(conn, task, owner=owner, now=now,
                                               lease_until=now + timedelta(seconds=lease_seconds))

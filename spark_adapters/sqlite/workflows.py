@@ -3,7 +3,7 @@
 import sqlite3
 from typing import Any
 
-from spark_adapters.read_memo import ReadMemo
+from spark_adapters.read_memo import ReadMemo, RunTargets
 from spark_adapters.sqlite.connection import (
     Database,
     rows,
@@ -50,8 +50,6 @@ _SUMMARY_COLUMNS = """
 
 _COLUMNS = column_names(Workflow)
 _WITHOUT_DEFINITION = ", ".join(name for name in _COLUMNS if name != "data")
-_KEPT_TARGETS = 1024
-"""Run targets kept at most (all are dropped when the catalogue changes, or this is hit)."""
 """Every column of a workflow but its flow definition (``WorkflowRepository.find``)."""
 # One statement inserts or updates in place; the stored row keeps its id, created_at and its
 # local settings (max_concurrency, webhook_url: not part of the remote flow).
@@ -94,7 +92,7 @@ def _not_found(workflow_id: str) -> NotFoundError:
     return NotFoundError(f"Workflow {workflow_id} not found")
 
 
-def _catalogue_version(conn: sqlite3.Connection) -> int:
+def catalogue_version(conn: sqlite3.Connection) -> int:
     """The number every change to a workflow or a source raises (migration 14)."""
     return int(scalar(conn, "SELECT version FROM catalogue_version"))
 
@@ -114,9 +112,7 @@ class SqliteWorkflowRepository(WorkflowRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
         self._pages: ReadMemo[Page[WorkflowSummary]] = ReadMemo()
-        self._targets: dict[str, RunTarget] = {}
-        self._targets_version: int | None = None
-        """The catalogue's version the kept run targets were read at."""
+        self._targets = RunTargets()
 
     async def upsert(self, workflow: Workflow) -> Workflow:
         """Insert, or update in place the one with the same (source_id, remote_flow_id);
@@ -158,21 +154,23 @@ class SqliteWorkflowRepository(WorkflowRepository):
         found = await self._database.read(lambda conn: _found(conn, columns, id_or_remote_id))
         return workflow_from_row(found[0]) if found else None
 
-    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+    async def run_target(self, id_or_remote_id: str, *,
+                         remembered: bool = False) -> RunTarget:
         """The workflow by local or remote id (as ``find``, without its definition), its
         source and the source's sealed key, from one snapshot.
 
         The targets read are kept, and answered again while the catalogue's version (raised
         by triggers on every change to a workflow or a source, by any process) is the one
-        they were read at: one small read instead of two and their decoding."""
+        they were read at: one small read instead of two and their decoding; ``remembered``,
+        without that read (``add_claimed`` makes it)."""
         kept = self._targets.get(id_or_remote_id)
-        if kept is not None and await self._database.read(
-                _catalogue_version) == self._targets_version:
+        if kept is not None and (remembered or await self._database.read(
+                catalogue_version) == kept.catalogue):
             return kept
 
         def read(conn: sqlite3.Connection) -> tuple[int, list[dict[str, Any]],
                                                     list[dict[str, Any]]]:
-            version = _catalogue_version(conn)
+            version = catalogue_version(conn)
             workflow = _found(conn, _WITHOUT_DEFINITION, id_or_remote_id)
             source = rows(conn, "SELECT * FROM sources WHERE id = ?",
                           [workflow[0]["source_id"]]) if workflow else []
@@ -183,11 +181,8 @@ class SqliteWorkflowRepository(WorkflowRepository):
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         target = RunTarget(workflow=workflow_from_row(workflow[0]),
                            source=source_from_row(source[0]),
-                           sealed_key=source[0]["sealed_key"])
-        if version != self._targets_version or len(self._targets) >= _KEPT_TARGETS:
-            self._targets.clear()
-            self._targets_version = version
-        self._targets[id_or_remote_id] = target
+                           sealed_key=source[0]["sealed_key"], catalogue=version)
+        self._targets.keep(id_or_remote_id, target)
         return target
 
     async def list(self, filters: WorkflowFilter, *, limit: int,

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from spark_core.errors import InvalidStateError, ValidationError
+from spark_core.errors import InvalidStateError, StaleTargetError, ValidationError
 from spark_core.models import Page, Task, TaskId, TaskStatus, Workflow, new_id
 from spark_core.ports import Clock, RunTarget, TaskFilter, TaskRepository
 from spark_core.services.workflows import WorkflowService
@@ -66,15 +66,10 @@ class TaskService:
             updated_at=now,
         )
 
-    async def _queue(self, task: Task, *, start_with: RunTarget | None = None) -> Task:
-        """Store a new task pending for any worker; with ``start_with`` (its run target, just
-        read), started at once by this process's worker instead when it has a free slot (one
-        write, no wait for its claim loop, and no second read of the target)."""
-        stored = None if start_with is None else await self._signals.start_here(task,
-                                                                                start_with)
-        if stored is None:
-            stored = await self._tasks.add(task)
-            self._signals.work_added()
+    async def _queue(self, task: Task) -> Task:
+        """Store a new task pending for any worker."""
+        stored = await self._tasks.add(task)
+        self._signals.work_added()
         return stored
 
     async def run(
@@ -98,20 +93,44 @@ class TaskService:
             return await self.create(workflow_id, input_data=input_data,
                                      max_retries=max_retries, timeout=timeout,
                                      session_id=session_id, tweaks=tweaks)
-        target = await self._workflows.run_target(workflow_id)
+        # The target this process read last, if any, unchecked: the run's own write checks
+        # that the catalogue has not changed since (one read fewer per run). If it has, the
+        # target is read again and used as read, as a run without a kept target does.
+        target = await self._workflows.run_target(workflow_id, remembered=True)
         task = self._new_task(target.workflow, input_data=input_data,
                               max_retries=max_retries, timeout=timeout,
                               session_id=session_id, tweaks=tweaks)
+        try:
+            stored, finished = await self._start(task, target, workflow_id)
+        except StaleTargetError:
+            target = await self._workflows.run_target(workflow_id)
+            stored, finished = await self._start(
+                msgspec.structs.replace(task, workflow_id=target.workflow.id),
+                msgspec.structs.replace(target, catalogue=None), workflow_id)
+        # Just stored, it is not final: the first look at the store can be skipped.
+        return await self._wait(stored.id, timeout=None, current=stored, watching=finished)
+
+    async def _start(self, task: Task, target: RunTarget,
+                     workflow_id: str) -> "tuple[Task, asyncio.Future[Task | None]]":
+        """The new ``task`` of ``target``'s workflow (asked for as ``workflow_id``) stored,
+        and watched for its end: started at once by this process's worker when it has a free
+        slot (one write, no wait for its claim loop, no second read of the target; the write
+        checks a target's ``catalogue`` version), else stored pending for any worker, with
+        its workflow as read now when the target was not checked."""
         # Watched before it is stored: a run that finishes before its caller starts waiting
         # (an instant answer, or a failure at once) is still heard, not found at the next poll.
         finished = self._signals.watch(task.id)
         try:
-            stored = await self._queue(task, start_with=target)
+            stored = await self._signals.start_here(task, target)
+            if stored is None:
+                if target.catalogue is not None:
+                    fresh = await self._workflows.run_target(workflow_id)
+                    task = msgspec.structs.replace(task, workflow_id=fresh.workflow.id)
+                stored = await self._queue(task)
         except BaseException:
             self._signals.unwatch(task.id, finished)
             raise
-        # Just stored, it is not final: the first look at the store can be skipped.
-        return await self._wait(stored.id, timeout=None, current=stored, watching=finished)
+        return stored, finished
 
     async def wait(self, task_id: TaskId, *, timeout: float | None = None) -> Task:
         """Return the task once it is final, or as it stands after ``timeout`` seconds."""

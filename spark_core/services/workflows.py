@@ -225,10 +225,12 @@ class WorkflowService:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return workflow
 
-    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+    async def run_target(self, id_or_remote_id: str, *,
+                         remembered: bool = False) -> RunTarget:
         """What a run of a workflow (by local or remote id) needs: the workflow without its
-        definition, its source and the source's sealed key, read at once."""
-        return await self._workflows.run_target(id_or_remote_id)
+        definition, its source and the source's sealed key, read at once (``remembered``: as
+        ``WorkflowRepository.run_target``)."""
+        return await self._workflows.run_target(id_or_remote_id, remembered=remembered)
 
     async def set_max_concurrency(
         self, id_or_remote_id: str, max_concurrency: int | None

@@ -7,6 +7,7 @@ The behaviour every store shares is checked by the contract suite in ``tests/con
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import msgspec
 import psycopg
@@ -15,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from spark_adapters.postgres import PostgresStore, connection
 from spark_adapters.postgres.migrations import load_migrations
-from spark_core.errors import StoreUnavailableError
+from spark_core.errors import NotFoundError, StaleTargetError, StoreUnavailableError
 from spark_core.models import (
     Page,
     Schedule,
@@ -220,6 +221,40 @@ async def test_fire_inserts_one_task_per_slot_even_when_offered_two(
                                               offset=0)
     assert page.total == 1
     assert (await store.schedules.get(schedule.id)).version == 3
+
+
+async def test_a_kept_run_target_costs_no_round_trip_and_a_change_elsewhere_refuses_it(
+        store: PostgresStore, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run target remembered is answered without a connection to the database; once
+    another process changed the workflow, even straight in SQL, a task stored with it is
+    refused and nothing is stored, and the target read again shows the change and is
+    accepted."""
+    workflow = await a_workflow(store)
+    first = await store.workflows.run_target(workflow.id)
+    borrowed: list[int] = []
+    borrow = connection.Database.connection
+
+    def counted(db: connection.Database) -> Any:
+        borrowed.append(1)
+        return borrow(db)
+
+    monkeypatch.setattr(connection.Database, "connection", counted)
+    assert await store.workflows.run_target(workflow.id, remembered=True) == first
+    assert borrowed == []
+    monkeypatch.undo()
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+        await other.execute("UPDATE workflows SET input_component = 'elsewhere' WHERE id = %s",
+                            [workflow.id])
+    refused = new_task(workflow)
+    with pytest.raises(StaleTargetError):
+        await store.queue.add_claimed(refused, owner="w1", lease_seconds=30, target=first)
+    with pytest.raises(NotFoundError):
+        await store.tasks.get(refused.id)
+    current = await store.workflows.run_target(workflow.id)
+    assert current.workflow.input_component == "elsewhere"
+    stored = await store.queue.add_claimed(new_task(workflow), owner="w1", lease_seconds=30,
+                                           target=current)
+    assert stored.status is TaskStatus.RUNNING
 
 
 async def test_pages_beyond_bigint_are_empty_not_errors(store: PostgresStore) -> None:

@@ -415,15 +415,16 @@ async def test_two_stores_on_one_file_never_claim_the_same_task(
 async def test_a_run_target_kept_by_one_store_shows_another_process_s_change(
         store: SqliteStore, path: Path) -> None:
     """A run target asked for again with nothing changed costs one small read (the kept one
-    is answered); a change to the workflow or its source made by another process, even
-    straight in SQL, shows at the next ask."""
+    is answered), none when a remembered one will do; a change to the workflow or its source
+    made by another process, even straight in SQL, shows at the next ask."""
     workflow = await a_workflow(store)
     first = await store.workflows.run_target(workflow.id)
     statements: list[str] = []
     await store.database.trace(statements.append)
     assert await store.workflows.run_target(workflow.id) == first
+    assert await store.workflows.run_target(workflow.id, remembered=True) == first
     await store.database.trace(None)
-    assert statements == ["SELECT version FROM catalogue_version"]
+    assert statements == ["SELECT version FROM catalogue_version"]  # the first ask only
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("UPDATE workflows SET input_component = 'elsewhere' WHERE id = ?",

@@ -7,9 +7,9 @@ from datetime import timedelta, timezone
 import msgspec
 import pytest
 
-from spark_core.errors import ConflictError, NotFoundError
+from spark_core.errors import ConflictError, NotFoundError, StaleTargetError
 from spark_core.models import TaskId, TaskStatus, WorkflowId
-from spark_core.ports import Store, TaskFilter, WorkflowPatch
+from spark_core.ports import SourcePatch, Store, TaskFilter, WorkflowPatch
 from tests.contract.builders import (
     LEASE,
     a_workflow,
@@ -175,6 +175,77 @@ async def test_adding_claimed_fails_as_adding_does_and_stores_nothing(store: Sto
     assert await store.tasks.get(existing.id) == existing
     page = await store.tasks.list(TaskFilter(), limit=10, offset=0)
     assert [task.id for task in page.items] == [existing.id]
+
+
+async def test_a_task_added_claimed_with_its_target_is_refused_after_a_catalogue_change(
+        store: Store) -> None:
+    """A task stored with the run target it was made from is refused (``StaleTargetError``,
+    nothing stored) once a workflow or a source changed since that target was read, on the
+    one-statement path and on a limited workflow's; with the target read again, or with no
+    version to check, it is stored."""
+    workflow = await a_workflow(store)
+    source = await store.sources.get(workflow.source_id)
+    other = await make_workflow(store, source, remote_id="other")
+    changes = [
+        lambda: store.workflows.update(workflow.id, WorkflowPatch(updated_at=at(1),
+                                                                  webhook_url="http://h")),
+        lambda: store.sources.update(source.id, SourcePatch(updated_at=at(2),
+                                                            sealed_key="resealed")),
+        lambda: store.workflows.update(other.id, WorkflowPatch(updated_at=at(3),
+                                                               max_concurrency=3)),
+        # limited: the insert and claim in one transaction
+        lambda: store.workflows.update(workflow.id, WorkflowPatch(updated_at=at(4),
+                                                                  max_concurrency=20)),
+        lambda: store.workflows.update(workflow.id, WorkflowPatch(updated_at=at(5),
+                                                                  max_concurrency=30)),
+    ]
+    for number, change in enumerate(changes):
+        target = await store.workflows.run_target(workflow.id)
+        await change()
+        refused = new_task(workflow, created=number)
+        with pytest.raises(StaleTargetError):
+            await store.queue.add_claimed(refused, owner="w1", lease_seconds=LEASE,
+                                          target=target)
+        with pytest.raises(NotFoundError):
+            await store.tasks.get(refused.id)
+        current = await store.workflows.run_target(workflow.id)
+        assert current != target
+        stored = await store.queue.add_claimed(new_task(workflow, created=number),
+                                               owner="w1", lease_seconds=LEASE, target=current)
+        assert stored.status is TaskStatus.RUNNING
+        unchecked = msgspec.structs.replace(target, catalogue=None)
+        assert (await store.queue.add_claimed(new_task(workflow, created=number), owner="w1",
+                                              lease_seconds=LEASE, target=unchecked)).tries == 1
+    page = await store.tasks.list(TaskFilter(), limit=20, offset=0)
+    assert len(page.items) == 2 * len(changes)
+
+
+async def test_a_remembered_run_target_is_never_stored_with_once_it_is_out_of_date(
+        store: Store) -> None:
+    """``run_target(remembered=True)`` may answer a target read before a change, unchecked;
+    a task stored with it is then refused, and one the store accepts was made from the
+    current target; a deleted workflow is not found again."""
+    workflow = await a_workflow(store)
+    first = await store.workflows.run_target(workflow.id, remembered=True)
+    assert await store.workflows.run_target(workflow.id, remembered=True) == first
+    await store.workflows.update(workflow.id, WorkflowPatch(updated_at=at(1),
+                                                            webhook_url="http://elsewhere"))
+    remembered = await store.workflows.run_target(workflow.id, remembered=True)
+    try:
+        stored = await store.queue.add_claimed(new_task(workflow), owner="w1",
+                                               lease_seconds=LEASE, target=remembered)
+    except StaleTargetError:
+        pass
+    else:
+        assert stored.status is TaskStatus.RUNNING
+        assert remembered.workflow.webhook_url == "http://elsewhere"
+    assert (await store.workflows.run_target(workflow.id)).workflow.webhook_url == (
+        "http://elsewhere")
+    assert (await store.workflows.run_target(workflow.id, remembered=True)
+            ).workflow.webhook_url == "http://elsewhere"
+    await store.workflows.delete(workflow.id)
+    with pytest.raises(NotFoundError):
+        await store.workflows.run_target(workflow.id)
 
 
 async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:

@@ -18,6 +18,7 @@ from spark_core.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
+    StaleTargetError,
     StaleWriteError,
     StoreUnavailableError,
 )
@@ -119,6 +120,8 @@ class _State:
         self.sources: dict[str, Source] = {}
         self.source_keys: dict[str, str | None] = {}
         self.workflows: dict[str, Workflow] = {}
+        self.catalogue = 0
+        """Raised by every change to a workflow or a source (the stores' catalogue version)."""
         self.schedules: dict[str, Schedule] = {}
         self.tasks: dict[str, Task] = {}
         self.leases: dict[str, _Lease] = {}
@@ -196,6 +199,7 @@ class _State:
             del self.tasks[task_id]
             self.leases.pop(task_id, None)
         del self.workflows[workflow_id]
+        self.catalogue += 1
         self.drop_orphan_fires()
         return WorkflowDeletion(workflow_id=WorkflowId(workflow_id),
                                 schedules_deleted=len(schedules), tasks_deleted=len(tasks))
@@ -231,6 +235,7 @@ class FakeSourceRepository(SourceRepository):
             raise ConflictError(f"Source {source.id} already exists")
         self._state.sources[source.id] = _stored(source)
         self._state.source_keys[source.id] = sealed_key
+        self._state.catalogue += 1
         return self._state.sources[source.id]
 
     async def get(self, source_id: SourceId) -> Source:
@@ -258,6 +263,7 @@ class FakeSourceRepository(SourceRepository):
         self._state.sources[source_id] = _stored(msgspec.structs.replace(source, **fields))
         if sealed_key is not msgspec.UNSET:
             self._state.source_keys[source_id] = sealed_key
+        self._state.catalogue += 1
         return self._state.sources[source_id]
 
     async def get_key(self, source_id: SourceId) -> str | None:
@@ -277,6 +283,7 @@ class FakeSourceRepository(SourceRepository):
             schedules += deletion.schedules_deleted
             tasks += deletion.tasks_deleted
         del self._state.sources[source_id], self._state.source_keys[source_id]
+        self._state.catalogue += 1
         return SourceDeletion(source_id=source_id, workflows_deleted=len(workflow_ids),
                               schedules_deleted=schedules, tasks_deleted=tasks)
 
@@ -315,6 +322,7 @@ class FakeWorkflowRepository(WorkflowRepository):
                                                    webhook_url=existing.webhook_url)
                 break
         self._state.workflows[workflow.id] = _stored(workflow)
+        self._state.catalogue += 1
         return self._state.workflows[workflow.id]
 
     async def get(self, workflow_id: WorkflowId) -> Workflow:
@@ -328,16 +336,19 @@ class FakeWorkflowRepository(WorkflowRepository):
         workflow = msgspec.structs.replace(self._state.workflow(workflow_id),
                                            **patch_fields(patch))
         self._state.workflows[workflow_id] = _stored(workflow)
+        self._state.catalogue += 1
         return self._state.workflows[workflow_id]
 
-    async def run_target(self, id_or_remote_id: str) -> RunTarget:
+    async def run_target(self, id_or_remote_id: str, *,
+                         remembered: bool = False) -> RunTarget:
         """The workflow by local or remote id (without its definition), its source and the
-        source's sealed key."""
+        source's sealed key, at the catalogue's version (read afresh, remembered or not)."""
         workflow = await self.find(id_or_remote_id, definition=False)
         if workflow is None:
             raise NotFoundError(f"Workflow {id_or_remote_id} not found")
         return RunTarget(workflow=workflow, source=self._state.source(workflow.source_id),
-                         sealed_key=self._state.source_keys.get(workflow.source_id))
+                         sealed_key=self._state.source_keys.get(workflow.source_id),
+                         catalogue=self._state.catalogue)
 
     async def find(self, id_or_remote_id: str, *, definition: bool = True) -> Workflow | None:
         """A workflow by local id, else by remote flow id (first by creation time), without
@@ -647,10 +658,15 @@ class FakeTaskQueue(TaskQueue):
         return self._claim_now(owner=owner, limit=limit, lease_seconds=lease_seconds,
                                task_ids=task_ids)
 
-    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float) -> Task:
+    async def add_claimed(self, task: Task, *, owner: str, lease_seconds: float,
+                          target: RunTarget | None = None) -> Task:
         """Insert ``task`` and claim it for ``owner`` at once when it is runnable within its
-        workflow's limit; the task as stored (hinted as work only when left pending)."""
+        workflow's limit; the task as stored (hinted as work only when left pending).
+        ``StaleTargetError`` when ``target`` was read before the catalogue's last change."""
         self._state.enter()
+        if target is not None and target.catalogue not in (None, self._state.catalogue):
+            raise StaleTargetError(f"The catalogue changed since workflow "
+                                   f"{target.workflow.id}'s run target was read")
         added = self._state.insert_task(task, hinted=False)
         claimed = self._claim_now(owner=owner, limit=1, lease_seconds=lease_seconds,
                                   task_ids=[task.id])

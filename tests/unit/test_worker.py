@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from spark_core import worker as worker_module
-from spark_core.errors import RemoteRunError, SourceUnavailableError
+from spark_core.errors import NotFoundError, RemoteRunError, SourceUnavailableError
 from spark_core.facade import Spark
 from spark_core.models import RunResult, Task, TaskId, TaskStatus, Workflow
-from spark_core.ports import TaskFilter, TaskOutcome, WakeUp, WakeUpKind
+from spark_core.ports import RunTarget, SourcePatch, TaskFilter, TaskOutcome, WakeUp, WakeUpKind
 from spark_core.services import tasks as tasks_module
 from tests.unit.conftest import World, build_world, synced_echo
 
@@ -115,6 +115,58 @@ async def test_a_run_started_where_it_is_asked_reads_its_workflow_and_source_onc
     done = await asyncio.wait_for(retried, 5)
     assert (done.status, done.tries, done.output_data) == (TaskStatus.COMPLETED, 2, "ok")
     assert reads == [echo.id, echo.id]
+
+
+def _kept_target_then_current(world: World, monkeypatch: pytest.MonkeyPatch,
+                              kept: RunTarget) -> list[bool]:
+    """Make the store answer ``kept`` to every ``run_target(remembered=True)`` (a target this
+    process read before the catalogue changed) and read the others; returns each call's
+    ``remembered``."""
+    asked: list[bool] = []
+    current = world.store.workflows.run_target
+
+    async def run_target(key: str, *, remembered: bool = False) -> RunTarget:
+        asked.append(remembered)
+        return kept if remembered else await current(key)
+
+    monkeypatch.setattr(world.store.workflows, "run_target", run_target)
+    return asked
+
+
+async def test_a_run_whose_kept_target_is_out_of_date_runs_as_the_catalogue_is_now(
+    world: World, echo: Workflow, running_spark: Spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process kept a workflow's target, then its source moved to another address
+    (changed by another node, say): the run's write refuses the kept target, the target is
+    read again, and one task is stored and run, at the source's new address."""
+    kept = await world.store.workflows.run_target(echo.id)
+    moved = world.connector.add_remote("http://moved.local", api_key="remote-key")
+    moved.add_flow("echo", "Echo")
+    await world.store.sources.update(echo.source_id, SourcePatch(
+        updated_at=world.clock.now(), url="http://moved.local"))
+    asked = _kept_target_then_current(world, monkeypatch, kept)
+    await asyncio.sleep(0.05)  # the claim loop has looked for the work hinted at start
+    task = await world.spark.tasks.run(echo.id, input_data="hi")
+    assert (task.status, task.output_data) == (TaskStatus.COMPLETED, "hi")
+    assert (len(world.remote.runs), len(moved.runs)) == (0, 1)
+    assert asked == [True, False]
+    page = await world.store.tasks.list(TaskFilter(), limit=5, offset=0)
+    assert [stored.id for stored in page.items] == [task.id]
+
+
+async def test_a_run_declined_by_the_worker_is_stored_with_its_workflow_read_now(
+    world: World, echo: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no worker here to start it, a run asked with a kept target (unchecked) is stored
+    pending for any worker with its workflow read afresh: a workflow deleted since is not
+    found, and nothing is stored."""
+    kept = await world.store.workflows.run_target(echo.id)
+    asked = _kept_target_then_current(world, monkeypatch, kept)
+    await world.store.workflows.delete(echo.id)
+    with pytest.raises(NotFoundError):
+        await world.spark.tasks.run(echo.id, input_data="lost?")
+    assert asked == [True, False]
+    assert (await world.store.tasks.list(TaskFilter(), limit=5, offset=0)).items == []
 
 
 async def test_a_queued_run_reads_its_workflow_but_not_its_source_and_key(
@@ -608,9 +660,10 @@ async def test_a_run_whose_caller_gives_up_while_it_is_stored_still_runs(
     storing = asyncio.Event()
     add_claimed = world.store.queue.add_claimed
 
-    async def slow_add_claimed(task: Task, *, owner: str, lease_seconds: float) -> Task:
+    async def slow_add_claimed(task: Task, *, owner: str, lease_seconds: float,
+                               target: RunTarget | None = None) -> Task:
         await storing.wait()
-        return await add_claimed(task, owner=owner, lease_seconds=lease_seconds)
+        return await add_claimed(task, owner=owner, lease_seconds=lease_seconds, target=target)
 
     world.store.queue.add_claimed = slow_add_claimed  # type: ignore[method-assign]
     caller = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="orphan?"))
