@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from spark_adapters.postgres import PostgresStore, connection
 from spark_adapters.postgres.migrations import load_migrations
+from spark_adapters.postgres.wakeups import PostgresWakeUpFeed
 from spark_core.errors import NotFoundError, StaleTargetError, StoreUnavailableError
 from spark_core.models import (
     Page,
@@ -314,6 +315,40 @@ async def test_hints_resume_after_the_listening_connection_is_terminated(
         assert (await next_hint(hints, WakeUpKind.WORK)).id == task.id
     finally:
         listener.cancel()
+
+
+async def test_no_hint_is_lost_while_a_quiet_listener_checks_its_connection(
+    store: PostgresStore, postgres_url: str,
+) -> None:
+    """A listener quiet for a moment checks its connection (``SELECT 1``) between
+    notifications: hints sent all along, some during those checks, every one arrives, and a
+    session killed while quiet is replaced."""
+    db = connection.Database(postgres_url + "&application_name=quiet-listener", pool_size=1,
+                             poll_only=False, clock=None)
+    feed = PostgresWakeUpFeed(db, quiet_seconds=0.005)
+    hints: asyncio.Queue[WakeUp] = asyncio.Queue()
+    listener = asyncio.create_task(feed.listen(hints.put_nowait))
+    try:
+        await next_hint(hints, WakeUpKind.SCHEDULES)
+        workflow = await a_workflow(store)
+        added = []
+        for number in range(40):
+            added.append((await store.tasks.add(new_task(workflow, seconds=number))).id)
+            await asyncio.sleep(0.004 * (number % 3))
+        heard = set()
+        while len(heard) < len(added):
+            heard.add((await next_hint(hints, WakeUpKind.WORK)).id)
+        assert heard == set(added)
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            killed = await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE application_name = 'quiet-listener'")
+            assert len(await killed.fetchall()) == 1
+        await next_hint(hints, WakeUpKind.SCHEDULES)
+        task = await store.tasks.add(new_task(workflow, seconds=99))
+        assert (await next_hint(hints, WakeUpKind.WORK)).id == task.id
+    finally:
+        listener.cancel()
+        await db.pool.close()
 
 
 async def test_a_node_whose_session_died_is_dead_and_a_live_one_never_is(
