@@ -7,11 +7,12 @@ more rows than the limit, and the update that leases them. Every later write of 
 fenced by owner *and* attempt (``tries``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all, fetch_one
-from spark_adapters.postgres.rows import json_param, param, text_param
+from spark_adapters.postgres.rounds import WriteRounds
+from spark_adapters.postgres.rows import json_param, json_text, param, text_param
 from spark_adapters.postgres.tasks import (
     attempt_time,
     claimed_columns,
@@ -97,6 +98,28 @@ _OUTCOME = (
     "RETURNING spark_notify(%(hint)s, id) AS hint"
 )
 _RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
+
+# Several outcomes in one statement (``WriteRounds``): each row as _RELEASE would write it.
+_RELEASE_MANY = (
+    "UPDATE tasks t SET status = v.status, output_data = v.output_data,"
+    " output_raw = v.output_raw::jsonb, error = v.error, next_retry_at = v.next_retry_at,"
+    " finished_at = v.finished_at, updated_at = v.updated_at,"
+    " lease_owner = NULL, lease_expires_at = NULL,"
+    " attempts = CASE WHEN jsonb_array_length(t.attempts) > 0 THEN jsonb_set(jsonb_set("
+    "t.attempts, '{-1,finished_at}', to_jsonb(v.ended)), '{-1,error}',"
+    " coalesce(to_jsonb(v.error), 'null'::jsonb)) ELSE t.attempts END "
+    "FROM unnest(%(id)s::text[], %(attempt)s::int[], %(owner)s::text[], %(status)s::text[],"
+    " %(output_data)s::text[], %(output_raw)s::text[], %(error)s::text[],"
+    " %(next_retry_at)s::timestamptz[], %(finished_at)s::timestamptz[],"
+    " %(updated_at)s::timestamptz[], %(ended)s::text[], %(hint)s::text[])"
+    " AS v(id, attempt, owner, status, output_data, output_raw, error, next_retry_at,"
+    " finished_at, updated_at, ended, hint) "
+    "WHERE t.id = v.id AND t.status = 'running' AND t.tries = v.attempt"
+    " AND t.lease_owner = v.owner "
+    "RETURNING t.id, spark_notify(v.hint, t.id) AS hint"
+)
+_RELEASED_COLUMNS = ("id", "attempt", "owner", "status", "output_data", "output_raw", "error",
+                     "next_retry_at", "finished_at", "updated_at", "ended", "hint")
 _RECOVER = _OUTCOME.format(fence=_ABANDONED)
 
 _EXPIRED = (
@@ -105,7 +128,8 @@ _EXPIRED = (
 )
 
 
-def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[str, Any]:
+def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int, *,
+                    raw: Callable[[Any], Any] = json_param) -> dict[str, Any]:
     if outcome.status.is_final:
         hint: str | None = "finished"
     elif outcome.status is TaskStatus.PENDING and outcome.next_retry_at is None:
@@ -115,7 +139,7 @@ def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int) -> dict[st
     return {
         "id": task_id, "attempt": attempt, "hint": hint, "status": outcome.status.value,
         "output_data": text_param(outcome.output_data),
-        "output_raw": json_param(outcome.output_raw), "error": text_param(outcome.error),
+        "output_raw": raw(outcome.output_raw), "error": text_param(outcome.error),
         "next_retry_at": param(outcome.next_retry_at),
         "finished_at": param(outcome.finished_at), "updated_at": param(outcome.updated_at),
         "ended": attempt_time(outcome.updated_at),
@@ -142,6 +166,8 @@ class PostgresTaskQueue:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._releases: WriteRounds[tuple[Task, TaskOutcome, str], bool] = WriteRounds(
+            self._release_round)
 
     async def claim(
         self, *, owner: str, limit: int, lease_seconds: float,
@@ -222,10 +248,24 @@ class PostgresTaskQueue:
         """Write an attempt's outcome and clear the lease, only if ``task`` is still running
         under ``owner`` at its attempt. Returns the task as written
         (``outcome.applied_to(task)``: no row read back), or ``None``."""
-        params = {**_outcome_params(task.id, outcome, task.tries), "owner": owner}
-        async with self._db.connection() as conn:
-            written = await fetch_all(conn, _RELEASE, params)
+        written = await self._releases.submit((task, outcome, owner))
         return outcome.applied_to(task) if written else None
+
+    async def _release_round(self, releases: list[tuple[Task, TaskOutcome, str]]) -> list[bool]:
+        """Write each outcome as ``release`` says, in one statement: whether each was written.
+        Runs ending together (under load) share one round trip and one commit."""
+        if len(releases) == 1:
+            [(task, outcome, owner)] = releases
+            params = {**_outcome_params(task.id, outcome, task.tries), "owner": owner}
+            async with self._db.connection() as conn:
+                return [bool(await fetch_all(conn, _RELEASE, params))]
+        rows = [{**_outcome_params(task.id, outcome, task.tries, raw=json_text),
+                 "owner": owner} for task, outcome, owner in releases]
+        async with self._db.connection() as conn:
+            found = await fetch_all(conn, _RELEASE_MANY, {
+                name: [row[name] for row in rows] for name in _RELEASED_COLUMNS})
+        written = {row["id"] for row in found}
+        return [task.id in written for task, _, _ in releases]
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of

@@ -35,6 +35,11 @@ def json_param(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value, dumps=_dumps)
 
 
+def json_text(value: Any) -> str | None:
+    """``value`` as JSON text for a ``jsonb`` column (an array element cast in SQL)."""
+    return None if value is None else _dumps(value)
+
+
 def text_param(value: str | None) -> str | None:
     """A text parameter PostgreSQL accepts: NUL characters become U+FFFD."""
     return None if value is None else value.replace("\x00", "\ufffd")

@@ -248,6 +248,47 @@ async def test_a_remembered_run_target_is_never_stored_with_once_it_is_out_of_da
         await store.workflows.run_target(workflow.id)
 
 
+async def test_outcomes_released_at_once_are_each_written_or_refused_as_if_alone(
+        store: Store, clock: FakeClock) -> None:
+    """Many runs ending at the same moment (a store may write them together): each outcome
+    is written, with its own answer, error and retry time, or refused when the lease is not
+    the caller's or the attempt is not the current one; every answer is what a read gives,
+    and a refused one leaves its task running under its lease."""
+    workflow = await a_workflow(store)
+    for number in range(12):
+        await make_task(store, workflow, created=number)
+    clock.set(at(1))
+    claimed = await store.queue.claim(owner="w1", limit=12, lease_seconds=LEASE)
+    calls = []
+    for number, task in enumerate(claimed):
+        if number % 4 == 0:
+            done = outcome(TaskStatus.FAILED, 2, error=f"boom {number}",
+                           output_raw={"n": number, "text": "ünïcode ✓"})
+        elif number % 4 == 1:
+            done = outcome(TaskStatus.PENDING, 2, error="retry", next_retry_at=at(5))
+        else:
+            done = outcome(TaskStatus.COMPLETED, 2, output_data=f"answer {number}",
+                           output_raw={"n": number})
+        owner = "w2" if number == 5 else "w1"
+        asked = msgspec.structs.replace(task, tries=task.tries + 1) if number == 7 else task
+        calls.append((task, owner, asked, done))
+    answers = await asyncio.gather(*(store.queue.release(asked, done, owner=owner)
+                                     for _, owner, asked, done in calls))
+    for number, ((task, _, _, done), answer) in enumerate(zip(calls, answers, strict=True)):
+        stored = await store.tasks.get(task.id)
+        if number in (5, 7):
+            assert answer is None
+            assert stored.status is TaskStatus.RUNNING
+            assert await store.queue.held(owner="w1", task_ids=[task.id]) == [task.id]
+            continue
+        assert answer == stored
+        assert (stored.status, stored.error, stored.next_retry_at) == (
+            done.status, done.error, done.next_retry_at)
+        assert stored.output_raw == done.output_raw
+        assert stored.attempts[-1].finished_at == at(2)
+        assert await store.queue.held(owner="w1", task_ids=[task.id]) == []
+
+
 async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:
     """Many runs asked for at once on a workflow limited to two: two start, the rest wait."""
     workflow = await store.workflows.update(

@@ -1,0 +1,100 @@
+"""``WriteRounds``: a lone write goes at once, a crowd shares the next, a refused item fails
+alone."""
+
+import asyncio
+
+import pytest
+
+from spark_adapters.postgres.rounds import WriteRounds
+from spark_core.errors import SparkError, StoreUnavailableError
+
+
+class Recorder:
+    """A ``write`` that records each round and holds it until released."""
+
+    def __init__(self, refuse: str | None = None, unreachable: bool = False) -> None:
+        self.rounds: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.refuse = refuse
+        self.unreachable = unreachable
+
+    async def write(self, items: list[str]) -> list[str]:
+        self.rounds.append(list(items))
+        await self.gate.wait()
+        if self.unreachable:
+            raise StoreUnavailableError("down")
+        if self.refuse in items:
+            raise SparkError(f"refused {self.refuse}")
+        return [item.upper() for item in items]
+
+
+async def test_a_lone_write_goes_at_once_and_callers_arriving_meanwhile_share_the_next() -> None:
+    """A caller alone is written at once; callers arriving during that write go together
+    in the next round; once idle, a caller is alone again."""
+    recorder = Recorder()
+    rounds = WriteRounds(recorder.write)
+    assert await rounds.submit("a") == "A"
+    recorder.gate.clear()
+    first = asyncio.ensure_future(rounds.submit("b"))
+    await asyncio.sleep(0)
+    later = [asyncio.ensure_future(rounds.submit(item)) for item in ("c", "d", "e")]
+    await asyncio.sleep(0)
+    recorder.gate.set()
+    assert await asyncio.gather(first, *later) == ["B", "C", "D", "E"]
+    assert recorder.rounds == [["a"], ["b"], ["c", "d", "e"]]
+    assert await rounds.submit("f") == "F"  # idle again: at once, alone
+    assert recorder.rounds[-1] == ["f"]
+
+
+async def test_an_item_refused_in_a_round_fails_only_its_own_caller() -> None:
+    """A round refused is written again item by item: the refused item's caller gets the
+    error, the others their results."""
+    recorder = Recorder(refuse="bad")
+    rounds = WriteRounds(recorder.write)
+    recorder.gate.clear()
+    leader = asyncio.ensure_future(rounds.submit("x"))
+    await asyncio.sleep(0)
+    crowd = [asyncio.ensure_future(rounds.submit(item)) for item in ("good", "bad", "fine")]
+    await asyncio.sleep(0)
+    recorder.gate.set()
+    assert await leader == "X"
+    results = await asyncio.gather(*crowd, return_exceptions=True)
+    assert (results[0], results[2]) == ("GOOD", "FINE")
+    assert isinstance(results[1], SparkError)
+    assert "refused bad" in str(results[1])
+    assert recorder.rounds == [["x"], ["good", "bad", "fine"], ["good"], ["bad"], ["fine"]]
+
+
+async def test_an_unreachable_store_fails_the_whole_round_without_writing_it_again() -> None:
+    """An unreachable store fails every caller of the round, with no item-by-item retry."""
+    recorder = Recorder()
+    rounds = WriteRounds(recorder.write)
+    recorder.gate.clear()
+    leader = asyncio.ensure_future(rounds.submit("x"))
+    await asyncio.sleep(0)
+    crowd = [asyncio.ensure_future(rounds.submit(item)) for item in ("p", "q")]
+    await asyncio.sleep(0)
+    recorder.unreachable = True
+    recorder.gate.set()
+    for caller in (leader, *crowd):
+        with pytest.raises(StoreUnavailableError):
+            await caller
+    assert recorder.rounds == [["x"], ["p", "q"]]
+
+
+async def test_a_caller_cancelled_while_it_waits_leaves_its_item_in_the_round() -> None:
+    """A caller that gives up while waiting does not take its item out: it is written."""
+    recorder = Recorder()
+    rounds = WriteRounds(recorder.write)
+    recorder.gate.clear()
+    leader = asyncio.ensure_future(rounds.submit("x"))
+    await asyncio.sleep(0)
+    gone = asyncio.ensure_future(rounds.submit("gone"))
+    kept = asyncio.ensure_future(rounds.submit("kept"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    recorder.gate.set()
+    assert (await leader, await kept) == ("X", "KEPT")
+    assert gone.cancelled()
+    assert recorder.rounds == [["x"], ["gone", "kept"]]
