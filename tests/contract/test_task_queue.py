@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from spark_core.errors import ConflictError, NotFoundError, StaleTargetError
-from spark_core.models import TaskId, TaskStatus, WorkflowId
+from spark_core.models import Task, TaskId, TaskStatus, WorkflowId
 from spark_core.ports import SourcePatch, Store, TaskFilter, WorkflowPatch
 from tests.contract.builders import (
     LEASE,
@@ -287,6 +287,49 @@ async def test_outcomes_released_at_once_are_each_written_or_refused_as_if_alone
         assert stored.output_raw == done.output_raw
         assert stored.attempts[-1].finished_at == at(2)
         assert await store.queue.held(owner="w1", task_ids=[task.id]) == []
+
+
+async def test_runs_added_claimed_at_once_are_each_stored_or_refused_as_if_alone(
+        store: Store, clock: FakeClock) -> None:
+    """Many runs asked for at the same moment (a store may insert them together): each is
+    stored running under its owner's lease, or pending when its workflow is at its limit, or
+    refused with its own error (a target out of date, an unknown workflow, a taken id)
+    without failing the others; every answer is what a read gives."""
+    workflow = await a_workflow(store)
+    source = await store.sources.get(workflow.source_id)
+    limited = await store.workflows.update(
+        (await make_workflow(store, source, remote_id="limited")).id,
+        WorkflowPatch(updated_at=at(0), max_concurrency=1))
+    existing = await make_task(store, workflow)
+    target = await store.workflows.run_target(workflow.id)
+    stale = msgspec.structs.replace(target, catalogue=(target.catalogue or 0) + 1000)
+    clock.set(at(1))
+    fine = [new_task(workflow, created=number) for number in range(8)]
+    calls = [*((task, target) for task in fine),
+             (new_task(workflow, created=9), stale),
+             (new_task(workflow, workflow_id=WorkflowId("no-such-workflow")), None),
+             (new_task(limited, created=10), None), (new_task(limited, created=11), None)]
+    answers = await asyncio.gather(*(
+        store.queue.add_claimed(task, owner=f"w{number % 2}", lease_seconds=LEASE,
+                                target=known)
+        for number, (task, known) in enumerate(calls)), return_exceptions=True)
+    taken = [new_task(workflow, created=12), existing, new_task(workflow, created=13)]
+    answers += await asyncio.gather(*(
+        store.queue.add_claimed(task, owner="w0", lease_seconds=LEASE) for task in taken),
+        return_exceptions=True)
+    for number, answer in enumerate([*answers[:8], answers[12], answers[14]]):
+        assert isinstance(answer, Task)
+        assert (answer.status, answer.tries, answer.started_at) == (TaskStatus.RUNNING, 1, at(1))
+        assert answer == await store.tasks.get(answer.id)
+        assert await store.queue.held(owner=f"w{number % 2 if number < 8 else 0}",
+                                      task_ids=[answer.id]) == [answer.id]
+    assert [type(answer) for answer in (answers[8], answers[9], answers[13])] == [
+        StaleTargetError, NotFoundError, ConflictError]
+    with pytest.raises(NotFoundError):
+        await store.tasks.get(calls[8][0].id)
+    assert await store.tasks.get(existing.id) == existing
+    assert sorted(answer.status for answer in answers[10:12]
+                  if isinstance(answer, Task)) == [TaskStatus.PENDING, TaskStatus.RUNNING]
 
 
 async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:
