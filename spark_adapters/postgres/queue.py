@@ -7,12 +7,14 @@ more rows than the limit, and the update that leases them. Every later write of 
 fenced by owner *and* attempt (``tries``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+import msgspec
 
 from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all, fetch_one
 from spark_adapters.postgres.rounds import WriteRounds
-from spark_adapters.postgres.rows import json_param, json_text, param, text_param
+from spark_adapters.postgres.rows import as_stored, json_text, param, text_param
 from spark_adapters.postgres.tasks import (
     attempt_time,
     claimed_columns,
@@ -86,7 +88,8 @@ _ABANDONED = "(lease_expires_at < " + NOW + " OR lease_owner = ANY(%(owners)s::t
 
 _OUTCOME = (
     "UPDATE tasks SET status = %(status)s, output_data = %(output_data)s,"
-    " output_raw = %(output_raw)s, error = %(error)s, next_retry_at = %(next_retry_at)s,"
+    " output_raw = %(output_raw)s::jsonb, error = %(error)s,"
+    " next_retry_at = %(next_retry_at)s,"
     " finished_at = %(finished_at)s, updated_at = %(updated_at)s,"
     " lease_owner = NULL, lease_expires_at = NULL,"
     # The attempt ends where the outcome is written (a task running since before migration 2
@@ -128,8 +131,22 @@ _EXPIRED = (
 )
 
 
-def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int, *,
-                    raw: Callable[[Any], Any] = json_param) -> dict[str, Any]:
+def stored_outcome(outcome: TaskOutcome) -> tuple[TaskOutcome, str | None]:
+    """``outcome`` as PostgreSQL keeps it (text and jsonb refuse NUL characters: U+FFFD
+    instead), and its raw answer as JSON text; ``outcome`` itself when it holds no NUL."""
+    raw = json_text(outcome.output_raw)
+    data, error = text_param(outcome.output_data), text_param(outcome.error)
+    kept = as_stored(outcome.output_raw, raw)
+    if data is outcome.output_data and error is outcome.error and kept is outcome.output_raw:
+        return outcome, raw
+    return msgspec.structs.replace(outcome, output_data=data, error=error,
+                                   output_raw=kept), raw
+
+
+def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int,
+                    raw: str | None) -> dict[str, Any]:
+    """The parameters of an outcome's write (``outcome`` as stored, ``raw`` its answer as
+    JSON text: ``stored_outcome``)."""
     if outcome.status.is_final:
         hint: str | None = "finished"
     elif outcome.status is TaskStatus.PENDING and outcome.next_retry_at is None:
@@ -138,13 +155,16 @@ def _outcome_params(task_id: str, outcome: TaskOutcome, attempt: int, *,
         hint = None
     return {
         "id": task_id, "attempt": attempt, "hint": hint, "status": outcome.status.value,
-        "output_data": text_param(outcome.output_data),
-        "output_raw": raw(outcome.output_raw), "error": text_param(outcome.error),
+        "output_data": outcome.output_data, "output_raw": raw, "error": outcome.error,
         "next_retry_at": param(outcome.next_retry_at),
         "finished_at": param(outcome.finished_at), "updated_at": param(outcome.updated_at),
         "ended": attempt_time(outcome.updated_at),
     }
 
+
+_Release = tuple[Task, TaskOutcome, str | None, str]
+"""A release to write: the task as claimed, its outcome as stored and raw answer as JSON text
+(``stored_outcome``), and the owner."""
 
 _HINT_WORK = "SELECT spark_notify('work', %(id)s) AS hint"
 _CATALOGUE_VERSION = "SELECT version FROM catalogue_version"
@@ -166,7 +186,7 @@ class PostgresTaskQueue:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._releases: WriteRounds[tuple[Task, TaskOutcome, str], bool] = WriteRounds(
+        self._releases: WriteRounds[_Release, bool] = WriteRounds(
             self._release_round)
 
     async def claim(
@@ -248,24 +268,22 @@ class PostgresTaskQueue:
         """Write an attempt's outcome and clear the lease, only if ``task`` is still running
         under ``owner`` at its attempt. Returns the task as written
         (``outcome.applied_to(task)``: no row read back), or ``None``."""
-        written = await self._releases.submit((task, outcome, owner))
-        return outcome.applied_to(task) if written else None
+        stored, raw = stored_outcome(outcome)
+        written = await self._releases.submit((task, stored, raw, owner))
+        return stored.applied_to(task) if written else None
 
-    async def _release_round(self, releases: list[tuple[Task, TaskOutcome, str]]) -> list[bool]:
+    async def _release_round(self, releases: list[_Release]) -> list[bool]:
         """Write each outcome as ``release`` says, in one statement: whether each was written.
         Runs ending together (under load) share one round trip and one commit."""
-        if len(releases) == 1:
-            [(task, outcome, owner)] = releases
-            params = {**_outcome_params(task.id, outcome, task.tries), "owner": owner}
-            async with self._db.connection() as conn:
-                return [bool(await fetch_all(conn, _RELEASE, params))]
-        rows = [{**_outcome_params(task.id, outcome, task.tries, raw=json_text),
-                 "owner": owner} for task, outcome, owner in releases]
+        rows = [{**_outcome_params(task.id, outcome, task.tries, raw), "owner": owner}
+                for task, outcome, raw, owner in releases]
         async with self._db.connection() as conn:
+            if len(rows) == 1:
+                return [bool(await fetch_all(conn, _RELEASE, rows[0]))]
             found = await fetch_all(conn, _RELEASE_MANY, {
                 name: [row[name] for row in rows] for name in _RELEASED_COLUMNS})
         written = {row["id"] for row in found}
-        return [task.id in written for task, _, _ in releases]
+        return [release[0].id in written for release in releases]
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of
@@ -281,7 +299,8 @@ class PostgresTaskQueue:
     ) -> bool:
         """Write the outcome of an abandoned attempt, only if the task is still running at
         ``attempt`` and its lease has expired (or its owner is one of ``owners``)."""
-        params = {**_outcome_params(task_id, outcome, attempt), "owners": list(owners),
+        stored, raw = stored_outcome(outcome)
+        params = {**_outcome_params(task_id, stored, attempt, raw), "owners": list(owners),
                   "now": self._db.now()}
         async with self._db.connection() as conn:
             return bool(await fetch_all(conn, _RECOVER, params))

@@ -36,8 +36,16 @@ def json_param(value: Any) -> Jsonb | None:
 
 
 def json_text(value: Any) -> str | None:
-    """``value`` as JSON text for a ``jsonb`` column (an array element cast in SQL)."""
+    """``value`` as JSON text for a ``jsonb`` column (cast in SQL)."""
     return None if value is None else _dumps(value)
+
+
+def as_stored(value: Any, text: str | None) -> Any:
+    """``value`` as PostgreSQL keeps it, given ``json_text(value)``: itself, unless it held a
+    NUL character (then what the text decodes to, with U+FFFD instead)."""
+    if text is None or "\\ufffd" not in text:
+        return value
+    return msgspec.json.decode(text)
 
 
 def text_param(value: str | None) -> str | None:

@@ -332,6 +332,26 @@ async def test_runs_added_claimed_at_once_are_each_stored_or_refused_as_if_alone
                   if isinstance(answer, Task)) == [TaskStatus.PENDING, TaskStatus.RUNNING]
 
 
+async def test_an_outcome_carrying_nul_characters_is_answered_as_it_is_stored(
+        store: Store) -> None:
+    """A source's answer may carry NUL characters, which some stores cannot keep as they are
+    (PostgreSQL stores U+FFFD instead): release answers the task as a read then gives it,
+    after a retry and after the last attempt."""
+    workflow = await a_workflow(store)
+    task = await make_task(store, workflow)
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    retry = outcome(TaskStatus.PENDING, 1, error="bad\x00byte", output_raw={"x\x00": "y\x00"})
+    answer = await store.queue.release(claimed, retry, owner="w1")
+    assert answer == await store.tasks.get(task.id)
+    [again] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    done = outcome(TaskStatus.COMPLETED, 2, output_data="a\x00b",
+                   output_raw={"text": "c\x00d", "list": ["\x00", 1]})
+    answer = await store.queue.release(again, done, owner="w1")
+    assert answer == await store.tasks.get(task.id)
+    assert answer is not None
+    assert answer.output_data in ("a\x00b", "a\ufffdb")
+
+
 async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:
     """Many runs asked for at once on a workflow limited to two: two start, the rest wait."""
     workflow = await store.workflows.update(
