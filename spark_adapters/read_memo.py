@@ -85,11 +85,6 @@ class RunTargets:
         self._kept: dict[str, RunTarget] = {}
         self._version: int | None = None
 
-    @property
-    def version(self) -> int | None:
-        """The catalogue version the kept targets were read at."""
-        return self._version
-
     def get(self, key: str) -> RunTarget | None:
         """The target kept for ``key`` (a workflow's local or remote id), if any."""
         return self._kept.get(key)

@@ -564,10 +564,11 @@ class TaskQueue(Protocol):
     async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
         """Write an attempt's outcome and clear the lease, only if ``task`` (as its claim
         answered it) is still running under ``owner`` at the same attempt (``task.tries``).
-        Returns the task as written, ``outcome.applied_to(task)`` (what ``get`` would now
-        answer: while a lease holds only its owner writes the row, and a cancel or a takeover
-        makes this write fail instead; a caller waiting for the run needs no read of its own),
-        or ``None`` when it was not written.
+        Returns the task as written, ``outcome.applied_to(task)`` with the outcome as the
+        store keeps it (a store that cannot keep a NUL character keeps its replacement): what
+        ``get`` would now answer, since while a lease holds only its owner writes the row, and
+        a cancel or a takeover makes this write fail instead; a caller waiting for the run
+        needs no read of its own. ``None`` when it was not written.
 
         The last entry of ``attempts`` gets the outcome's ``updated_at`` as its end and the
         outcome's error."""

@@ -266,8 +266,9 @@ class PostgresTaskQueue:
 
     async def release(self, task: Task, outcome: TaskOutcome, *, owner: str) -> Task | None:
         """Write an attempt's outcome and clear the lease, only if ``task`` is still running
-        under ``owner`` at its attempt. Returns the task as written
-        (``outcome.applied_to(task)``: no row read back), or ``None``."""
+        under ``owner`` at its attempt. Returns the task as written (the outcome as stored,
+        applied to ``task``: no row read back), or ``None``. Outcomes released together are
+        written in one statement (``WriteRounds``)."""
         stored, raw = stored_outcome(outcome)
         written = await self._releases.submit((task, stored, raw, owner))
         return stored.applied_to(task) if written else None

@@ -31,6 +31,7 @@ class WriteRounds(Generic[I, R]):
         self._busy = False
         self._waiting: list[tuple[I, asyncio.Future[R]]] = []
         self._rounds: asyncio.Task[None] | None = None
+        """The task writing the next rounds, kept: the event loop holds tasks weakly."""
 
     async def submit(self, item: I) -> R:
         """Write ``item``: at once when no round is under way, else in the next round."""

@@ -29,20 +29,28 @@ class Recorder:
         return [item.upper() for item in items]
 
 
+async def crowd_behind_a_held_write(
+    recorder: Recorder, items: tuple[str, ...],
+) -> "tuple[WriteRounds[str, str], asyncio.Future[str], list[asyncio.Future[str]]]":
+    """A leader's write of ``x`` held at ``recorder``'s gate, and ``items`` submitted while
+    it is under way (so they wait for the next round): the rounds, the leader, the crowd."""
+    rounds = WriteRounds(recorder.write)
+    recorder.gate.clear()
+    leader = asyncio.ensure_future(rounds.submit("x"))
+    await asyncio.sleep(0)
+    crowd = [asyncio.ensure_future(rounds.submit(item)) for item in items]
+    await asyncio.sleep(0)
+    return rounds, leader, crowd
+
+
 async def test_a_lone_write_goes_at_once_and_callers_arriving_meanwhile_share_the_next() -> None:
     """A caller alone is written at once; callers arriving during that write go together
     in the next round; once idle, a caller is alone again."""
     recorder = Recorder()
-    rounds = WriteRounds(recorder.write)
-    assert await rounds.submit("a") == "A"
-    recorder.gate.clear()
-    first = asyncio.ensure_future(rounds.submit("b"))
-    await asyncio.sleep(0)
-    later = [asyncio.ensure_future(rounds.submit(item)) for item in ("c", "d", "e")]
-    await asyncio.sleep(0)
+    rounds, leader, later = await crowd_behind_a_held_write(recorder, ("c", "d", "e"))
     recorder.gate.set()
-    assert await asyncio.gather(first, *later) == ["B", "C", "D", "E"]
-    assert recorder.rounds == [["a"], ["b"], ["c", "d", "e"]]
+    assert await asyncio.gather(leader, *later) == ["X", "C", "D", "E"]
+    assert recorder.rounds == [["x"], ["c", "d", "e"]]
     assert await rounds.submit("f") == "F"  # idle again: at once, alone
     assert recorder.rounds[-1] == ["f"]
 
@@ -51,12 +59,7 @@ async def test_an_item_refused_in_a_round_fails_only_its_own_caller() -> None:
     """A round refused is written again item by item: the refused item's caller gets the
     error, the others their results."""
     recorder = Recorder(refuse="bad")
-    rounds = WriteRounds(recorder.write)
-    recorder.gate.clear()
-    leader = asyncio.ensure_future(rounds.submit("x"))
-    await asyncio.sleep(0)
-    crowd = [asyncio.ensure_future(rounds.submit(item)) for item in ("good", "bad", "fine")]
-    await asyncio.sleep(0)
+    _, leader, crowd = await crowd_behind_a_held_write(recorder, ("good", "bad", "fine"))
     recorder.gate.set()
     assert await leader == "X"
     results = await asyncio.gather(*crowd, return_exceptions=True)
@@ -69,12 +72,7 @@ async def test_an_item_refused_in_a_round_fails_only_its_own_caller() -> None:
 async def test_an_unreachable_store_fails_the_whole_round_without_writing_it_again() -> None:
     """An unreachable store fails every caller of the round, with no item-by-item retry."""
     recorder = Recorder()
-    rounds = WriteRounds(recorder.write)
-    recorder.gate.clear()
-    leader = asyncio.ensure_future(rounds.submit("x"))
-    await asyncio.sleep(0)
-    crowd = [asyncio.ensure_future(rounds.submit(item)) for item in ("p", "q")]
-    await asyncio.sleep(0)
+    _, leader, crowd = await crowd_behind_a_held_write(recorder, ("p", "q"))
     recorder.unreachable = True
     recorder.gate.set()
     for caller in (leader, *crowd):
@@ -86,13 +84,7 @@ async def test_an_unreachable_store_fails_the_whole_round_without_writing_it_aga
 async def test_a_caller_cancelled_while_it_waits_leaves_its_item_in_the_round() -> None:
     """A caller that gives up while waiting does not take its item out: it is written."""
     recorder = Recorder()
-    rounds = WriteRounds(recorder.write)
-    recorder.gate.clear()
-    leader = asyncio.ensure_future(rounds.submit("x"))
-    await asyncio.sleep(0)
-    gone = asyncio.ensure_future(rounds.submit("gone"))
-    kept = asyncio.ensure_future(rounds.submit("kept"))
-    await asyncio.sleep(0)
+    _, leader, [gone, kept] = await crowd_behind_a_held_write(recorder, ("gone", "kept"))
     gone.cancel()
     recorder.gate.set()
     assert (await leader, await kept) == ("X", "KEPT")
