@@ -249,7 +249,6 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
-
     def claimed_at(self, now: datetime) -> "Task":
         """This task as a claim at ``now`` leaves it: running, one more try, started now
         unless it had started, its new attempt (number and start) appended."""

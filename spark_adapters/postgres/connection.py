@@ -24,6 +24,7 @@ from psycopg.pq.abc import PGresult
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from spark_adapters.postgres.rounds import Rounds
 from spark_core.errors import ConflictError, NotFoundError, SparkError, StoreUnavailableError
 from spark_core.ports import Clock
 
@@ -254,6 +255,8 @@ class SnapshotTokens:
     round not answered within ``SNAPSHOT_SECONDS`` fails its callers with
     ``StoreUnavailableError`` instead of holding every list.
 
+    The rounds are ``Rounds``: a caller cancelled while it waits is cancelled alone.
+
     One query, asked over and over, is sent through psycopg's libpq layer (``pgconn``) with
     the connection's socket watched by the event loop for as long as it is open: psycopg's
     cursor waits register and remove a reader per query and keep a cursor's bookkeeping, which
@@ -266,10 +269,8 @@ class SnapshotTokens:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._waiting: list[asyncio.Future[str]] = []
-        """One future per caller waiting for the next round (a caller cancelled cancels
-        only its own)."""
-        self._rounds: asyncio.Task[None] | None = None
+        self._rounds: Rounds[None, str] = Rounds(self._round, name="spark-pg-snapshots",
+                                                 join_passes=JOIN_PASSES)
         self._conn: Conn | None = None
         self._fd: int | None = None
         """The socket watched for answers while ``_conn`` is usable."""
@@ -279,48 +280,21 @@ class SnapshotTokens:
 
     async def current(self) -> str:
         """The snapshot of a query started after this call."""
-        mine: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiting.append(mine)
-        if self._rounds is None or self._rounds.done():
-            self._rounds = asyncio.create_task(self._run_rounds(), name="spark-pg-snapshots")
-        return await mine
+        return await self._rounds.submit(None)
 
     async def close(self) -> None:
         """Stop the rounds and close their connection (callers waiting get an error)."""
-        rounds, self._rounds = self._rounds, None
-        if rounds is not None and not rounds.done():
-            rounds.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rounds
-        waiting, self._waiting = self._waiting, []
-        for caller in waiting:
-            if not caller.done():
-                caller.set_exception(StoreUnavailableError("The store was closed"))
+        await self._rounds.close()
         await self._drop()
 
-    async def _run_rounds(self) -> None:
-        crowded = False
-        while self._waiting:
-            if crowded:
-                # Under load, lists already on their way share this round instead of waiting
-                # for the next: fewer rounds per list. A caller on its own is not held up.
-                for _ in range(JOIN_PASSES):
-                    await asyncio.sleep(0)
-            round_, self._waiting = self._waiting, []
-            crowded = len(round_) > 1
-            try:
-                token = await self._query()
-            except BaseException as exc:
-                for caller in round_:
-                    if not caller.done():
-                        caller.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    await self._drop()  # it may be half-way through a query
-                    raise
-                continue
-            for caller in round_:
-                if not caller.done():
-                    caller.set_result(token)
+    async def _round(self, callers: list[None]) -> list[str]:
+        """One query's token for every caller of the round."""
+        try:
+            token = await self._query()
+        except asyncio.CancelledError:
+            await self._drop()  # it may be half-way through a query
+            raise
+        return [token] * len(callers)
 
     async def _query(self) -> str:
         reused = self._fd is not None

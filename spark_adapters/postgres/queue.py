@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from spark_adapters.postgres.connection import NOW, Conn, Database, fetch_all, fetch_one
-from spark_adapters.postgres.rounds import WriteRounds
+from spark_adapters.postgres.rounds import Rounds
 from spark_adapters.postgres.rows import as_stored, json_text, param, text_param
 from spark_adapters.postgres.tasks import (
     attempt_time,
@@ -102,7 +102,7 @@ _OUTCOME = (
 )
 _RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
 
-# Several outcomes in one statement (``WriteRounds``): each row as _RELEASE would write it.
+# Several outcomes in one statement (``Rounds``): each row as _RELEASE would write it.
 _RELEASE_MANY = (
     "UPDATE tasks t SET status = v.status, output_data = v.output_data,"
     " output_raw = v.output_raw::jsonb, error = v.error, next_retry_at = v.next_retry_at,"
@@ -186,8 +186,8 @@ class PostgresTaskQueue:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._releases: WriteRounds[_Release, bool] = WriteRounds(
-            self._release_round)
+        self._releases: Rounds[_Release, bool] = Rounds(self._release_round,
+                                                        name="spark-pg-releases")
 
     async def claim(
         self, *, owner: str, limit: int, lease_seconds: float,
@@ -268,7 +268,7 @@ class PostgresTaskQueue:
         """Write an attempt's outcome and clear the lease, only if ``task`` is still running
         under ``owner`` at its attempt. Returns the task as written (the outcome as stored,
         applied to ``task``: no row read back), or ``None``. Outcomes released together are
-        written in one statement (``WriteRounds``)."""
+        written in one statement (``Rounds``)."""
         stored, raw = stored_outcome(outcome)
         written = await self._releases.submit((task, stored, raw, owner))
         return stored.applied_to(task) if written else None

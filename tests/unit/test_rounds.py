@@ -1,11 +1,11 @@
-"""``WriteRounds``: a lone write goes at once, a crowd shares the next, a refused item fails
-alone."""
+"""``Rounds``: a caller alone goes at once, a crowd shares the next round, a refused item
+fails alone, a caller cancelled is cancelled alone."""
 
 import asyncio
 
 import pytest
 
-from spark_adapters.postgres.rounds import WriteRounds
+from spark_adapters.postgres.rounds import Rounds
 from spark_core.errors import SparkError, StoreUnavailableError
 
 
@@ -15,12 +15,15 @@ class Recorder:
     def __init__(self, refuse: str | None = None, unreachable: bool = False) -> None:
         self.rounds: list[list[str]] = []
         self.gate = asyncio.Event()
+        self.serving = asyncio.Event()
+        """Set once a round is being written."""
         self.gate.set()
         self.refuse = refuse
         self.unreachable = unreachable
 
     async def write(self, items: list[str]) -> list[str]:
         self.rounds.append(list(items))
+        self.serving.set()
         await self.gate.wait()
         if self.unreachable:
             raise StoreUnavailableError("down")
@@ -31,13 +34,13 @@ class Recorder:
 
 async def crowd_behind_a_held_write(
     recorder: Recorder, items: tuple[str, ...],
-) -> "tuple[WriteRounds[str, str], asyncio.Future[str], list[asyncio.Future[str]]]":
+) -> "tuple[Rounds[str, str], asyncio.Future[str], list[asyncio.Future[str]]]":
     """A leader's write of ``x`` held at ``recorder``'s gate, and ``items`` submitted while
     it is under way (so they wait for the next round): the rounds, the leader, the crowd."""
-    rounds = WriteRounds(recorder.write)
+    rounds = Rounds(recorder.write, name="test-rounds")
     recorder.gate.clear()
     leader = asyncio.ensure_future(rounds.submit("x"))
-    await asyncio.sleep(0)
+    await recorder.serving.wait()  # the leader's round has started
     crowd = [asyncio.ensure_future(rounds.submit(item)) for item in items]
     await asyncio.sleep(0)
     return rounds, leader, crowd
@@ -90,3 +93,29 @@ async def test_a_caller_cancelled_while_it_waits_leaves_its_item_in_the_round() 
     assert (await leader, await kept) == ("X", "KEPT")
     assert gone.cancelled()
     assert recorder.rounds == [["x"], ["gone", "kept"]]
+
+
+async def test_a_caller_cancelled_while_its_round_is_served_is_cancelled_alone() -> None:
+    """The caller whose round is under way goes away: the round is served all the same, and
+    the callers of the next round are answered."""
+    recorder = Recorder()
+    _, leader, [after] = await crowd_behind_a_held_write(recorder, ("after",))
+    leader.cancel()
+    recorder.gate.set()
+    assert await after == "AFTER"
+    assert leader.cancelled()
+    assert recorder.rounds == [["x"], ["after"]]
+
+
+async def test_closing_fails_the_callers_still_waiting_and_stops_the_rounds() -> None:
+    """Closed (the store closing), the callers waiting get ``StoreUnavailableError``, the
+    round under way is cancelled, and no round starts after."""
+    recorder = Recorder()
+    rounds, leader, crowd = await crowd_behind_a_held_write(recorder, ("p", "q"))
+    await rounds.close()
+    for caller in (leader, *crowd):
+        with pytest.raises(StoreUnavailableError, match="closed"):
+            await caller
+    recorder.gate.set()
+    await asyncio.sleep(0.01)
+    assert recorder.rounds == [["x"]]
