@@ -127,7 +127,7 @@ async def under_load(args: argparse.Namespace, store: str, nodes: int,
         try:
             cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size,
                                     server=args.server)
-            baseline = BaselineProcess(server=args.server, forward_to=fake)
+            baseline = BaselineProcess(server=args.server, forward_to=fake, record_in=url)
             try:
                 access: StoreAccess = (PostgresAccess(url) if url is not None
                                        else SqliteAccess(cluster.first.database_path))
@@ -163,6 +163,10 @@ async def _measure(args: argparse.Namespace, cluster: Cluster, fake: FakeLangflo
         runs[f"bare_{connections}"] = bare = await scenarios.repeated(
             scenarios.bare_run_request(baseline.url), connections=connections,
             seconds=args.seconds, repeats=args.repeats)
+        if baseline.records:
+            runs[f"recorded_{connections}"] = await scenarios.repeated(
+                scenarios.recorded_run_request(baseline.url), connections=connections,
+                seconds=args.seconds, repeats=args.repeats)
         # One node at concurrency 1, as before; from 4 on, round-robin over the nodes.
         nodes = cluster.nodes if connections > 1 else cluster.nodes[:1]
         results = await scenarios.load_runs(

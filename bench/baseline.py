@@ -7,8 +7,13 @@ most a Spark list page could do on this machine with this framework and server; 
 ``--forward-key``), ``POST /run/{flow_id}`` is the same for a run: the body passed to the
 source's run endpoint through one aiohttp session, as Spark's LangFlow client sends it, and
 the source's answer decoded and sent back, with no store, task, worker or retry: the least a
-run-now can cost with this framework, server and HTTP client. It prints its base URL on
-stdout once it listens. ``--no-uvloop`` hides uvloop and httptools, as
+run-now can cost with this framework, server and HTTP client. Given a PostgreSQL as well
+(``--record-in``), ``POST /recorded-run/{flow_id}`` is that run recorded there as a run
+recorder must: a row inserted and committed before the source is called, its outcome
+updated and committed after, each one statement on a connection from a psycopg pool (a
+primary key, no other index, trigger or lease): the least a run recorded durably in that
+database can cost with this framework, server and driver. It prints its base URL on stdout
+once it listens. ``--no-uvloop`` hides uvloop and httptools, as
 ``SparkProcess(server="asyncio")`` does for Spark, so each server flavour has its own
 reference.
 """
@@ -21,15 +26,23 @@ from typing import Any
 
 PAGE_PATH = "/page"
 RUN_PATH = "/run"
+RECORDED_RUN_PATH = "/recorded-run"
 FORWARD_TO_ENV = "BENCH_FORWARD_TO"
 FORWARD_KEY_ENV = "BENCH_FORWARD_KEY"
+RECORD_IN_ENV = "BENCH_RECORD_IN"
+RECORD_POOL_SIZE = 10
+"""Connections of the recorded run's pool: ``spark serve``'s default pool size."""
+RECORD_TABLE = "bench_bare_runs"
 ROWS = 100
 
 
-def build_app(forward_to: str | None = None, forward_key: str | None = None) -> Any:
+def build_app(forward_to: str | None = None, forward_key: str | None = None,
+              record_in: str | None = None) -> Any:
     """The bare app: ``GET /page`` answers the same page from memory every time; with
     ``forward_to`` (default ``$BENCH_FORWARD_TO``, as granian's factory is called with no
-    arguments), ``POST /run/{flow_id}`` forwards a run to that LangFlow."""
+    arguments), ``POST /run/{flow_id}`` forwards a run to that LangFlow, and with
+    ``record_in`` too (default ``$BENCH_RECORD_IN``), ``POST /recorded-run/{flow_id}``
+    records each run in that PostgreSQL."""
     import os
     from contextlib import asynccontextmanager
 
@@ -112,8 +125,68 @@ def build_app(forward_to: str | None = None, forward_key: str | None = None) -> 
 
         handlers.append(run_handler)
         lifespan.append(client)
+        record_in = record_in or os.environ.get(RECORD_IN_ENV) or None
+        if record_in is not None:
+            recorded_run, records = recorded_run_route(record_in, forward_to, sessions,
+                                                       headers)
+            handlers.append(recorded_run)
+            lifespan.append(records)
     return Litestar(route_handlers=handlers, lifespan=lifespan, logging_config=None,
                     debug=False)
+
+
+def recorded_run_route(record_in: str, forward_to: str, sessions: list[Any],
+                       headers: dict[str, str]) -> tuple[Any, Any]:
+    """``POST /recorded-run/{flow_id}`` and the lifespan of its pool (which also makes the
+    table): the bare run between an insert of the run, committed, and an update of its
+    outcome, committed."""
+    from contextlib import asynccontextmanager
+
+    import msgspec
+    from litestar import Litestar, Request, post
+    from psycopg_pool import AsyncConnectionPool
+
+    pools: list[AsyncConnectionPool[Any]] = []
+    insert = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
+              "VALUES (%s, %s, 'running', %s, now())")
+    update = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = %s, "
+              "finished_at = now() WHERE id = %s")
+
+    @asynccontextmanager
+    async def records(app: Litestar) -> Any:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            record_in, min_size=RECORD_POOL_SIZE, max_size=RECORD_POOL_SIZE, open=False,
+            kwargs={"autocommit": True})
+        await pool.open(wait=True)
+        async with pool.connection() as conn:
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (id uuid PRIMARY KEY, "
+                "flow_id text NOT NULL, status text NOT NULL, input text NOT NULL, "
+                "output text, created_at timestamptz NOT NULL, finished_at timestamptz)")
+        pools.append(pool)
+        try:
+            yield
+        finally:
+            await pools.pop().close()
+
+    @post(RECORDED_RUN_PATH + "/{flow_id:str}", status_code=200)
+    async def recorded_run(request: Request[Any, Any, Any], flow_id: str) -> Any:
+        """The bare run, recorded: inserted, sent on, its answer stored and sent back."""
+        run = msgspec.json.decode(await request.body())
+        input_value = run.get("input_value", "")
+        run_id = uuid.uuid4()
+        async with pools[0].connection() as conn:
+            await conn.execute(insert, (run_id, flow_id, input_value))
+        body = msgspec.json.encode({"input_value": input_value, "input_type": "chat",
+                                    "output_type": "chat", "session_id": flow_id})
+        async with sessions[0].post(f"{forward_to}/api/v1/run/{flow_id}?stream=false",
+                                    data=body, headers=headers) as answer:
+            raw = await answer.read()
+        async with pools[0].connection() as conn:
+            await conn.execute(update, (raw.decode(), run_id))
+        return msgspec.json.decode(raw)
+
+    return recorded_run, records
 
 
 def main() -> None:
@@ -122,6 +195,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--forward-to", help="the LangFlow that POST /run/{flow_id} forwards to")
     parser.add_argument("--forward-key", help="that LangFlow's API key")
+    parser.add_argument("--record-in", help="the PostgreSQL POST /recorded-run/{flow_id} "
+                                            "records runs in")
     parser.add_argument("--no-uvloop", action="store_true",
                         help="serve on asyncio and h11, as plain uvicorn does")
     args = parser.parse_args()
@@ -130,7 +205,8 @@ def main() -> None:
     import uvicorn
 
     # The settings spark_cli/serve.py gives uvicorn (log level WARNING, as the bench sets).
-    config = uvicorn.Config(build_app(args.forward_to, args.forward_key), host="127.0.0.1",
+    config = uvicorn.Config(build_app(args.forward_to, args.forward_key, args.record_in),
+                            host="127.0.0.1",
                             port=args.port, log_level="warning", log_config=None,
                             lifespan="on")
     server = uvicorn.Server(config)

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.baseline import FORWARD_KEY_ENV, FORWARD_TO_ENV
+from bench.baseline import FORWARD_KEY_ENV, FORWARD_TO_ENV, RECORD_IN_ENV
 from bench.fake_langflow import API_KEY as LANGFLOW_KEY
 
 SPARK_KEY = "bench-spark-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -99,15 +99,23 @@ class FakeLangflowProcess:
 class BaselineProcess:
     """``python -m bench.baseline``: the bare Litestar page every HTTP figure is compared
     with, on the same server flavour as Spark (``auto``, or ``asyncio`` for plain uvicorn);
-    with ``forward_to``, also the bare run (``POST /run/{flow_id}`` sent on to that fake)."""
+    with ``forward_to``, also the bare run (``POST /run/{flow_id}`` sent on to that fake),
+    and with ``record_in`` (a PostgreSQL URL) too, the bare run recorded there
+    (``POST /recorded-run/{flow_id}``)."""
 
     def __init__(self, server: str = "auto",
-                 forward_to: "FakeLangflowProcess | None" = None) -> None:
+                 forward_to: "FakeLangflowProcess | None" = None,
+                 record_in: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.records = forward_to is not None and record_in is not None
+        """Whether ``POST /recorded-run/{flow_id}`` is served."""
         env = dict(os.environ)
+        env.pop(RECORD_IN_ENV, None)
         if forward_to is not None:
             env.update({FORWARD_TO_ENV: forward_to.url, FORWARD_KEY_ENV: forward_to.api_key})
+        if record_in is not None:
+            env[RECORD_IN_ENV] = record_in
         if server == "granian":
             command = granian("bench.baseline:build_app", self.port, "--factory")
         else:

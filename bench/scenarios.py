@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from bench.baseline import RUN_PATH
+from bench.baseline import RECORDED_RUN_PATH, RUN_PATH
 from bench.fake_langflow import flow_id
 from bench.load import LoadResult, Request, Summary, json_body, run_load, summarise
 from bench.processes import Cluster, FakeLangflowProcess, SparkProcess
@@ -130,6 +130,15 @@ def bare_run_request(url: str) -> Request:
     """The bare Litestar run (``bench.baseline``'s ``POST /run/{flow_id}``, forwarded to the
     fake), which must answer 200 with the fake's answer."""
     return Request("POST", f"{url}{RUN_PATH}/{flow_id(0)}",
+                   headers={"Content-Type": "application/json"},
+                   body=json_body({"input_value": RUN_INPUT}),
+                   ok=lambda status, body: status == 200 and b'"outputs"' in body)
+
+
+def recorded_run_request(url: str) -> Request:
+    """The bare Litestar run recorded in PostgreSQL (``bench.baseline``'s
+    ``POST /recorded-run/{flow_id}``), which must answer 200 with the fake's answer."""
+    return Request("POST", f"{url}{RECORDED_RUN_PATH}/{flow_id(0)}",
                    headers={"Content-Type": "application/json"},
                    body=json_body({"input_value": RUN_INPUT}),
                    ok=lambda status, body: status == 200 and b'"outputs"' in body)
