@@ -243,14 +243,19 @@ def issue12_targets(store: dict[str, Any],
     bare Litestar page, flat in the store's size, PostgreSQL near SQLite; /health; run-now."""
     lists, runs = store["lists"], store["runs"]
     found: list[tuple[str, str, bool | None]] = []
+    # The issue asks 0.7 x of SQLite and, of PostgreSQL, "within 20 % of that": 0.56 x here,
+    # and within 20 % of SQLite's own ratio below when both were measured.
+    floor, whose = (0.7, "") if store["store"] == "sqlite" else (
+        0.7 * 0.8, ", within 20 % of SQLite's 0.7 x")
     for name in ("tasks", "workflows100"):
         for size in ("1k", "100k"):
             key = f"{name}_{size}_16"
             if key not in lists:
                 continue
             ratio = float(baseline_ratio(lists, name, size, 16))
-            found.append((f"{LISTS[name]} ≥ 0.7 x bare page ({size} tasks, c=16)",
-                          f"{lists[key].per_second:,.0f} req/s, {ratio:.2f} x", ratio >= 0.7))
+            found.append((f"{LISTS[name]} ≥ {floor:g} x bare page ({size} tasks, c=16"
+                          f"{whose})", f"{lists[key].per_second:,.0f} req/s, {ratio:.2f} x",
+                          ratio >= floor))
         if f"{name}_1k_16" in lists and f"{name}_100k_16" in lists:
             # x baseline at each size, each paired with its own baseline rounds: a machine
             # slower at one size than at the other (minutes apart) does not move it

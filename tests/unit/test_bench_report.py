@@ -116,3 +116,20 @@ def test_on_postgresql_run_now_is_also_set_beside_the_run_recorded_in_the_databa
     assert "| 16 | 900 | n/a | 0.25 | 1.0 | 2.0 | 0 | 3,600 | 4.00 | 0.75 | 1,200 | 9.00 |" in table
     assert ("the recorded run adds 0.70 ms, so Spark adds 0.10 ms over a run recorded in this "
             "database") in table
+
+
+def test_a_postgresql_list_is_held_to_within_20_percent_of_sqlites_bar() -> None:
+    """The issue asks 0.7 x the bare page of SQLite's lists and, of PostgreSQL's, within
+    20 % of that: 0.6 x misses on SQLite and holds on PostgreSQL."""
+    def page_bar(store: dict[str, Any]) -> dict[str, bool | None]:
+        return {target: holds for target, _, holds in report.issue12_targets(store, None)
+                if "1k tasks" in target and "bare page" in target and "flat" not in target}
+
+    sqlite = measured_lists(raw=(6_000.0, 6_000.0), paired=(0.6, 0.6))
+    postgres = {**measured_lists(raw=(6_000.0, 6_000.0), paired=(0.6, 0.6)),
+                "store": "postgres"}
+    assert page_bar(sqlite) == {
+        "GET /api/v1/tasks?limit=100 ≥ 0.7 x bare page (1k tasks, c=16)": False}
+    assert page_bar(postgres) == {
+        "GET /api/v1/tasks?limit=100 ≥ 0.56 x bare page (1k tasks, c=16, within 20 % of "
+        "SQLite's 0.7 x)": True}
