@@ -489,6 +489,16 @@ class TaskRepository(Protocol):
         counted in one query on the store's indexes; a status without tasks is missing."""
         ...
 
+    async def watch_end(self, task_id: TaskId) -> bool:
+        """Someone in this process waits for the task's end without running it here: from
+        now on, its end is hinted (``WakeUpKind.FINISHED``) to every process the store's
+        hints reach, not only to the process that writes it, which announces it itself. A
+        store may hint every end anyway; one whose hints name no task across processes does
+        nothing (its waiters poll). ``False`` when the task has already ended or does not
+        exist, so no hint will come (read it); else ``True``, which a store that does nothing
+        answers without looking. Never an error for an unknown or finished task."""
+        ...
+
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Atomically move a pending or running task to ``cancelled`` (clearing any lease) and
         return it; ``InvalidStateError`` if it already finished. Wakes the node running it.

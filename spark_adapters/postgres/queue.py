@@ -86,6 +86,8 @@ _HELD = (
 
 _ABANDONED = "(lease_expires_at < " + NOW + " OR lease_owner = ANY(%(owners)s::text[]))"
 
+# An outcome's hint is sent to every node, but a task's end ('finished') only when a process
+# waits for it without running it (``watch_end``): the worker here announces it to its own.
 _OUTCOME = (
     "UPDATE tasks SET status = %(status)s, output_data = %(output_data)s,"
     " output_raw = %(output_raw)s::jsonb, error = %(error)s,"
@@ -98,7 +100,8 @@ _OUTCOME = (
     "attempts, '{{-1,finished_at}}', to_jsonb(%(ended)s::text)), '{{-1,error}}',"
     " coalesce(to_jsonb(%(error)s::text), 'null'::jsonb)) ELSE attempts END "
     "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
-    "RETURNING spark_notify(%(hint)s, id) AS hint"
+    "RETURNING spark_notify(CASE WHEN awaited OR %(hint)s <> 'finished' THEN %(hint)s END,"
+    " id) AS hint"
 )
 _RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
 
@@ -119,7 +122,8 @@ _RELEASE_MANY = (
     " finished_at, updated_at, ended, hint) "
     "WHERE t.id = v.id AND t.status = 'running' AND t.tries = v.attempt"
     " AND t.lease_owner = v.owner "
-    "RETURNING t.id, spark_notify(v.hint, t.id) AS hint"
+    "RETURNING t.id,"
+    " spark_notify(CASE WHEN t.awaited OR v.hint <> 'finished' THEN v.hint END, t.id) AS hint"
 )
 _RELEASED_COLUMNS = ("id", "attempt", "owner", "status", "output_data", "output_raw", "error",
                      "next_retry_at", "finished_at", "updated_at", "ended", "hint")

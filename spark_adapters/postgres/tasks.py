@@ -324,6 +324,15 @@ class PostgresTaskRepository:
                                "spark_notify('finished', %(id)s)", {"id": task_id})
             return task_from_row(row)
 
+    async def watch_end(self, task_id: TaskId) -> bool:
+        """From now on, the task's end is hinted to every node (``spark_notify('finished')``
+        in the write of its final outcome; only such tasks' ends are); ``False`` when it has
+        ended already or does not exist."""
+        async with self._db.connection() as conn:
+            return bool(await fetch_all(
+                conn, "UPDATE tasks SET awaited = true WHERE id = %s"
+                      " AND status IN ('pending', 'running') RETURNING id", [task_id]))
+
     async def delete(self, task_id: TaskId) -> None:
         """Delete a task."""
         async with self._db.connection() as conn:

@@ -238,6 +238,12 @@ class SqliteTaskRepository(TaskRepository):
                                           snapshot=True)
         return {TaskStatus(row["status"]): int(row["n"]) for row in found if row["n"]}
 
+    async def watch_end(self, task_id: TaskId) -> bool:
+        """Nothing to do (``True`` without looking): this store's hints name no task across
+        processes (``wakeups``), so a waiter in another process polls; in this process every
+        end is hinted."""
+        return True
+
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Move a pending or running task to ``cancelled``, clearing any lease;
         ``InvalidStateError`` if it already finished."""

@@ -107,8 +107,11 @@ class TaskService:
             stored, finished = await self._start(
                 msgspec.structs.replace(task, workflow_id=target.workflow.id),
                 msgspec.structs.replace(target, catalogue=None), workflow_id)
-        # Just stored, it is not final: the first look at the store can be skipped.
-        return await self._wait(stored.id, timeout=None, current=stored, watching=finished)
+        # Just stored, it is not final: the first look at the store can be skipped. Started
+        # here (running), its end is announced by this process's worker; otherwise any
+        # process may run it.
+        return await self._wait(stored.id, timeout=None, current=stored, watching=finished,
+                                runs_here=stored.status is TaskStatus.RUNNING)
 
     async def _start(self, task: Task, target: RunTarget,
                      workflow_id: str) -> "tuple[Task, asyncio.Future[Task | None]]":
@@ -138,10 +141,16 @@ class TaskService:
 
     async def _wait(
         self, task_id: TaskId, *, timeout: float | None, current: Task | None,
-        watching: "asyncio.Future[Task | None] | None" = None,
+        watching: "asyncio.Future[Task | None] | None" = None, runs_here: bool = False,
     ) -> Task:
+        """The task once final, or as it stands at ``timeout``. Unless this process's worker
+        just started it (``runs_here``: it announces the end), the store is first asked to
+        hint its end to every process (``watch_end``), before any read; a run started here
+        and still not final at the first poll (a retry, which any process may run) is
+        watched then."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        store_watches, first = False, True
         while True:
             # Watched before the read: a finish cannot slip by.
             future = watching or self._signals.watch(task_id)
@@ -149,6 +158,14 @@ class TaskService:
             try:
                 if future.done():  # heard already: the task as written, or None (read it)
                     current = future.result()
+                if not (store_watches or (first and runs_here)
+                        or (current is not None and current.status.is_final)):
+                    # Before any read: an end after it is hinted to this process. Ended
+                    # already (unhinted): read it.
+                    if not await self._tasks.watch_end(task_id):
+                        current = None
+                    store_watches = True
+                first = False
                 task = current or await self._tasks.get(task_id)
                 current = None
                 if task.status.is_final:

@@ -139,9 +139,11 @@ async def test_cancelling_a_task_wakes_its_runner_and_its_waiters(store: Store) 
 
 
 async def test_a_final_release_wakes_the_tasks_waiters(store: Store) -> None:
-    """A task released with a final status is announced as finished, with its id."""
+    """A task whose end a waiter watches (``watch_end``), released with a final status, is
+    announced as finished, with its id."""
     task = await make_task(store, await a_workflow(store))
     [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    assert await store.tasks.watch_end(task.id)
     async with listening(store) as hints:
         assert await store.queue.release(claimed, outcome(TaskStatus.COMPLETED, 1),
                                          owner="w1")

@@ -15,6 +15,7 @@ from tests.contract.builders import (
     make_source,
     make_task,
     make_workflow,
+    outcome,
 )
 from tests.fakes.clock import FakeClock
 
@@ -122,6 +123,29 @@ async def test_cancelling_a_pending_or_running_task_finishes_it_as_cancelled(
                                    task_ids=[pending.id, running.id]) == []
     clock.set(at(9))
     assert await store.queue.expired(limit=10) == []
+
+
+async def test_watching_a_tasks_end_changes_nothing_a_reader_sees(store: Store) -> None:
+    """A waiter asks before it reads: on a pending, running or finished task, or one that
+    does not exist, the ask is no error, it answers ``False`` (read it) only for one that
+    ended, and the task reads the same afterwards, runs and ends as any other."""
+    workflow = await a_workflow(store)
+    oldest = await make_task(store, workflow, created=1)
+    pending = await make_task(store, workflow, created=2)
+    finished = await make_task(store, workflow, status=TaskStatus.COMPLETED)
+    [claimed] = await store.queue.claim(owner="w1", limit=1, lease_seconds=LEASE)
+    assert claimed.id == oldest.id
+    for task in (claimed, pending, finished):
+        before = await store.tasks.get(task.id)
+        for _ in range(2):
+            if not await store.tasks.watch_end(task.id):
+                assert task is finished  # ended: no hint will come
+        assert await store.tasks.get(task.id) == before
+    await store.tasks.watch_end(TaskId("nope"))
+    ended = await store.queue.release(claimed, outcome(TaskStatus.COMPLETED, 2), owner="w1")
+    assert ended is not None
+    assert await store.tasks.get(claimed.id) == ended
+    assert (await store.tasks.cancel(pending.id, now=at(3))).status is TaskStatus.CANCELLED
 
 
 async def test_cancelling_a_finished_task_is_an_invalid_state(store: Store) -> None:

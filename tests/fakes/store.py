@@ -126,6 +126,8 @@ class _State:
         self.tasks: dict[str, Task] = {}
         self.leases: dict[str, _Lease] = {}
         self.fires: dict[tuple[str, datetime], FireRecord] = {}
+        self.watched_ends: list[TaskId] = []
+        """The tasks ``watch_end`` was asked for, in order."""
         self.broken = False
         self.failures = 0
         self.closed = False
@@ -574,6 +576,14 @@ class FakeTaskRepository(TaskRepository):
         self._state.enter()
         return self._state.task(task_id)
 
+    async def watch_end(self, task_id: TaskId) -> bool:
+        """Noted in ``watched_ends`` (this in-process store hints every end anyway);
+        ``False`` when the task has ended or does not exist."""
+        self._state.enter()
+        self._state.watched_ends.append(task_id)
+        task = self._state.tasks.get(task_id)
+        return task is not None and not task.status.is_final
+
     async def cancel(self, task_id: TaskId, *, now: datetime) -> Task:
         """Move a pending or running task to ``cancelled``; ``InvalidStateError`` if final."""
         self._state.enter()
@@ -894,6 +904,11 @@ class FakeStore(Store):
     @broken.setter
     def broken(self, value: bool) -> None:
         self._state.broken = value
+
+    @property
+    def watched_ends(self) -> list[TaskId]:
+        """The tasks ``tasks.watch_end`` was asked for, in order."""
+        return self._state.watched_ends
 
     def fail_next(self, count: int = 1) -> None:
         """Make the next ``count`` operations fail with ``StoreUnavailableError``."""

@@ -605,6 +605,57 @@ async def test_a_run_waited_for_on_an_idle_worker_starts_without_queueing(
     assert added == []
 
 
+async def test_only_a_task_another_node_may_end_is_watched_in_the_store(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """The database hints a task's end to every node only for a task a process watches: a
+    run this process's worker started is announced by that worker and not watched; a task
+    waited for by id is watched before it is read."""
+    started = await world.spark.tasks.run(echo.id, input_data="here", wait=True)
+    assert started.status is TaskStatus.COMPLETED
+    assert world.store.watched_ends == []
+    queued = await world.spark.tasks.run(echo.id, input_data="later", wait=False)
+    finished = await world.spark.tasks.wait(queued.id, timeout=5)
+    assert finished.status is TaskStatus.COMPLETED
+    assert world.store.watched_ends == [queued.id]
+
+
+async def test_runs_queued_for_any_worker_are_watched_and_runs_started_here_are_not(
+    world: World, echo: Workflow, running_worker: object
+) -> None:
+    """Runs waited for that the busy worker here could not start are stored pending, for
+    any node's worker: each is watched before its waiter reads it; the four started here
+    are not."""
+    world.remote.release = asyncio.Event()
+    added = _record_adds(world)
+    runs = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"n{i}"))
+            for i in range(6)]
+    await _until(lambda: _true(len(added) == 2 and len(world.remote.runs) == 4))
+    world.remote.release.set()
+    finished = await asyncio.gather(*runs)
+    assert [task.status for task in finished] == [TaskStatus.COMPLETED] * 6
+    assert sorted(world.store.watched_ends) == sorted(added)
+
+
+async def test_a_run_started_here_and_retried_is_watched_at_its_waiters_first_poll(
+    world: World, echo: Workflow, running_worker: object, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retry may be run by any node: a waiter that has not heard the end of a run started
+    here by its first poll watches it, so a retry ended elsewhere is hinted to it."""
+    monkeypatch.setattr(tasks_module, "STORE_POLL_SECONDS", 0.05)
+    world.remote.outcomes = [SourceUnavailableError("flaky", status=503),
+                             RunResult(output_text="again", raw={})]
+    running = asyncio.create_task(world.spark.tasks.run(echo.id, input_data="x",
+                                                        max_retries=1))
+    await _until(lambda: _true(bool(world.store.watched_ends)))
+    [watched] = world.store.watched_ends
+    assert (await world.store.tasks.get(watched)).status is TaskStatus.PENDING
+    world.clock.advance(60)
+    done = await asyncio.wait_for(running, 5)
+    assert (done.id, done.status, done.tries) == (watched, TaskStatus.COMPLETED, 2)
+    assert world.store.watched_ends == [watched]
+
+
 async def test_a_run_not_waited_for_is_answered_pending_and_then_runs(
     world: World, echo: Workflow, running_worker: object
 ) -> None:
