@@ -44,11 +44,9 @@ def build_app(forward_to: str | None = None, forward_key: str | None = None,
     ``record_in`` too (default ``$BENCH_RECORD_IN``), ``POST /recorded-run/{flow_id}``
     records each run in that PostgreSQL."""
     import os
-    from contextlib import asynccontextmanager
 
-    import aiohttp
     import msgspec
-    from litestar import Litestar, Request, get, post
+    from litestar import Litestar, get
 
     class Row(msgspec.Struct, kw_only=True):
         """A task as Spark's task list shows it."""
@@ -101,92 +99,90 @@ def build_app(forward_to: str | None = None, forward_key: str | None = None,
     handlers: list[Any] = [page_handler]
     lifespan: list[Any] = []
     if forward_to is not None:
-        sessions: list[aiohttp.ClientSession] = []  # one, made in the server's own loop
-        headers = {"x-api-key": forward_key, "Content-Type": "application/json"}
-
-        @asynccontextmanager
-        async def client(app: Litestar) -> Any:
-            sessions.append(aiohttp.ClientSession())
-            try:
-                yield
-            finally:
-                await sessions.pop().close()
-
-        @post(RUN_PATH + "/{flow_id:str}", status_code=200)
-        async def run_handler(request: Request[Any, Any, Any], flow_id: str) -> Any:
-            """The run sent on to the source, its answer decoded and sent back."""
-            run = msgspec.json.decode(await request.body())
-            body = msgspec.json.encode({"input_value": run.get("input_value", ""),
-                                        "input_type": "chat", "output_type": "chat",
-                                        "session_id": flow_id})
-            async with sessions[0].post(f"{forward_to}/api/v1/run/{flow_id}?stream=false",
-                                        data=body, headers=headers) as answer:
-                return msgspec.json.decode(await answer.read())
-
-        handlers.append(run_handler)
-        lifespan.append(client)
         record_in = record_in or os.environ.get(RECORD_IN_ENV) or None
-        if record_in is not None:
-            recorded_run, records = recorded_run_route(record_in, forward_to, sessions,
-                                                       headers)
-            handlers.append(recorded_run)
-            lifespan.append(records)
+        runs, connections = run_routes(forward_to, forward_key, record_in)
+        handlers += runs
+        lifespan.append(connections)
     return Litestar(route_handlers=handlers, lifespan=lifespan, logging_config=None,
                     debug=False)
 
 
-def recorded_run_route(record_in: str, forward_to: str, sessions: list[Any],
-                       headers: dict[str, str]) -> tuple[Any, Any]:
-    """``POST /recorded-run/{flow_id}`` and the lifespan of its pool (which also makes the
-    table): the bare run between an insert of the run, committed, and an update of its
-    outcome, committed."""
+def run_routes(forward_to: str, forward_key: str,
+               record_in: str | None) -> tuple[list[Any], Any]:
+    """``POST /run/{flow_id}`` (and, with ``record_in``, ``POST /recorded-run/{flow_id}``)
+    and the lifespan of what they share: one aiohttp session (and the recording pool)."""
     from contextlib import asynccontextmanager
 
+    import aiohttp
     import msgspec
     from litestar import Litestar, Request, post
-    from psycopg_pool import AsyncConnectionPool
 
-    pools: list[AsyncConnectionPool[Any]] = []
-    insert = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
-              "VALUES (%s, %s, 'running', %s, now())")
-    update = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = %s, "
-              "finished_at = now() WHERE id = %s")
+    made: dict[str, Any] = {}  # the session (and pool), made in the server's own loop
+    headers = {"x-api-key": forward_key, "Content-Type": "application/json"}
 
     @asynccontextmanager
-    async def records(app: Litestar) -> Any:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            record_in, min_size=RECORD_POOL_SIZE, max_size=RECORD_POOL_SIZE, open=False,
-            kwargs={"autocommit": True})
-        await pool.open(wait=True)
-        async with pool.connection() as conn:
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (id uuid PRIMARY KEY, "
-                "flow_id text NOT NULL, status text NOT NULL, input text NOT NULL, "
-                "output text, created_at timestamptz NOT NULL, finished_at timestamptz)")
-        pools.append(pool)
+    async def connections(app: Litestar) -> Any:
+        made["session"] = aiohttp.ClientSession()
+        if record_in is not None:
+            made["pool"] = await record_pool(record_in)
         try:
             yield
         finally:
-            await pools.pop().close()
+            await made.pop("session").close()
+            if "pool" in made:
+                await made.pop("pool").close()
+
+    async def forward(flow_id: str, input_value: str) -> bytes:
+        """The run sent on to the source as Spark's LangFlow client sends it; its answer."""
+        body = msgspec.json.encode({"input_value": input_value, "input_type": "chat",
+                                    "output_type": "chat", "session_id": flow_id})
+        async with made["session"].post(f"{forward_to}/api/v1/run/{flow_id}?stream=false",
+                                        data=body, headers=headers) as answer:
+            return bytes(await answer.read())
+
+    @post(RUN_PATH + "/{flow_id:str}", status_code=200)
+    async def run_handler(request: Request[Any, Any, Any], flow_id: str) -> Any:
+        """The run sent on to the source, its answer decoded and sent back."""
+        run = msgspec.json.decode(await request.body())
+        return msgspec.json.decode(await forward(flow_id, run.get("input_value", "")))
 
     @post(RECORDED_RUN_PATH + "/{flow_id:str}", status_code=200)
     async def recorded_run(request: Request[Any, Any, Any], flow_id: str) -> Any:
-        """The bare run, recorded: inserted, sent on, its answer stored and sent back."""
+        """The run recorded: inserted (committed), sent on, its answer stored (committed)
+        and sent back."""
         run = msgspec.json.decode(await request.body())
-        input_value = run.get("input_value", "")
-        run_id = uuid.uuid4()
-        async with pools[0].connection() as conn:
-            await conn.execute(insert, (run_id, flow_id, input_value))
-        body = msgspec.json.encode({"input_value": input_value, "input_type": "chat",
-                                    "output_type": "chat", "session_id": flow_id})
-        async with sessions[0].post(f"{forward_to}/api/v1/run/{flow_id}?stream=false",
-                                    data=body, headers=headers) as answer:
-            raw = await answer.read()
-        async with pools[0].connection() as conn:
-            await conn.execute(update, (raw.decode(), run_id))
+        input_value, run_id = run.get("input_value", ""), uuid.uuid4()
+        async with made["pool"].connection() as conn:
+            await conn.execute(_RECORD_INSERT, (run_id, flow_id, input_value))
+        raw = await forward(flow_id, input_value)
+        async with made["pool"].connection() as conn:
+            await conn.execute(_RECORD_UPDATE, (raw.decode(), run_id))
         return msgspec.json.decode(raw)
 
-    return recorded_run, records
+    return [run_handler] if record_in is None else [run_handler, recorded_run], connections
+
+
+_RECORD_INSERT = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
+                  "VALUES (%s, %s, 'running', %s, now())")
+_RECORD_UPDATE = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = %s, "
+                  "finished_at = now() WHERE id = %s")
+
+
+async def record_pool(url: str) -> Any:
+    """An open psycopg pool on the PostgreSQL at ``url`` (``RECORD_POOL_SIZE`` autocommit
+    connections), with the recorded runs' table made if missing."""
+    from psycopg_pool import AsyncConnectionPool
+
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url, min_size=RECORD_POOL_SIZE, max_size=RECORD_POOL_SIZE, open=False,
+        kwargs={"autocommit": True})
+    await pool.open(wait=True)
+    async with pool.connection() as conn:
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (id uuid PRIMARY KEY, "
+            "flow_id text NOT NULL, status text NOT NULL, input text NOT NULL, "
+            "output text, created_at timestamptz NOT NULL, finished_at timestamptz)")
+    return pool
 
 
 def main() -> None:
