@@ -606,11 +606,12 @@ async def test_a_run_waited_for_on_an_idle_worker_starts_without_queueing(
 
 
 async def test_only_a_task_another_node_may_end_is_watched_in_the_store(
-    world: World, echo: Workflow, running_worker: object
+    world: World, echo: Workflow, running_worker: object, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The database hints a task's end to every node only for a task a process watches: a
     run this process's worker started is announced by that worker and not watched; a task
     waited for by id is watched before it is read."""
+    monkeypatch.setattr(tasks_module, "STORE_POLL_SECONDS", 30.0)  # no first poll meanwhile
     started = await world.spark.tasks.run(echo.id, input_data="here", wait=True)
     assert started.status is TaskStatus.COMPLETED
     assert world.store.watched_ends == []
@@ -621,11 +622,12 @@ async def test_only_a_task_another_node_may_end_is_watched_in_the_store(
 
 
 async def test_runs_queued_for_any_worker_are_watched_and_runs_started_here_are_not(
-    world: World, echo: Workflow, running_worker: object
+    world: World, echo: Workflow, running_worker: object, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs waited for that the busy worker here could not start are stored pending, for
     any node's worker: each is watched before its waiter reads it; the four started here
     are not."""
+    monkeypatch.setattr(tasks_module, "STORE_POLL_SECONDS", 30.0)  # no first poll meanwhile
     world.remote.release = asyncio.Event()
     added = _record_adds(world)
     runs = [asyncio.create_task(world.spark.tasks.run(echo.id, input_data=f"n{i}"))
