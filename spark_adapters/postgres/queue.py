@@ -7,7 +7,7 @@ more rows than the limit, and the update that leases them. Every later write of 
 fenced by owner *and* attempt (``tries``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -86,48 +86,59 @@ _HELD = (
 
 _ABANDONED = "(lease_expires_at < " + NOW + " OR lease_owner = ANY(%(owners)s::text[]))"
 
-# An outcome's hint is sent to every node, but a task's end ('finished') only when a process
-# waits for it without running it (``watch_end``): the worker here announces it to its own.
-_OUTCOME = (
-    "UPDATE tasks SET status = %(status)s, output_data = %(output_data)s,"
-    " output_raw = %(output_raw)s::jsonb, error = %(error)s,"
-    " next_retry_at = %(next_retry_at)s,"
-    " finished_at = %(finished_at)s, updated_at = %(updated_at)s,"
-    " lease_owner = NULL, lease_expires_at = NULL,"
-    # The attempt ends where the outcome is written (a task running since before migration 2
-    # has no entry to close).
-    " attempts = CASE WHEN jsonb_array_length(attempts) > 0 THEN jsonb_set(jsonb_set("
-    "attempts, '{{-1,finished_at}}', to_jsonb(%(ended)s::text)), '{{-1,error}}',"
-    " coalesce(to_jsonb(%(error)s::text), 'null'::jsonb)) ELSE attempts END "
-    "WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
-    "RETURNING spark_notify(CASE WHEN awaited OR %(hint)s <> 'finished' THEN %(hint)s END,"
-    " id) AS hint"
-)
-_RELEASE = _OUTCOME.format(fence="lease_owner = %(owner)s")
+def _outcome_columns(value: Callable[[str], str], row: str = "") -> str:
+    """What an outcome's write sets, each value as ``value(name)`` gives it (a parameter, or
+    a column of the rows written together); ``row``, the updated table's alias and a dot.
+    The attempt ends where the outcome is written (a task running since before migration 2
+    has no entry to close)."""
+    return (f"status = {value('status')}, output_data = {value('output_data')},"
+            f" output_raw = {value('output_raw')}::jsonb, error = {value('error')},"
+            f" next_retry_at = {value('next_retry_at')}, finished_at = {value('finished_at')},"
+            f" updated_at = {value('updated_at')}, lease_owner = NULL, lease_expires_at = NULL,"
+            f" attempts = CASE WHEN jsonb_array_length({row}attempts) > 0 THEN jsonb_set("
+            f"jsonb_set({row}attempts, '{{-1,finished_at}}', to_jsonb({value('ended')}::text)),"
+            f" '{{-1,error}}', coalesce(to_jsonb({value('error')}::text), 'null'::jsonb))"
+            f" ELSE {row}attempts END")
 
+
+def _outcome_hint(value: Callable[[str], str], row: str = "") -> str:
+    """The hint an outcome's write sends to every node: a task's end ('finished') only when a
+    process waits for it without running it (``watch_end``), since the worker here announces
+    it to its own waiters."""
+    hint = value("hint")
+    return (f"spark_notify(CASE WHEN {row}awaited OR {hint} <> 'finished' THEN {hint} END,"
+            f" {row}id) AS hint")
+
+
+def _parameter(name: str) -> str:
+    return f"%({name})s"
+
+
+def _one_outcome(fence: str) -> str:
+    """One outcome's write, if the task is still running at the attempt and ``fence`` holds."""
+    return (f"UPDATE tasks SET {_outcome_columns(_parameter)} "  # noqa: S608 - constants only
+            f"WHERE id = %(id)s AND status = 'running' AND tries = %(attempt)s AND {fence} "
+            f"RETURNING {_outcome_hint(_parameter)}")
+
+
+_RELEASE = _one_outcome("lease_owner = %(owner)s")
+_RECOVER = _one_outcome(_ABANDONED)
+
+_RELEASED_COLUMNS = {
+    "id": "text", "attempt": "int", "owner": "text", "status": "text", "output_data": "text",
+    "output_raw": "text", "error": "text", "next_retry_at": "timestamptz",
+    "finished_at": "timestamptz", "updated_at": "timestamptz", "ended": "text", "hint": "text",
+}
+"""The parameters of a release, each sent as an array of one value per release."""
 # Several outcomes in one statement (``Rounds``): each row as _RELEASE would write it.
 _RELEASE_MANY = (
-    "UPDATE tasks t SET status = v.status, output_data = v.output_data,"
-    " output_raw = v.output_raw::jsonb, error = v.error, next_retry_at = v.next_retry_at,"
-    " finished_at = v.finished_at, updated_at = v.updated_at,"
-    " lease_owner = NULL, lease_expires_at = NULL,"
-    " attempts = CASE WHEN jsonb_array_length(t.attempts) > 0 THEN jsonb_set(jsonb_set("
-    "t.attempts, '{-1,finished_at}', to_jsonb(v.ended)), '{-1,error}',"
-    " coalesce(to_jsonb(v.error), 'null'::jsonb)) ELSE t.attempts END "
-    "FROM unnest(%(id)s::text[], %(attempt)s::int[], %(owner)s::text[], %(status)s::text[],"
-    " %(output_data)s::text[], %(output_raw)s::text[], %(error)s::text[],"
-    " %(next_retry_at)s::timestamptz[], %(finished_at)s::timestamptz[],"
-    " %(updated_at)s::timestamptz[], %(ended)s::text[], %(hint)s::text[])"
-    " AS v(id, attempt, owner, status, output_data, output_raw, error, next_retry_at,"
-    " finished_at, updated_at, ended, hint) "
+    f"UPDATE tasks t SET {_outcome_columns(lambda name: f'v.{name}', 't.')} "  # noqa: S608 - constants only
+    "FROM unnest(" + ", ".join(f"%({name})s::{kind}[]" for name, kind in _RELEASED_COLUMNS.items())
+    + ") AS v(" + ", ".join(_RELEASED_COLUMNS) + ") "
     "WHERE t.id = v.id AND t.status = 'running' AND t.tries = v.attempt"
     " AND t.lease_owner = v.owner "
-    "RETURNING t.id,"
-    " spark_notify(CASE WHEN t.awaited OR v.hint <> 'finished' THEN v.hint END, t.id) AS hint"
+    f"RETURNING t.id, {_outcome_hint(lambda name: f'v.{name}', 't.')}"
 )
-_RELEASED_COLUMNS = ("id", "attempt", "owner", "status", "output_data", "output_raw", "error",
-                     "next_retry_at", "finished_at", "updated_at", "ended", "hint")
-_RECOVER = _OUTCOME.format(fence=_ABANDONED)
 
 _EXPIRED = (
     "SELECT * FROM tasks WHERE status = 'running' AND " + _ABANDONED +  # noqa: S608
