@@ -101,7 +101,10 @@ class PostgresAccess:
                     SELECT workflow_id, count(*) AS n,
                            count(*) FILTER (WHERE status = 'failed') AS failed
                     FROM tasks GROUP BY workflow_id) AS counted
-                FULL JOIN workflow_stats AS stats USING (workflow_id)
+                FULL JOIN (
+                    SELECT workflow_id, sum(task_count) AS task_count,
+                           sum(failed_task_count) AS failed_task_count
+                    FROM workflow_stats GROUP BY workflow_id) AS stats USING (workflow_id)
                 WHERE coalesce(stats.task_count, 0) <> coalesce(counted.n, 0)
                    OR coalesce(stats.failed_task_count, 0) <> coalesce(counted.failed, 0)
             """).fetchone()
