@@ -90,21 +90,19 @@ class PostgresAccess:
                         stream.write_row([row[name] for name in columns])
                 added += size
             conn.execute("VACUUM ANALYZE tasks")
-            conn.execute("VACUUM ANALYZE workflow_stats")
+            conn.execute("VACUUM ANALYZE workflow_stat_stripes")
         return added
 
     def stats_agree(self) -> bool:
-        """Whether ``workflow_stats`` matches a count of ``tasks`` for every workflow."""
+        """Whether ``workflow_stats`` (the sums of each workflow's stripes) matches a count of
+        ``tasks`` for every workflow."""
         with self._connect() as conn:
             row = conn.execute("""
                 SELECT count(*) FROM (
                     SELECT workflow_id, count(*) AS n,
                            count(*) FILTER (WHERE status = 'failed') AS failed
                     FROM tasks GROUP BY workflow_id) AS counted
-                FULL JOIN (
-                    SELECT workflow_id, sum(task_count) AS task_count,
-                           sum(failed_task_count) AS failed_task_count
-                    FROM workflow_stats GROUP BY workflow_id) AS stats USING (workflow_id)
+                FULL JOIN workflow_stats AS stats USING (workflow_id)
                 WHERE coalesce(stats.task_count, 0) <> coalesce(counted.n, 0)
                    OR coalesce(stats.failed_task_count, 0) <> coalesce(counted.failed, 0)
             """).fetchone()

@@ -83,15 +83,15 @@ def _filter_clause(filters: TaskFilter) -> tuple[sql.Composable, dict[str, Any]]
 
 def _kept_total(filters: TaskFilter) -> sql.Composable | None:
     """The count of all tasks, or of one workflow's, from the counters the triggers keep in
-    ``workflow_stats`` (exact, in the same snapshot; a workflow's stripes summed), instead of
-    counting up to millions of rows per page; ``None`` for other filters, which count the rows
-    they match."""
+    ``workflow_stat_stripes`` (exact, in the same snapshot; a workflow's stripes summed),
+    instead of counting up to millions of rows per page; ``None`` for other filters, which
+    count the rows they match."""
     narrowed = msgspec.structs.replace(filters, workflow_id=None)
     if narrowed != TaskFilter():
         return None
     if filters.workflow_id is None:
-        return sql.SQL("SELECT coalesce(sum(task_count), 0) AS n FROM workflow_stats")
-    return sql.SQL("SELECT coalesce(sum(task_count), 0) AS n FROM workflow_stats "
+        return sql.SQL("SELECT coalesce(sum(task_count), 0) AS n FROM workflow_stat_stripes")
+    return sql.SQL("SELECT coalesce(sum(task_count), 0) AS n FROM workflow_stat_stripes "
                    "WHERE workflow_id = %(workflow_id)s")
 
 

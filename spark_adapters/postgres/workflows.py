@@ -22,7 +22,7 @@ from spark_core.ports import RunTarget, WorkflowFilter, WorkflowPatch, patch_fie
 _JSON_FIELDS = ("data", "tags")
 
 # The newest task is one index search per workflow on the page, and the counts are kept by
-# triggers in workflow_stats (a few stripes per workflow, summed: migration 12), so a page
+# triggers in workflow_stat_stripes (a few per workflow, summed: migration 12), so a page
 # costs the same however many tasks exist.
 _SUMMARY_COLUMNS = """
     w.*,
@@ -189,7 +189,7 @@ class PostgresWorkflowRepository:
             "SELECT total.n AS total_count, summary.* FROM total LEFT JOIN LATERAL ("
             "SELECT {columns} FROM page JOIN workflows w ON w.id = page.id "
             "LEFT JOIN LATERAL (SELECT sum(s.task_count) AS task_count, "
-            "sum(s.failed_task_count) AS failed_task_count FROM workflow_stats s "
+            "sum(s.failed_task_count) AS failed_task_count FROM workflow_stat_stripes s "
             "WHERE s.workflow_id = w.id) AS stats ON true"
             ") AS summary ON true ORDER BY summary.name, summary.id"
         ).format(where=where, columns=sql.SQL(_SUMMARY_COLUMNS))

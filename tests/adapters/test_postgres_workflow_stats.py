@@ -121,8 +121,9 @@ async def test_counts_spread_over_stripes_stay_exact_through_failures_and_delete
         second.execute("UPDATE tasks SET status = 'failed' WHERE id = %s", [kept[0]])
         second.execute("UPDATE tasks SET status = 'pending' WHERE id = %s", [retried])
         second.execute("DELETE FROM tasks WHERE id = ANY(%s)", [[kept[1], gone]])
-        stripes = second.execute("SELECT count(*) FROM workflow_stats WHERE workflow_id = %s",
-                                 [workflow.id]).fetchone()
+        stripes = second.execute(
+            "SELECT count(*) FROM workflow_stat_stripes WHERE workflow_id = %s",
+            [workflow.id]).fetchone()
         assert stripes == (2,)
     finally:
         first.close()
@@ -132,14 +133,24 @@ async def test_counts_spread_over_stripes_stay_exact_through_failures_and_delete
     await store.workflows.delete(workflow.id)
     assert await counts(store, other) == (1, 0, 1, 1)
     async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
-        cursor = await conn.execute("SELECT count(*) FROM workflow_stats WHERE workflow_id = %s",
-                                    [workflow.id])
+        cursor = await conn.execute(
+            "SELECT count(*) FROM workflow_stat_stripes WHERE workflow_id = %s", [workflow.id])
         assert await cursor.fetchone() == (0,)
+
+
+_PREVIOUS_READS = (
+    "SELECT w.id, stats.task_count, stats.failed_task_count, "
+    "(SELECT task_count FROM workflow_stats WHERE workflow_id = w.id) AS total "
+    "FROM workflows w LEFT JOIN workflow_stats stats ON stats.workflow_id = w.id ORDER BY w.id")
+"""How the version before the stripes read the counts: a join for the workflows' page and a
+scalar subquery for a workflow's task total."""
 
 
 async def test_counts_kept_before_the_stripes_survive_the_upgrade(postgres_url: str) -> None:
     """A schema counted by an older Spark (one row per workflow) keeps its counts through the
-    migration that adds the stripes, and tasks written after it add to them."""
+    migration that adds the stripes, and tasks written after it, on two stripes, add to them;
+    a node of the older version still running during the upgrade reads the same sums, one row
+    per workflow."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE spark_schema_migrations (version integer PRIMARY KEY, "
                      "name text NOT NULL, checksum text NOT NULL, "
@@ -163,8 +174,11 @@ async def test_counts_kept_before_the_stripes_survive_the_upgrade(postgres_url: 
         assert await store.migrate() == len(load_migrations())
         workflow = await store.workflows.get(WorkflowId("w1"))
         assert await counts(store, workflow) == (3, 2, 3, 3)
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            insert_task(conn, "w1", "failed")
-        assert await counts(store, workflow) == (4, 3, 4, 4)
+        first, second = two_connections(postgres_url)
+        with first, second:
+            insert_task(first, "w1", "failed")
+            insert_task(second, "w1")
+            assert second.execute(_PREVIOUS_READS).fetchall() == [("w1", 5, 3, 5)]
+        assert await counts(store, workflow) == (5, 3, 5, 5)
     finally:
         await store.close()
