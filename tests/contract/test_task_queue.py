@@ -352,6 +352,31 @@ async def test_an_outcome_carrying_nul_characters_is_answered_as_it_is_stored(
     assert answer.output_data in ("a\x00b", "a\ufffdb")
 
 
+async def test_outcomes_carrying_nul_characters_released_at_once_are_answered_as_stored(
+        store: Store) -> None:
+    """Runs ending together (a store may write them in one statement) with NUL characters,
+    quotes and backslashes in their answers and errors: each is answered as a read gives it."""
+    workflow = await a_workflow(store)
+    for number in range(4):
+        await make_task(store, workflow, created=number)
+    claimed = await store.queue.claim(owner="w1", limit=4, lease_seconds=LEASE)
+    outcomes = [
+        outcome(TaskStatus.COMPLETED, 2, output_data=f'a\x00"b\\{number}',
+                output_raw={"text": 'c\x00"d\\', "list": ["\x00", number]})
+        if number % 2 else
+        outcome(TaskStatus.FAILED, 2, error=f"bad\x00byte {number}",
+                output_raw={"x\x00": "y\x00\\u0000"})
+        for number in range(4)]
+    answers = await asyncio.gather(*(store.queue.release(task, done, owner="w1")
+                                     for task, done in zip(claimed, outcomes, strict=True)))
+    for task, done, answer in zip(claimed, outcomes, answers, strict=True):
+        stored = await store.tasks.get(task.id)
+        assert answer == stored
+        assert stored.status is done.status
+        assert stored.output_data in (done.output_data,
+                                      (done.output_data or "").replace("\x00", "\ufffd") or None)
+
+
 async def test_racing_adds_claimed_on_a_limit_of_two_start_two(store: Store) -> None:
     """Many runs asked for at once on a workflow limited to two: two start, the rest wait."""
     workflow = await store.workflows.update(
