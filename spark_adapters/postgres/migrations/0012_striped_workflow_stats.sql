@@ -26,10 +26,11 @@ DECLARE
     mine constant smallint := pg_backend_pid() % 16;
 BEGIN
     UPDATE workflow_stat_stripes SET task_count = task_count + tasks,
-                              failed_task_count = failed_task_count + failed
+                                     failed_task_count = failed_task_count + failed
         WHERE workflow_id = workflow AND stripe = mine;
     IF NOT FOUND THEN
-        INSERT INTO workflow_stat_stripes AS stats (workflow_id, stripe, task_count, failed_task_count)
+        INSERT INTO workflow_stat_stripes AS stats
+                (workflow_id, stripe, task_count, failed_task_count)
             SELECT workflow, mine, tasks, failed WHERE EXISTS (
                 SELECT 1 FROM workflows WHERE id = workflow)
         ON CONFLICT (workflow_id, stripe) DO UPDATE SET
