@@ -6,43 +6,24 @@ What every store shares (counts through claims, failures, cancels and deletes) i
 the contract suite; here, what needs several real connections or an old schema.
 """
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import psycopg
-import pytest
 
 from spark_adapters.postgres import PostgresStore
 from spark_adapters.postgres.migrations import load_migrations
-from spark_core.models import Source, SourceId, Workflow, WorkflowId, new_id
+from spark_core.models import Workflow, WorkflowId, new_id
 from spark_core.ports import TaskFilter, WorkflowFilter
+from tests.adapters import test_postgres_store
+from tests.adapters.test_postgres_store import a_workflow
+
+store = test_postgres_store.store
+"""An opened, migrated store on a fresh schema (the PostgreSQL store suite's fixture)."""
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 _STRIPED = 12
 """The migration that spread the counts over stripes."""
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
-    """An opened, migrated store on a fresh schema."""
-    opened = PostgresStore(postgres_url, pool_size=4)
-    await opened.open()
-    await opened.migrate()
-    yield opened
-    await opened.close()
-
-
-async def a_workflow(store: PostgresStore) -> Workflow:
-    """A workflow on a fresh source."""
-    source = await store.sources.add(
-        Source(id=SourceId(new_id()), name="LangFlow", source_type="langflow",
-               url=f"http://{new_id()}.local", created_at=T0, updated_at=T0),
-        sealed_key=None)
-    return await store.workflows.upsert(
-        Workflow(id=WorkflowId(new_id()), source_id=source.id, source=source.url,
-                 remote_flow_id="flow-1", name="Flow", flow_type="langflow",
-                 created_at=T0, updated_at=T0))
 
 
 def insert_task(conn: psycopg.Connection, workflow_id: str, status: str = "pending") -> str:
@@ -168,17 +149,17 @@ async def test_counts_kept_before_the_stripes_survive_the_upgrade(postgres_url: 
                      "'http://lf', 'flow-1', 'Flow', 'flow', 'langflow', %s, %s)", [T0, T0])
         for status in ("completed", "failed", "failed"):
             insert_task(conn, "w1", status)
-    store = PostgresStore(postgres_url, pool_size=2)
-    await store.open()
+    upgraded = PostgresStore(postgres_url, pool_size=2)
+    await upgraded.open()
     try:
-        assert await store.migrate() == len(load_migrations())
-        workflow = await store.workflows.get(WorkflowId("w1"))
-        assert await counts(store, workflow) == (3, 2, 3, 3)
+        assert await upgraded.migrate() == len(load_migrations())
+        workflow = await upgraded.workflows.get(WorkflowId("w1"))
+        assert await counts(upgraded, workflow) == (3, 2, 3, 3)
         first, second = two_connections(postgres_url)
         with first, second:
             insert_task(first, "w1", "failed")
             insert_task(second, "w1")
             assert second.execute(_PREVIOUS_READS).fetchall() == [("w1", 5, 3, 5)]
-        assert await counts(store, workflow) == (5, 3, 5, 5)
+        assert await counts(upgraded, workflow) == (5, 3, 5, 5)
     finally:
-        await store.close()
+        await upgraded.close()
