@@ -23,7 +23,9 @@ _JSON_FIELDS = ("data", "tags")
 
 # The newest task is one index search per workflow on the page, and the counts are kept by
 # triggers in workflow_stat_stripes (a few per workflow, summed: migration 12), so a page
-# costs the same however many tasks exist.
+# costs the same however many tasks exist. Not through the workflow_stats view (kept for the
+# previous version's nodes): PostgreSQL sums every workflow's stripes for a join on a grouped
+# view (26 ms against 1.8 ms for a page of 100 of 5,000 workflows with 16 stripes each).
 _SUMMARY_COLUMNS = """
     w.*,
     coalesce(
