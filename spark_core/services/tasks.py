@@ -239,18 +239,17 @@ class TaskService:
                 f"Task {task_id} is {original.status}; only a finished task can be retried"
             )
         now = self._clock.now()
-        task = msgspec.structs.replace(
-            original,
+        # A new task: what it runs is carried over, nothing of the old one's runs (its
+        # answer, error, tries, attempts, times).
+        task = Task(
             id=TaskId(new_id()),
-            status=TaskStatus.PENDING,
-            output_data=None,
-            output_raw=None,
-            error=None,
-            tries=0,
-            next_retry_at=None,
-            scheduled_for=None,
-            started_at=None,
-            finished_at=None,
+            workflow_id=original.workflow_id,
+            schedule_id=original.schedule_id,
+            input_data=original.input_data,
+            max_retries=original.max_retries,
+            timeout=original.timeout,
+            session_id=original.session_id,
+            tweaks=original.tweaks,
             created_at=now,
             updated_at=now,
         )
