@@ -16,6 +16,7 @@ from spark_adapters.sqlite.connection import Database, placeholders, rows
 from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
 from spark_adapters.sqlite.tasks import (
     appended_attempt,
+    attempts_text,
     insert_claimed_task,
     insert_task,
     task_from_row,
@@ -26,16 +27,24 @@ from spark_core.errors import StaleTargetError
 from spark_core.models import Task, TaskId, TaskStatus
 from spark_core.ports import Clock, RunTarget, TaskOutcome, TaskQueue
 
+
+def _write_outcome(attempts: str) -> str:
+    """The outcome's statement, the attempt history written as ``attempts`` (SQL)."""
+    return ("UPDATE tasks SET status = ?, output_data = ?, output_raw = ?, error = ?, "  # noqa: S608
+            f"next_retry_at = ?, finished_at = ?, updated_at = ?, attempts = {attempts}, "
+            "lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ? AND status = 'running' AND tries = ?")
+
+
 # The attempt ends where the outcome is written: the last entry of attempts gets its end and
-# error (a task running since before migration 5 has no entry to close).
-_WRITE_OUTCOME = (
-    "UPDATE tasks SET status = ?, output_data = ?, output_raw = ?, error = ?, "
-    "next_retry_at = ?, finished_at = ?, updated_at = ?, "
-    "attempts = CASE WHEN json_array_length(attempts) > 0 THEN json_set(attempts, "
-    "'$[#-1].finished_at', ?, '$[#-1].error', ?) ELSE attempts END, "
-    "lease_owner = NULL, lease_expires_at = NULL "
-    "WHERE id = ? AND status = 'running' AND tries = ?"
-)
+# error (a task running since before migration 5 has no entry to close). A recovery has only
+# the task's id, so the statement ends the stored history; a release has the task as its
+# claim left it, whose history nothing else changes while the lease holds (the statement
+# checks the lease), so the history ended in Python is written whole.
+_WRITE_OUTCOME = _write_outcome(
+    "CASE WHEN json_array_length(attempts) > 0 THEN json_set(attempts, "
+    "'$[#-1].finished_at', ?, '$[#-1].error', ?) ELSE attempts END")
+_RELEASE = f"{_write_outcome('?')} AND lease_owner = ?"
 _json_encoder = msgspec.json.Encoder()
 # Tasks of unlimited workflows are picked as before, oldest first; a limited workflow offers
 # its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
@@ -60,12 +69,11 @@ _CLAIM = (
 
 
 def _outcome_values(outcome: TaskOutcome) -> list[Any]:
-    """The ``SET`` parameters of ``_WRITE_OUTCOME`` for ``outcome``."""
+    """The ``SET`` parameters of ``_write_outcome`` for ``outcome``, up to the history."""
     raw = None if outcome.output_raw is None else _json_encoder.encode(outcome.output_raw).decode()
-    ended = encode_datetime(outcome.updated_at)
     return [outcome.status.value, outcome.output_data, raw, outcome.error,
             encode_optional_datetime(outcome.next_retry_at),
-            encode_optional_datetime(outcome.finished_at), ended, ended, outcome.error]
+            encode_optional_datetime(outcome.finished_at), encode_datetime(outcome.updated_at)]
 
 
 def _oldest_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,6 +133,10 @@ class SqliteTaskQueue(TaskQueue):
         runnable = task.status is TaskStatus.PENDING and (
             task.next_retry_at is None or task.next_retry_at <= now)
         expected = None if target is None else target.catalogue
+        # A target whose catalogue version the transaction finds unchanged has its workflow
+        # as stored (every change to a workflow raises the version): no need to look again.
+        unlimited = expected is not None and target is not None and (
+            target.workflow.max_concurrency is None)
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:
             if expected is not None and catalogue_version(conn) != expected:
@@ -132,7 +144,8 @@ class SqliteTaskQueue(TaskQueue):
                                        f"{task.workflow_id}'s run target was read")
             if runnable:
                 running = insert_claimed_task(conn, task, owner=owner, now=now,
-                                              lease_until=now + timedelta(seconds=lease_seconds))
+                                              lease_until=now + timedelta(seconds=lease_seconds),
+                                              unlimited=unlimited)
                 if running is not None:
                     return running
             added = insert_task(conn, task)
@@ -178,16 +191,17 @@ class SqliteTaskQueue(TaskQueue):
         """Write an attempt's outcome and clear the lease, only if ``task`` is still running
         under ``owner`` at its attempt; the task as written (``outcome.applied_to(task)``: no
         row read back), or ``None``."""
-        params = [*_outcome_values(outcome), task.id, task.tries, owner]
-        sql = f"{_WRITE_OUTCOME} AND lease_owner = ?"
+        written = outcome.applied_to(task)
+        params = [*_outcome_values(outcome), attempts_text(written.attempts), task.id,
+                  task.tries, owner]
 
         def release(conn: sqlite3.Connection) -> int:
-            return conn.execute(sql, params).rowcount
+            return conn.execute(_RELEASE, params).rowcount
 
         if not await self._database.write(release, quick=True):
             return None
         self._announce(task.id, outcome)
-        return outcome.applied_to(task)
+        return written
 
     async def expired(self, *, limit: int, owners: Sequence[str] = ()) -> list[Task]:
         """Running tasks whose lease ran out by the store's clock, or whose owner is one of
@@ -205,7 +219,8 @@ class SqliteTaskQueue(TaskQueue):
         ``attempt`` and its lease expired (or its owner is one of ``owners``)."""
         now = encode_datetime(self._clock.now())
         lost, condition = _lost_lease(now, owners)
-        params = [*_outcome_values(outcome), task_id, attempt, *condition]
+        ended = encode_datetime(outcome.updated_at)
+        params = [*_outcome_values(outcome), ended, outcome.error, task_id, attempt, *condition]
         sql = f"{_WRITE_OUTCOME} AND {lost}"
 
         def recover(conn: sqlite3.Connection) -> bool:

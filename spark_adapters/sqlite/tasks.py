@@ -24,16 +24,19 @@ from spark_adapters.sqlite.connection import (
 )
 from spark_adapters.sqlite.rows import (
     column_names,
+    encode_columns,
     encode_datetime,
     struct_from_row,
-    struct_to_row,
 )
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
 from spark_core.errors import ConflictError, InvalidStateError, NotFoundError
-from spark_core.models import Page, Task, TaskId, TaskStatus
+from spark_core.models import Page, Task, TaskAttempt, TaskId, TaskStatus
 from spark_core.ports import Clock, TaskFilter, TaskRepository
 
 _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
+_OTHER_JSON_FIELDS = ("output_raw", "tweaks")
+"""The JSON fields but ``attempts``, which ``attempts_text`` writes."""
+_json_encoder = msgspec.json.Encoder()
 _COLUMNS = column_names(Task)
 
 # Lists never read output_raw (a raw response can be megabytes and lists show many tasks) nor
@@ -45,19 +48,34 @@ _INSERT_RETURNING = f"{_INSERT} RETURNING *"
 
 def appended_attempt(attempts: str, number: str) -> str:
     """SQL for the history ``attempts`` with attempt ``number`` appended, started at the next
-    parameter: what a claim writes (one definition for the claim and ``insert_claimed_task``,
-    so the two rows cannot differ)."""
+    parameter: what a claim writes (``attempts_text`` writes the same JSON for a history
+    built in Python)."""
     return f"json_insert({attempts}, '$[#]', json_object('attempt', {number}, 'started_at', ?))"
 
 
-# A task inserted already claimed: its new attempt appended as the claim appends it, with the
-# lease.
-_CLAIMED_VALUES = ", ".join(appended_attempt("?", "?") if name == "attempts" else "?"
-                            for name in _COLUMNS)
-_INSERT_CLAIMED = (f"INSERT INTO tasks ({', '.join(_COLUMNS)}, lease_owner, lease_expires_at) "  # noqa: S608
-                   f"SELECT {_CLAIMED_VALUES}, ?, ? WHERE EXISTS (SELECT 1 FROM workflows "
-                   "WHERE id = ? AND max_concurrency IS NULL)")
-_ATTEMPTS_AT = _COLUMNS.index("attempts")
+def attempts_text(attempts: Sequence[TaskAttempt]) -> str:
+    """The stored JSON of an attempt history, as the statements that change it in SQL write
+    it: datetimes in the stored format, an attempt under way without ``finished_at`` and
+    ``error`` (``appended_attempt``), an ended one with both (an outcome's ``json_set``)."""
+    entries: list[dict[str, Any]] = []
+    for attempt in attempts:
+        entry: dict[str, Any] = {"attempt": attempt.attempt,
+                                 "started_at": encode_datetime(attempt.started_at)}
+        if attempt.finished_at is not None:
+            entry["finished_at"] = encode_datetime(attempt.finished_at)
+            entry["error"] = attempt.error
+        entries.append(entry)
+    return _json_encoder.encode(entries).decode()
+
+
+# A task inserted already claimed (running, its attempt and lease written): a plain insert
+# when its workflow is known to have no limit, else only if it has none.
+_CLAIMED_COLUMNS = f"{', '.join(_COLUMNS)}, lease_owner, lease_expires_at"
+_CLAIMED_VALUES = ", ".join("?" for _ in range(len(_COLUMNS) + 2))
+_INSERT_CLAIMED = f"INSERT INTO tasks ({_CLAIMED_COLUMNS}) VALUES ({_CLAIMED_VALUES})"  # noqa: S608
+_INSERT_CLAIMED_IF_UNLIMITED = (
+    f"INSERT INTO tasks ({_CLAIMED_COLUMNS}) SELECT {_CLAIMED_VALUES} "  # noqa: S608
+    "WHERE EXISTS (SELECT 1 FROM workflows WHERE id = ? AND max_concurrency IS NULL)")
 # A schedule's fire inserts a (schedule, time) at most once: the unique index of migration 4
 # skips a repeat, while any other constraint (a reused id, a missing workflow) still fails.
 _INSERT_ONCE_PER_FIRE_TIME = (
@@ -81,7 +99,9 @@ _PRUNE = (
 
 def task_to_row(task: Task) -> dict[str, Any]:
     """The ``tasks`` row for ``task`` (the lease columns are not on the Struct)."""
-    return struct_to_row(task, json_fields=_JSON_FIELDS)
+    values = msgspec.structs.asdict(task)
+    values["attempts"] = attempts_text(task.attempts)
+    return encode_columns(values, json_fields=_OTHER_JSON_FIELDS)
 
 
 def task_from_row(row: dict[str, Any]) -> Task:
@@ -147,20 +167,22 @@ def insert_task(conn: sqlite3.Connection, task: Task) -> Task:
 
 
 def insert_claimed_task(conn: sqlite3.Connection, task: Task, *, owner: str, now: datetime,
-                        lease_until: datetime) -> Task | None:
+                        lease_until: datetime, unlimited: bool = False) -> Task | None:
     """Insert the new runnable ``task`` as a claim by ``owner`` at ``now`` would leave it
     (running, one more try, started now unless it had started, its new attempt appended,
     leased until ``lease_until``) when its workflow has no ``max_concurrency``, in one
     statement; the task as written (not read back), or ``None`` when the workflow has a limit
-    or does not exist (nothing inserted). Errors as ``insert_task``."""
+    or does not exist (nothing inserted). ``unlimited``: the caller knows the workflow has
+    no limit as it stands in this transaction (the statement does not look). Errors as
+    ``insert_task``."""
     running = task.claimed_at(now)
-    # The statement appends the new attempt to the history before it, as a claim does.
-    values = task_values(msgspec.structs.replace(running, attempts=task.attempts))
-    started = encode_datetime(now)
-    params = [*values[:_ATTEMPTS_AT + 1], running.tries, started, *values[_ATTEMPTS_AT + 1:],
-              owner, encode_datetime(lease_until), task.workflow_id]
+    params = [*task_values(running), owner, encode_datetime(lease_until)]
     with _insert_errors(task):
-        inserted = conn.execute(_INSERT_CLAIMED, params).rowcount
+        if unlimited:
+            conn.execute(_INSERT_CLAIMED, params)
+            return running
+        inserted = conn.execute(_INSERT_CLAIMED_IF_UNLIMITED,
+                                [*params, task.workflow_id]).rowcount
     return running if inserted else None
 
 

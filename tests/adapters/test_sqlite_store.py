@@ -38,6 +38,7 @@ from tests.contract.builders import (
     make_task,
     make_workflow,
     new_task,
+    outcome,
 )
 from tests.fakes.clock import FakeClock
 
@@ -261,6 +262,40 @@ async def test_a_task_added_claimed_is_stored_as_a_claim_would_leave_it(
     raw.close()
     assert rows[direct.id] == rows[added.id]
     assert rows[direct.id][0] == "running"
+
+
+async def test_an_outcome_released_leaves_the_row_a_recovery_of_the_same_outcome_leaves(
+        store: SqliteStore, path: Path, clock: FakeClock) -> None:
+    """The lease holder's release writes the attempt history it holds, ended in Python; a
+    recovery ends the stored history in SQL. For the same history and outcome the two rows
+    are the same, byte for byte, for a failure on the second attempt too."""
+    workflow = await a_workflow(store)
+    clock.set(at(1))
+    released = await store.queue.add_claimed(new_task(workflow, created=1), owner="w",
+                                             lease_seconds=LEASE)
+    recovered = await store.queue.add_claimed(new_task(workflow, created=1), owner="w",
+                                              lease_seconds=LEASE)
+    retry = outcome(TaskStatus.PENDING, 2, error="boom \"quoted\" \\ \u00e9")
+    assert await store.queue.release(released, retry, owner="w") is not None
+    assert await store.queue.recover(recovered.id, retry, attempt=1, owners=["w"])
+    clock.set(at(3))
+    again = await store.queue.claim(owner="w", limit=2, lease_seconds=LEASE)
+    assert sorted(task.tries for task in again) == [2, 2]
+    failed = outcome(TaskStatus.FAILED, 4, error="gave up")
+    second = {task.id: task for task in again}
+    assert await store.queue.release(second[released.id], failed, owner="w") is not None
+    assert await store.queue.recover(recovered.id, failed, attempt=2, owners=["w"])
+    columns = ("status", "error", "tries", "finished_at", "updated_at", "attempts",
+               "lease_owner", "lease_expires_at")
+    raw = sqlite3.connect(path)
+    stored = {task_id: raw.execute(f"SELECT {', '.join(columns)} FROM tasks WHERE id = ?",
+                                   [task_id]).fetchone()
+              for task_id in (released.id, recovered.id)}
+    raw.close()
+    assert stored[released.id] == stored[recovered.id]
+    read = await store.tasks.get(released.id)
+    assert [(a.attempt, a.error) for a in read.attempts] == [
+        (1, 'boom "quoted" \\ \u00e9'), (2, "gave up")]
 
 
 async def test_closing_commits_the_writes_already_asked_for(path: Path, clock: FakeClock) -> None:
