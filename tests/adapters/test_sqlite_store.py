@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from spark_adapters.sqlite import LATEST_VERSION, SqliteStore, migrate
-from spark_adapters.sqlite.connection import connect, translate_errors
+from spark_adapters.sqlite.connection import CHECKPOINT_COMMITS, connect, translate_errors
 from spark_adapters.sqlite.nodes import lock_file_name
 from spark_adapters.sqlite.rows import encode_datetime
 from spark_adapters.sqlite.tasks import task_values
@@ -235,13 +235,14 @@ async def test_quick_writes_keep_the_wal_checkpointed(store: SqliteStore, path: 
     wal = path.with_name(path.name + "-wal")
     big = "x" * 8000
     sizes = []
-    for rounds in (150, 250):
-        for number in range(rounds):
+    rounds = (CHECKPOINT_COMMITS * 3 // 2, CHECKPOINT_COMMITS)
+    for count in rounds:
+        for number in range(count):
             await make_task(store, workflow, created=number, input_data=big)
         sizes.append(wal.stat().st_size)
-    # Without checkpoints the WAL would hold every write: 400 against 150, 2.7 times the size.
+    # Without checkpoints the WAL would hold every write: 2.5 against 1.5 intervals' writes.
     assert sizes[1] < sizes[0] * 1.2
-    assert (await store.tasks.list(TaskFilter(), limit=1, offset=0)).total == 400
+    assert (await store.tasks.list(TaskFilter(), limit=1, offset=0)).total == sum(rounds)
 
 
 async def test_a_task_added_claimed_is_stored_as_a_claim_would_leave_it(

@@ -78,7 +78,8 @@ async def test_retry_creates_a_new_task_with_the_same_input(
     assert body["id"] != done["id"]
     assert body["input_data"] == "again"
     assert body["status"] == "pending"
-    assert done["attempts"] and body["attempts"] == []  # a new task: none of the old one's
+    assert done["attempts"]
+    assert body["attempts"] == []  # a new task: none of the old one's attempts
     queued = (await client.post("/api/v1/tasks", json={"workflow_id": workflow["id"]})).json()
     if (await client.get(f"/api/v1/tasks/{queued['id']}")).json()["status"] in (
         "pending", "running"
