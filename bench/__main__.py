@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
-from bench.baseline import PAGE_PATH
+from bench.baseline import PAGE_PATH, SQLITE_URL
 from bench.load import LoadResult, run_load
 from bench.postgres import DEFAULT_SERVER, BenchSchema, PostgresAccess
 from bench.processes import (
@@ -127,7 +127,10 @@ async def under_load(args: argparse.Namespace, store: str, nodes: int,
         try:
             cluster = Cluster.start(nodes, database_url=url, pool_size=args.pool_size,
                                     server=args.server)
-            baseline = BaselineProcess(server=args.server, forward_to=fake, record_in=url)
+            # The bare run is recorded in the same store: the PostgreSQL, or a SQLite file of
+            # its own beside the node's (removed with it).
+            record_in = url or f"{SQLITE_URL}{cluster.first.data_dir / 'bare-runs.db'}"
+            baseline = BaselineProcess(server=args.server, forward_to=fake, record_in=record_in)
             try:
                 access: StoreAccess = (PostgresAccess(url) if url is not None
                                        else SqliteAccess(cluster.first.database_path))

@@ -7,12 +7,14 @@ most a Spark list page could do on this machine with this framework and server; 
 ``--forward-key``), ``POST /run/{flow_id}`` is the same for a run: the body passed to the
 source's run endpoint through one aiohttp session, as Spark's LangFlow client sends it, and
 the source's answer decoded and sent back, with no store, task, worker or retry: the least a
-run-now can cost with this framework, server and HTTP client. Given a PostgreSQL as well
-(``--record-in``), ``POST /recorded-run/{flow_id}`` is that run recorded there as a run
-recorder must: a row inserted and committed before the source is called, its outcome
-updated and committed after, each one statement on a connection from a psycopg pool (a
-primary key, no other index, trigger or lease): the least a run recorded durably in that
-database can cost with this framework, server and driver. It prints its base URL on stdout
+run-now can cost with this framework, server and HTTP client. Given a store as well
+(``--record-in``: a PostgreSQL URL, or ``sqlite:///`` and a file's path),
+``POST /recorded-run/{flow_id}`` is that run recorded there as a run recorder must: a row
+inserted and committed before the source is called, its outcome updated and committed after,
+each one statement (a primary key, no other index, trigger or lease), on a connection from a
+psycopg pool, or on SQLite's one connection on the event loop with the file in WAL mode and
+``synchronous = NORMAL``, as Spark opens its own: the least a run recorded in that store can
+cost with this framework, server and driver. It prints its base URL on stdout
 once it listens. ``--no-uvloop`` hides uvloop and httptools, as
 ``SparkProcess(server="asyncio")`` does for Spark, so each server flavour has its own
 reference.
@@ -42,7 +44,7 @@ def build_app(forward_to: str | None = None, forward_key: str | None = None,
     ``forward_to`` (default ``$BENCH_FORWARD_TO``, as granian's factory is called with no
     arguments), ``POST /run/{flow_id}`` forwards a run to that LangFlow, and with
     ``record_in`` too (default ``$BENCH_RECORD_IN``), ``POST /recorded-run/{flow_id}``
-    records each run in that PostgreSQL."""
+    records each run in that PostgreSQL or SQLite file (``sqlite:///`` and its path)."""
     import os
 
     import msgspec
@@ -117,20 +119,20 @@ def run_routes(forward_to: str, forward_key: str,
     import msgspec
     from litestar import Litestar, Request, post
 
-    made: dict[str, Any] = {}  # the session (and pool), made in the server's own loop
+    made: dict[str, Any] = {}  # the session (and recorder), made in the server's own loop
     headers = {"x-api-key": forward_key, "Content-Type": "application/json"}
 
     @asynccontextmanager
     async def connections(app: Litestar) -> Any:
         made["session"] = aiohttp.ClientSession()
         if record_in is not None:
-            made["pool"] = await record_pool(record_in)
+            made["recorder"] = await open_recorder(record_in)
         try:
             yield
         finally:
             await made.pop("session").close()
-            if "pool" in made:
-                await made.pop("pool").close()
+            if "recorder" in made:
+                await made.pop("recorder").close()
 
     async def forward(flow_id: str, input_value: str) -> bytes:
         """The run sent on to the source as Spark's LangFlow client sends it; its answer."""
@@ -152,37 +154,98 @@ def run_routes(forward_to: str, forward_key: str,
         and sent back."""
         run = msgspec.json.decode(await request.body())
         input_value, run_id = run.get("input_value", ""), uuid.uuid4()
-        async with made["pool"].connection() as conn:
-            await conn.execute(_RECORD_INSERT, (run_id, flow_id, input_value))
+        await made["recorder"].started(run_id, flow_id, input_value)
         raw = await forward(flow_id, input_value)
-        async with made["pool"].connection() as conn:
-            await conn.execute(_RECORD_UPDATE, (raw.decode(), run_id))
+        await made["recorder"].finished(run_id, raw.decode())
         return msgspec.json.decode(raw)
 
     return [run_handler] if record_in is None else [run_handler, recorded_run], connections
 
 
-_RECORD_INSERT = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
-                  "VALUES (%s, %s, 'running', %s, now())")
-_RECORD_UPDATE = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = %s, "
-                  "finished_at = now() WHERE id = %s")
+_RECORD_COLUMNS = ("(id {id} PRIMARY KEY, flow_id text NOT NULL, status text NOT NULL, "
+                   "input text NOT NULL, output text, created_at {time} NOT NULL, "
+                   "finished_at {time})")
+SQLITE_URL = "sqlite:///"
 
 
-async def record_pool(url: str) -> Any:
-    """An open psycopg pool on the PostgreSQL at ``url`` (``RECORD_POOL_SIZE`` autocommit
-    connections), with the recorded runs' table made if missing."""
-    from psycopg_pool import AsyncConnectionPool
+async def open_recorder(url: str) -> "PostgresRecorder | SqliteRecorder":
+    """The recorder of the runs of ``POST /recorded-run``: in the SQLite file of a
+    ``sqlite:///`` URL, else in the PostgreSQL at ``url``; its table made if missing."""
+    if url.startswith(SQLITE_URL):
+        return SqliteRecorder(url.removeprefix(SQLITE_URL))
+    return await PostgresRecorder.open(url)
 
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=RECORD_POOL_SIZE, max_size=RECORD_POOL_SIZE, open=False,
-        kwargs={"autocommit": True})
-    await pool.open(wait=True)
-    async with pool.connection() as conn:
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (id uuid PRIMARY KEY, "
-            "flow_id text NOT NULL, status text NOT NULL, input text NOT NULL, "
-            "output text, created_at timestamptz NOT NULL, finished_at timestamptz)")
-    return pool
+
+class PostgresRecorder:
+    """Runs recorded through a psycopg pool of ``RECORD_POOL_SIZE`` autocommit connections."""
+
+    _INSERT = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
+               "VALUES (%s, %s, 'running', %s, now())")
+    _UPDATE = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = %s, "
+               "finished_at = now() WHERE id = %s")
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str) -> "PostgresRecorder":
+        """An open pool on the PostgreSQL at ``url``."""
+        from psycopg_pool import AsyncConnectionPool
+
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=RECORD_POOL_SIZE, max_size=RECORD_POOL_SIZE, open=False,
+            kwargs={"autocommit": True})
+        await pool.open(wait=True)
+        async with pool.connection() as conn:
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} "
+                               + _RECORD_COLUMNS.format(id="uuid", time="timestamptz"))
+        return cls(pool)
+
+    async def started(self, run_id: uuid.UUID, flow_id: str, input_value: str) -> None:
+        """The run stored running, committed."""
+        async with self._pool.connection() as conn:
+            await conn.execute(self._INSERT, (run_id, flow_id, input_value))
+
+    async def finished(self, run_id: uuid.UUID, output: str) -> None:
+        """Its outcome stored, committed."""
+        async with self._pool.connection() as conn:
+            await conn.execute(self._UPDATE, (output, run_id))
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self._pool.close()
+
+
+class SqliteRecorder:
+    """Runs recorded in a SQLite file on one connection used on the event loop, each
+    statement its own transaction, the file opened as Spark opens its own (WAL,
+    ``synchronous = NORMAL``)."""
+
+    _INSERT = (f"INSERT INTO {RECORD_TABLE} (id, flow_id, status, input, created_at) "
+               "VALUES (?, ?, 'running', ?, strftime('%Y-%m-%dT%H:%M:%f', 'now'))")
+    _UPDATE = (f"UPDATE {RECORD_TABLE} SET status = 'completed', output = ?, "
+               "finished_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') WHERE id = ?")
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute(f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} "
+                           + _RECORD_COLUMNS.format(id="text", time="text"))
+
+    async def started(self, run_id: uuid.UUID, flow_id: str, input_value: str) -> None:
+        """The run stored running, committed."""
+        self._conn.execute(self._INSERT, (str(run_id), flow_id, input_value))
+
+    async def finished(self, run_id: uuid.UUID, output: str) -> None:
+        """Its outcome stored, committed."""
+        self._conn.execute(self._UPDATE, (output, str(run_id)))
+
+    async def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
 
 
 def main() -> None:

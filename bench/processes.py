@@ -100,8 +100,8 @@ class BaselineProcess:
     """``python -m bench.baseline``: the bare Litestar page every HTTP figure is compared
     with, on the same server flavour as Spark (``auto``, or ``asyncio`` for plain uvicorn);
     with ``forward_to``, also the bare run (``POST /run/{flow_id}`` sent on to that fake),
-    and with ``record_in`` (a PostgreSQL URL) too, the bare run recorded there
-    (``POST /recorded-run/{flow_id}``)."""
+    and with ``record_in`` (a PostgreSQL URL, or ``sqlite:///`` and a file's path) too, the
+    bare run recorded there (``POST /recorded-run/{flow_id}``)."""
 
     def __init__(self, server: str = "auto",
                  forward_to: "FakeLangflowProcess | None" = None,

@@ -160,12 +160,15 @@ def _runs(store: dict[str, Any]) -> list[str]:
              "session and answering with the fake's answer (no store, task, worker or "
              "retry), served the same way: the least a run can cost with this framework, "
              "server and HTTP client; *x bare run* is Spark's runs/s over its runs/s." + (
-                 " *Recorded run*: the bare run recorded in the same PostgreSQL (a row "
+                 " *Recorded run*: the bare run recorded in the same store (a row "
                  "inserted and committed before the fake is called, its outcome updated and "
-                 "committed after, each one statement through a psycopg pool; no index but "
-                 "the primary key, no trigger, lease or worker): the least a run recorded "
-                 "durably in this database can cost; *x recorded* is Spark's runs/s over "
-                 "its runs/s." if recorded else ""), ""]
+                 "committed after, each one statement "
+                 + ("through a psycopg pool" if store["store"] == "postgres" else
+                    "on the event loop, in a SQLite file of its own in WAL mode with "
+                    "synchronous = NORMAL, as Spark opens its own")
+                 + "; no index but the primary key, no trigger, lease or worker): the least "
+                 "a run recorded in this store can cost; *x recorded* is Spark's runs/s "
+                 "over its runs/s." if recorded else ""), ""]
     header = ["concurrency", "Spark runs/s", "x baseline", "x bare run", "p50 ms", "p99 ms",
               "errors", "bare run runs/s", "bare run p50 ms"]
     if recorded:
@@ -210,7 +213,7 @@ def _recorded_added(runs: dict[str, Summary]) -> str:
     if recorded is None:
         return ""
     return (f"; the recorded run adds {recorded:.2f} ms, so Spark adds "
-            f"{added_ms(runs) - recorded:.2f} ms over a run recorded in this database")
+            f"{added_ms(runs) - recorded:.2f} ms over a run recorded in this store")
 
 
 def runs_ratio(store: dict[str, Any], connections: int) -> str:

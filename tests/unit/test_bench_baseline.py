@@ -1,5 +1,8 @@
 """The bench's bare Litestar app: what Spark's figures are divided by."""
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from bench import baseline
@@ -38,22 +41,42 @@ async def test_without_a_source_the_bare_app_has_no_run_route(
         assert (await client.post(f"{baseline.RUN_PATH}/any", json={})).status_code == 404
 
 
-async def test_the_recorded_run_commits_the_run_before_the_call_and_its_outcome_after(
-    langflow_server: FakeLangflow, postgres_url: str,
-) -> None:
-    """PostgreSQL's run-now is compared with this route, so it must really write what a
-    durable record needs: the run stored before the source is called, its outcome after."""
+def recorded_rows(url: str, columns: str) -> list[tuple[object, ...]]:
+    """``columns`` of the recorded runs in the store at ``url`` (PostgreSQL or SQLite)."""
+    query = f"SELECT {columns} FROM {baseline.RECORD_TABLE}"
+    if url.startswith(baseline.SQLITE_URL):
+        conn = sqlite3.connect(url.removeprefix(baseline.SQLITE_URL))
+        try:
+            return conn.execute(query).fetchall()
+        finally:
+            conn.close()
     import psycopg
 
+    with psycopg.connect(url) as pg:
+        return pg.execute(query).fetchall()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def record_in(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the recorded run is recorded: a SQLite file, or the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"{baseline.SQLITE_URL}{tmp_path / 'bare-runs.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def test_the_recorded_run_commits_the_run_before_the_call_and_its_outcome_after(
+    langflow_server: FakeLangflow, record_in: str,
+) -> None:
+    """Run-now is compared with this route in each store, so it must really write what a
+    record needs: the run stored (committed: another connection reads it) before the source
+    is called, its outcome after."""
     app = baseline.build_app(forward_to=langflow_server.url, forward_key=LANGFLOW_KEY,
-                             record_in=postgres_url)
+                             record_in=record_in)
     seen_while_running: list[tuple[object, ...]] = []
 
     class LookingRuns(list[dict[str, object]]):
         def append(self, run: dict[str, object]) -> None:  # the source is being called
-            with psycopg.connect(postgres_url) as conn:
-                seen_while_running.extend(conn.execute(
-                    f"SELECT flow_id, status, input, output FROM {baseline.RECORD_TABLE}"))
+            seen_while_running.extend(recorded_rows(record_in, "flow_id, status, input, output"))
             super().append(run)
 
     langflow_server.runs = LookingRuns()
@@ -63,9 +86,8 @@ async def test_the_recorded_run_commits_the_run_before_the_call_and_its_outcome_
     assert answer.status_code == 200
     assert "Spark received: hello" in answer.text
     assert seen_while_running == [(PROMPT_ID, "running", "hello", None)]
-    with psycopg.connect(postgres_url) as conn:
-        [(status, output, finished)] = conn.execute(
-            f"SELECT status, output, finished_at IS NOT NULL FROM {baseline.RECORD_TABLE}")
+    [(status, output, finished)] = recorded_rows(
+        record_in, "status, output, finished_at IS NOT NULL")
     assert status == "completed"
     assert finished
-    assert "Spark received: hello" in output
+    assert "Spark received: hello" in str(output)

@@ -3,6 +3,8 @@
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bench import report
 from bench.load import LoadResult, summarise
 
@@ -96,10 +98,16 @@ def test_run_now_is_set_beside_the_bare_run_when_it_was_measured() -> None:
             "900 runs/s (0.25 x the bare run's 3,600)"}
 
 
-def test_on_postgresql_run_now_is_also_set_beside_the_run_recorded_in_the_database() -> None:
-    """A run recorded durably costs two commits whatever the framework; the report says how
-    much of Spark's figure that floor is, in the targets and in the run table."""
-    store = {"store": "postgres", "nodes": 1, **measured_http_only(), "lists": {}}
+@pytest.mark.parametrize(("store_name", "recorder"), [
+    ("postgres", "through a psycopg pool"),
+    ("sqlite", "on the event loop, in a SQLite file of its own in WAL mode"),
+])
+def test_run_now_is_also_set_beside_the_run_recorded_in_the_same_store(
+        store_name: str, recorder: str) -> None:
+    """A run recorded in the store costs its two commits whatever the framework; the report
+    says how much of Spark's figure that floor is, in the targets and in the run table, and
+    how the store was written."""
+    store = {"store": store_name, "nodes": 1, **measured_http_only(), "lists": {}}
     store["runs"] |= {"bare_1": SimpleNamespace(per_second=2_000.0, p50_ms=0.5),
                       "bare_16": SimpleNamespace(per_second=3_600.0, p50_ms=4.0),
                       "recorded_1": SimpleNamespace(per_second=1_000.0, p50_ms=0.9),
@@ -115,7 +123,8 @@ def test_on_postgresql_run_now_is_also_set_beside_the_run_recorded_in_the_databa
     assert "| x recorded | recorded runs/s | recorded p50 ms |" in table
     assert "| 16 | 900 | n/a | 0.25 | 1.0 | 2.0 | 0 | 3,600 | 4.00 | 0.75 | 1,200 | 9.00 |" in table
     assert ("the recorded run adds 0.70 ms, so Spark adds 0.10 ms over a run recorded in this "
-            "database") in table
+            "store") in table
+    assert f"each one statement {recorder}" in table
 
 
 def test_a_postgresql_list_is_held_to_within_20_percent_of_sqlites_bar() -> None:
