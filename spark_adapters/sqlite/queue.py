@@ -136,7 +136,7 @@ class SqliteTaskQueue(TaskQueue):
         # A target whose catalogue version the transaction finds unchanged has its workflow
         # as stored (every change to a workflow raises the version): no need to look again.
         unlimited = expected is not None and target is not None and (
-            target.workflow.max_concurrency is None)
+            target.workflow.id == task.workflow_id and target.workflow.max_concurrency is None)
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:
             if expected is not None and catalogue_version(conn) != expected:

@@ -220,6 +220,32 @@ async def test_a_task_added_claimed_with_its_target_is_refused_after_a_catalogue
     assert len(page.items) == 2 * len(changes)
 
 
+async def test_a_task_added_claimed_with_a_checked_target_still_waits_for_its_limit(
+        store: Store) -> None:
+    """A checked run target lets the store skip looking at the workflow's limit only when the
+    target is the task's own workflow as it stands: a workflow at its limit keeps the new
+    task pending, also when the target given is another, unlimited workflow's."""
+    limited = await a_workflow(store)
+    source = await store.sources.get(limited.source_id)
+    unlimited = await make_workflow(store, source, remote_id="unlimited")
+    limited = await store.workflows.update(
+        limited.id, WorkflowPatch(updated_at=at(1), max_concurrency=1))
+    first = await store.queue.add_claimed(
+        new_task(limited, created=2), owner="w1", lease_seconds=LEASE,
+        target=await store.workflows.run_target(limited.id))
+    assert first.status is TaskStatus.RUNNING
+    for number, target_of in enumerate((limited, unlimited), start=3):
+        waiting = await store.queue.add_claimed(
+            new_task(limited, created=number), owner="w1", lease_seconds=LEASE,
+            target=await store.workflows.run_target(target_of.id))
+        assert waiting.status is TaskStatus.PENDING
+        assert (await store.tasks.get(waiting.id)).status is TaskStatus.PENDING
+    free = await store.queue.add_claimed(
+        new_task(unlimited, created=5), owner="w1", lease_seconds=LEASE,
+        target=await store.workflows.run_target(unlimited.id))
+    assert free.status is TaskStatus.RUNNING
+
+
 async def test_a_remembered_run_target_is_never_stored_with_once_it_is_out_of_date(
         store: Store) -> None:
     """``run_target(remembered=True)`` may answer a target read before a change, unchecked;
