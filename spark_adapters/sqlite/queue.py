@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import msgspec
-
 from spark_adapters.sqlite.connection import Database, placeholders, rows
-from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime
+from spark_adapters.sqlite.rows import encode_datetime, encode_optional_datetime, json_text
 from spark_adapters.sqlite.tasks import (
     appended_attempt,
     attempts_text,
@@ -45,7 +43,6 @@ _WRITE_OUTCOME = _write_outcome(
     "CASE WHEN json_array_length(attempts) > 0 THEN json_set(attempts, "
     "'$[#-1].finished_at', ?, '$[#-1].error', ?) ELSE attempts END")
 _RELEASE = f"{_write_outcome('?')} AND lease_owner = ?"
-_json_encoder = msgspec.json.Encoder()
 # Tasks of unlimited workflows are picked as before, oldest first; a limited workflow offers
 # its oldest pending tasks up to its free slots (max_concurrency minus its running tasks).
 # One statement under the writer's BEGIN IMMEDIATE, so no other claimer counts meanwhile.
@@ -70,9 +67,8 @@ _CLAIM = (
 
 def _outcome_values(outcome: TaskOutcome) -> list[Any]:
     """The ``SET`` parameters of ``_write_outcome`` for ``outcome``, up to the history."""
-    raw = None if outcome.output_raw is None else _json_encoder.encode(outcome.output_raw).decode()
-    return [outcome.status.value, outcome.output_data, raw, outcome.error,
-            encode_optional_datetime(outcome.next_retry_at),
+    return [outcome.status.value, outcome.output_data, json_text(outcome.output_raw),
+            outcome.error, encode_optional_datetime(outcome.next_retry_at),
             encode_optional_datetime(outcome.finished_at), encode_datetime(outcome.updated_at)]
 
 
@@ -135,7 +131,7 @@ class SqliteTaskQueue(TaskQueue):
         expected = None if target is None else target.catalogue
         # A target whose catalogue version the transaction finds unchanged has its workflow
         # as stored (every change to a workflow raises the version): no need to look again.
-        unlimited = expected is not None and target is not None and (
+        unlimited = target is not None and target.catalogue is not None and (
             target.workflow.id == task.workflow_id and target.workflow.max_concurrency is None)
 
         def add_and_claim(conn: sqlite3.Connection) -> Task:

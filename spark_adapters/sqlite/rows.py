@@ -35,6 +35,11 @@ def decode_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+def json_text(value: Any) -> str | None:
+    """``value`` as the JSON text a JSON column stores; ``None`` stays ``None`` (SQL NULL)."""
+    return None if value is None else _json_encoder.encode(value).decode()
+
+
 def struct_to_row(item: msgspec.Struct, *, json_fields: Iterable[str]) -> dict[str, Any]:
     """A row for ``item``: datetimes as UTC text, enums as values, JSON fields as JSON text."""
     return encode_columns(msgspec.structs.asdict(item), json_fields=json_fields)
@@ -45,8 +50,7 @@ def encode_columns(values: dict[str, Any], *, json_fields: Iterable[str]) -> dic
     ``struct_to_row`` does; ``values`` is changed in place and returned."""
     for name in json_fields:
         if name in values:
-            value = values[name]
-            values[name] = None if value is None else _json_encoder.encode(value).decode()
+            values[name] = json_text(values[name])
     for name, value in values.items():
         if isinstance(value, datetime):
             values[name] = encode_datetime(value)

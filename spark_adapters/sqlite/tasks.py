@@ -26,6 +26,7 @@ from spark_adapters.sqlite.rows import (
     column_names,
     encode_columns,
     encode_datetime,
+    json_text,
     struct_from_row,
 )
 from spark_adapters.sqlite.wakeups import WORK, SqliteWakeUpFeed, cancelled
@@ -36,7 +37,6 @@ from spark_core.ports import Clock, TaskFilter, TaskRepository
 _JSON_FIELDS = ("output_raw", "tweaks", "attempts")
 _OTHER_JSON_FIELDS = ("output_raw", "tweaks")
 """The JSON fields but ``attempts``, which ``attempts_text`` writes."""
-_json_encoder = msgspec.json.Encoder()
 _COLUMNS = column_names(Task)
 
 # Lists never read output_raw (a raw response can be megabytes and lists show many tasks) nor
@@ -65,7 +65,7 @@ def attempts_text(attempts: Sequence[TaskAttempt]) -> str:
             entry["finished_at"] = encode_datetime(attempt.finished_at)
             entry["error"] = attempt.error
         entries.append(entry)
-    return _json_encoder.encode(entries).decode()
+    return json_text(entries) or "[]"
 
 
 # A task inserted already claimed (running, its attempt and lease written): a plain insert
