@@ -227,11 +227,11 @@ class SqliteRecorder:
                "finished_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') WHERE id = ?")
 
     def __init__(self, path: str) -> None:
-        import sqlite3
+        from spark_adapters.sqlite.connection import connect
 
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        # Spark's own settings, from the function that opens Spark's file; busy_timeout 0, as
+        # Spark's writes on the event loop have (nothing else writes this file).
+        self._conn = connect(path, busy_timeout_ms=0)
         self._conn.execute(f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} "
                            + _RECORD_COLUMNS.format(id="text", time="text"))
 
